@@ -1,0 +1,48 @@
+"""Command line: `python -m bot [run | console | doctor]` (no sub-command means run)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    try:
+        lat_text, lon_text = text.replace(" ", "").split(",")
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected LAT,LON, for example 37.7793,-122.4193") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise argparse.ArgumentTypeError("latitude must be within ±90 and longitude within ±180")
+    return lat, lon
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="harbor-bot: Harbor Lockers in Telegram")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (long polling) with the settings from the environment")
+    console = sub.add_parser("console", help="chat with the bot in this terminal (no Telegram, no Harbor account)")
+    console.add_argument("--near", type=parse_point, help="share this location first (LAT,LON)")
+    doctor = sub.add_parser("doctor", help="check the settings, Harbor and Telegram; exit non-zero on failure")
+    doctor.add_argument("--near", type=parse_point, help="where to look for lockers (LAT,LON)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    if command == "doctor":
+        from bot.doctor import main as doctor_main
+
+        return doctor_main(near=args.near)
+    if command == "console":
+        from bot.console import main as console_main
+
+        return console_main(near=args.near)
+    from bot.runner import main as run_main
+
+    return run_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

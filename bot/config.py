@@ -1,0 +1,150 @@
+"""Settings: every environment variable the bot reads, typed, with defaults (DESIGN §5).
+
+Nothing else in the project reads the environment.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class HarborEnv(StrEnum):
+    SANDBOX = "sandbox"
+    PRODUCTION = "production"
+    SIMULATOR = "simulator"
+
+
+# harbor-api.md §1. The simulator runs in process, so its URLs only name the ASGI app.
+HARBOR_URLS: dict[HarborEnv, tuple[str, str]] = {
+    HarborEnv.PRODUCTION: (
+        "https://api.harborlockers.com",
+        "https://accounts.harborlockers.com/realms/harbor/protocol/openid-connect/token",
+    ),
+    HarborEnv.SANDBOX: (
+        "https://api.sandbox.harborlockers.com",
+        "https://accounts.sandbox.harborlockers.com/realms/harbor/protocol/openid-connect/token",
+    ),
+    HarborEnv.SIMULATOR: (
+        "http://harbor-simulator",
+        "http://harbor-simulator/realms/harbor/protocol/openid-connect/token",
+    ),
+}
+
+# Credentials the in-process simulator accepts; they protect nothing.
+SIMULATOR_CLIENT_ID = "harbor-bot-simulator"
+SIMULATOR_CLIENT_SECRET = "simulator-secret"  # noqa: S105
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one sentence for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+
+    harbor_env: HarborEnv = HarborEnv.SANDBOX
+    harbor_api_url: str | None = None
+    harbor_token_url: str | None = None
+    harbor_client_id: str | None = None
+    harbor_client_secret: SecretStr | None = None
+
+    database_url: str = "sqlite:///harbor_bot.sqlite3"
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    reservation_seconds: int = Field(300, ge=30, le=3600)
+    key_seconds: int = Field(300, ge=30, le=3600)
+    search_radius_km: float = Field(5.0, gt=0, le=50)
+    locker_poll_seconds: float = Field(15.0, gt=0, le=3600)
+    pickup_link_days: int = Field(7, ge=1, le=90)
+    reminder_hours: float = Field(24.0, gt=0, le=24 * 30)
+    # The tower_access token makes the QR dense; apps that fetch their own SDK token can turn it off.
+    key_include_sdk_token: bool = True
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",")]
+            try:
+                return frozenset(int(p) for p in parts if p)
+            except ValueError as exc:
+                raise ValueError("must be comma-separated numeric Telegram user ids") from exc
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("telegram_api_url", "harbor_api_url", "harbor_token_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _credentials_for_real_harbor(self) -> Settings:
+        if self.harbor_env is HarborEnv.SIMULATOR:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("HARBOR_CLIENT_ID", self.harbor_client_id),
+                ("HARBOR_CLIENT_SECRET", self.harbor_client_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(
+                f"{' and '.join(missing)} must be set for HARBOR_ENV={self.harbor_env.value}; "
+                "set HARBOR_ENV=simulator to run without Harbor credentials"
+            )
+        return self
+
+    @property
+    def harbor_urls(self) -> tuple[str, str]:
+        api, token = HARBOR_URLS[self.harbor_env]
+        return self.harbor_api_url or api, self.harbor_token_url or token
+
+    @property
+    def harbor_credentials(self) -> tuple[str, SecretStr]:
+        if self.harbor_env is HarborEnv.SIMULATOR and not self.harbor_client_id:
+            return SIMULATOR_CLIENT_ID, SecretStr(SIMULATOR_CLIENT_SECRET)
+        assert self.harbor_client_id and self.harbor_client_secret
+        return self.harbor_client_id, self.harbor_client_secret
+
+    @property
+    def key_env(self) -> str:
+        """The environment name the phone app's SDK is set to (DESIGN §4)."""
+        return "production" if self.harbor_env is HarborEnv.PRODUCTION else "sandbox"
+
+    def require_telegram_token(self) -> SecretStr:
+        if not self.telegram_bot_token or not self.telegram_bot_token.get_secret_value().strip():
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and put its token in the "
+                "environment or in .env (or try `python -m bot console`, which needs no token)."
+            )
+        return self.telegram_bot_token
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning validation errors into one readable ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    sentences = []
+    for err in exc.errors():
+        name = "_".join(str(part) for part in err["loc"]).upper()
+        message = err["msg"].removeprefix("Value error, ")
+        if name:
+            sentences.append(f"{name} is not valid: {message}.")
+        else:
+            sentences.append(message[0].upper() + message[1:] + ".")
+    return " ".join(sentences)

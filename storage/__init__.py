@@ -1,0 +1,1 @@
+"""Persistence for harbor-bot: SQLModel tables, engine, repositories, migrations, PTB persistence."""

@@ -1,0 +1,192 @@
+"""SQLModel tables. No Telegram types here: ids are plain integers.
+
+Key material (payload, payload_auth, access tokens) is never stored; a lost key is replaced by a new one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    COURIER = "courier"
+
+
+class DeliveryState(StrEnum):
+    """DESIGN §3."""
+
+    DRAFT = "draft"
+    RESERVED = "reserved"
+    AWAITING_DROPOFF = "awaiting_dropoff"
+    IN_LOCKER = "in_locker"
+    AWAITING_PICKUP = "awaiting_pickup"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    RELEASED = "released"
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN_STATES
+
+    @property
+    def before_dropoff(self) -> bool:
+        return self in (DeliveryState.DRAFT, DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF)
+
+
+OPEN_STATES = frozenset(
+    {
+        DeliveryState.DRAFT,
+        DeliveryState.RESERVED,
+        DeliveryState.AWAITING_DROPOFF,
+        DeliveryState.IN_LOCKER,
+        DeliveryState.AWAITING_PICKUP,
+    }
+)
+
+
+class KeyKind(StrEnum):
+    DROPOFF = "dropoff"
+    PICKUP = "pickup"
+
+
+class KeyState(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+    USED = "used"
+    VOID = "void"  # the delivery closed (cancelled, released) before the key was used
+
+
+class CollectorKind(StrEnum):
+    SELF = "self"
+    RECIPIENT = "recipient"
+    COURIER = "courier"
+
+
+def _tg_id(*, primary_key: bool = False, nullable: bool = True, index: bool = False) -> Column:
+    return Column(BigInteger, primary_key=primary_key, nullable=nullable, index=index, autoincrement=False)
+
+
+def _when(*, nullable: bool = True, index: bool = False) -> Column:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int = Field(sa_column=_tg_id(primary_key=True, nullable=False))
+    first_name: str = ""
+    last_name: str | None = None
+    username: str | None = Field(default=None, index=True)
+    language: str | None = None
+    role: Role = Field(default=Role.CUSTOMER)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+
+    @property
+    def display_name(self) -> str:
+        name = " ".join(p for p in (self.first_name, self.last_name) if p) or str(self.id)
+        return f"{name} (@{self.username})" if self.username else name
+
+
+class Delivery(SQLModel, table=True):
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_state_updated", "state", "updated_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sender_id: int = Field(sa_column=_tg_id(nullable=False, index=True))
+    state: DeliveryState = Field(default=DeliveryState.DRAFT, index=True)
+
+    location_id: int
+    location_name: str
+    address: str = ""
+    timezone: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    tower_id: str | None = None
+    locker_id: int | None = None
+    locker_name: str | None = None
+    size_id: int
+    size_name: str
+    low_locker: bool = False
+
+    reserved_until: datetime | None = Field(default=None, sa_column=_when())
+    dropped_at: datetime | None = Field(default=None, sa_column=_when())
+    completed_at: datetime | None = Field(default=None, sa_column=_when())
+    closed_at: datetime | None = Field(default=None, sa_column=_when())
+
+    collector_kind: CollectorKind | None = None
+    collector_id: int | None = Field(default=None, sa_column=_tg_id(index=True))
+    reminder_due_at: datetime | None = Field(default=None, sa_column=_when())
+    reminded_at: datetime | None = Field(default=None, sa_column=_when())
+
+    # The sender's status message, edited as the delivery moves on.
+    status_chat_id: int | None = Field(default=None, sa_column=_tg_id())
+    status_message_id: int | None = None
+
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False, index=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+
+
+class IssuedKey(SQLModel, table=True):
+    """A key handed out in chat: who got it, where the message is, when it ends. Never the material."""
+
+    __tablename__ = "issued_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="deliveries.id", index=True)
+    kind: KeyKind
+    user_id: int = Field(sa_column=_tg_id(nullable=False))
+    chat_id: int = Field(sa_column=_tg_id(nullable=False))
+    message_id: int | None = None
+    harbor_token_id: str | None = None
+    state: KeyState = Field(default=KeyState.ACTIVE, index=True)
+    expires_at: datetime = Field(sa_column=_when(nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+
+
+class DeliveryEvent(SQLModel, table=True):
+    __tablename__ = "delivery_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="deliveries.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+    actor_id: int | None = Field(default=None, sa_column=_tg_id())
+    kind: str
+    detail: str = ""
+
+
+class PickupLink(SQLModel, table=True):
+    """A one-time deep link. Only the SHA-256 of the code is kept."""
+
+    __tablename__ = "pickup_links"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="deliveries.id", index=True)
+    code_hash: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+    expires_at: datetime = Field(sa_column=_when(nullable=False))
+    claimed_by: int | None = Field(default=None, sa_column=_tg_id())
+    claimed_at: datetime | None = Field(default=None, sa_column=_when())
+    revoked_at: datetime | None = Field(default=None, sa_column=_when())
+
+
+class PersistenceRecord(SQLModel, table=True):
+    """PTB persistence (conversations, callback data, user/chat/bot data) as JSON documents."""
+
+    __tablename__ = "ptb_persistence"
+    __table_args__ = (UniqueConstraint("kind", "key", name="uq_ptb_persistence_kind_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)  # user_data | chat_data | bot_data | callback_data | conversation:<name>
+    key: str  # the user/chat id, the JSON-encoded conversation key, or "" for singletons
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
