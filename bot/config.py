@@ -36,7 +36,7 @@ HARBOR_URLS: dict[HarborEnv, tuple[str, str]] = {
 
 # Credentials the in-process simulator accepts; they protect nothing.
 SIMULATOR_CLIENT_ID = "harbor-bot-simulator"
-SIMULATOR_CLIENT_SECRET = "simulator-secret"  # noqa: S105
+SIMULATOR_CLIENT_SECRET = "simulator-secret"
 
 
 class ConfigError(Exception):
@@ -58,8 +58,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///harbor_bot.sqlite3"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 
-    reservation_seconds: int = Field(300, ge=30, le=3600)
-    key_seconds: int = Field(300, ge=30, le=3600)
+    reservation_seconds: int = Field(300, ge=1, le=3600)
+    key_seconds: int = Field(300, ge=1, le=3600)
     search_radius_km: float = Field(5.0, gt=0, le=50)
     locker_poll_seconds: float = Field(15.0, gt=0, le=3600)
     pickup_link_days: int = Field(7, ge=1, le=90)
@@ -113,7 +113,8 @@ class Settings(BaseSettings):
     def harbor_credentials(self) -> tuple[str, SecretStr]:
         if self.harbor_env is HarborEnv.SIMULATOR and not self.harbor_client_id:
             return SIMULATOR_CLIENT_ID, SecretStr(SIMULATOR_CLIENT_SECRET)
-        assert self.harbor_client_id and self.harbor_client_secret
+        assert self.harbor_client_id
+        assert self.harbor_client_secret
         return self.harbor_client_id, self.harbor_client_secret
 
     @property

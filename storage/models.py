@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Enum, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -71,6 +71,19 @@ class CollectorKind(StrEnum):
     COURIER = "courier"
 
 
+def _enum(enum_cls: type[StrEnum]) -> Enum:
+    """The member's value in a plain VARCHAR(32): no native PG ENUM, no CHECK, so a new member needs no
+    migration. (sqlmodel's default is a native ENUM storing member *names*.)"""
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
 def _tg_id(*, primary_key: bool = False, nullable: bool = True, index: bool = False) -> Column:
     return Column(BigInteger, primary_key=primary_key, nullable=nullable, index=index, autoincrement=False)
 
@@ -87,7 +100,7 @@ class User(SQLModel, table=True):
     last_name: str | None = None
     username: str | None = Field(default=None, index=True)
     language: str | None = None
-    role: Role = Field(default=Role.CUSTOMER)
+    role: Role = Field(default=Role.CUSTOMER, sa_type=_enum(Role))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
     last_seen_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
 
@@ -103,7 +116,7 @@ class Delivery(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     sender_id: int = Field(sa_column=_tg_id(nullable=False, index=True))
-    state: DeliveryState = Field(default=DeliveryState.DRAFT, index=True)
+    state: DeliveryState = Field(default=DeliveryState.DRAFT, index=True, sa_type=_enum(DeliveryState))
 
     location_id: int
     location_name: str
@@ -123,7 +136,7 @@ class Delivery(SQLModel, table=True):
     completed_at: datetime | None = Field(default=None, sa_column=_when())
     closed_at: datetime | None = Field(default=None, sa_column=_when())
 
-    collector_kind: CollectorKind | None = None
+    collector_kind: CollectorKind | None = Field(default=None, sa_type=_enum(CollectorKind))
     collector_id: int | None = Field(default=None, sa_column=_tg_id(index=True))
     reminder_due_at: datetime | None = Field(default=None, sa_column=_when())
     reminded_at: datetime | None = Field(default=None, sa_column=_when())
@@ -143,12 +156,12 @@ class IssuedKey(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="deliveries.id", index=True)
-    kind: KeyKind
+    kind: KeyKind = Field(sa_type=_enum(KeyKind))
     user_id: int = Field(sa_column=_tg_id(nullable=False))
     chat_id: int = Field(sa_column=_tg_id(nullable=False))
     message_id: int | None = None
     harbor_token_id: str | None = None
-    state: KeyState = Field(default=KeyState.ACTIVE, index=True)
+    state: KeyState = Field(default=KeyState.ACTIVE, index=True, sa_type=_enum(KeyState))
     expires_at: datetime = Field(sa_column=_when(nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
 

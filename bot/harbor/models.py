@@ -146,6 +146,7 @@ class AccessToken(_Model):
     value: SecretStr
     scope: str
     expires_at: float
+    lifetime: float | None = None  # expires_in as Harbor gave it, in seconds
 
     def __repr__(self) -> str:  # pragma: no cover - belt and braces: SecretStr already hides it
-        return f"AccessToken(scope={self.scope!r}, expires_at={self.expires_at})"
+        return f"AccessToken(scope={self.scope!r}, expires_at={self.expires_at}, lifetime={self.lifetime})"

@@ -1,0 +1,124 @@
+"""Helpers every handler uses: the services, who is talking, and turning problems into answers."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+
+from telegram import Message, Update
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from bot.deliveries import (
+    DeliveryNotFound,
+    DeliveryProblem,
+    ItemAlreadyInside,
+    LocationNotFound,
+    LockerLost,
+    Person,
+    ServiceUnavailable,
+    WrongState,
+)
+from bot.services import Services
+from bot.ui import views
+from bot.ui.texts import Safe, t
+from bot.ui.views import View
+
+log = logging.getLogger(__name__)
+Context = ContextTypes.DEFAULT_TYPE
+
+
+def services(context: Context) -> Services:
+    return context.application.bot_data["services"]
+
+
+def person(update: Update) -> Person:
+    user = update.effective_user
+    assert user is not None
+    return Person(user.id, user.first_name, user.last_name, user.username, user.language_code)
+
+
+def lang(update: Update) -> str | None:
+    return update.effective_user.language_code if update.effective_user else None
+
+
+def remember(update: Update, context: Context) -> Person:
+    who = person(update)
+    services(context).deliveries.remember(who)
+    return who
+
+
+def is_private(update: Update) -> bool:
+    return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
+
+
+async def send(context: Context, chat_id: int, view: View) -> Message:
+    return await context.bot.send_message(chat_id, view.text, parse_mode=ParseMode.HTML, reply_markup=view.markup)
+
+
+async def reply(update: Update, context: Context, view: View) -> Message:
+    chat = update.effective_chat
+    assert chat is not None
+    return await send(context, chat.id, view)
+
+
+async def edit_or_send(update: Update, context: Context, view: View) -> Message | bool:
+    """Edit the message whose button was pressed; send a new one if it cannot be edited."""
+    query = update.callback_query
+    if query is not None and query.message is not None and not getattr(query.message, "photo", None):
+        try:
+            return await query.edit_message_text(view.text, parse_mode=ParseMode.HTML, reply_markup=view.markup)
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return True
+            log.info("could not edit message, sending a new one: %s", exc)
+    return await reply(update, context, view)
+
+
+async def edit_message(context: Context, chat_id: int | None, message_id: int | None, view: View) -> bool:
+    """Edit a message the bot sent earlier (a status message); False when it is gone."""
+    if chat_id is None or message_id is None:
+        return False
+    try:
+        await context.bot.edit_message_text(
+            view.text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML, reply_markup=view.markup
+        )
+    except BadRequest as exc:
+        return "not modified" in str(exc).lower()
+    except TelegramError as exc:
+        log.warning("editing message %s in chat %s failed: %s", message_id, chat_id, exc)
+        return False
+    return True
+
+
+async def delete_quietly(context: Context, chat_id: int, message_id: int | None) -> None:
+    if message_id is None:
+        return
+    with suppress(TelegramError):
+        await context.bot.delete_message(chat_id, message_id)
+
+
+async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
+    """Answer the pressed button (stops its spinner); harmless when already answered."""
+    if update.callback_query is not None:
+        with suppress(TelegramError):
+            await update.callback_query.answer(text, show_alert=alert)
+
+
+def problem_view(exc: DeliveryProblem, language: str | None, retry: views.InlineKeyboardButton | None = None) -> View:
+    """The friendly answer to each problem the delivery service can raise."""
+    if isinstance(exc, ServiceUnavailable):
+        return views.harbor_down(language, retry)
+    if isinstance(exc, DeliveryNotFound):
+        return View(t("error.not_found", language))
+    if isinstance(exc, LocationNotFound):
+        return View(t("error.location_gone", language))
+    if isinstance(exc, LockerLost):
+        return views.locker_lost(exc.delivery, language)
+    if isinstance(exc, ItemAlreadyInside):
+        return View(t("dropoff.item_inside", language, locker=exc.delivery.locker_name))
+    if isinstance(exc, WrongState):
+        return View(t("error.wrong_state", language, state=Safe(views.state_label(exc.delivery, language))))
+    log.error("no view for problem %r", exc)
+    return View(t("error.unexpected", language))

@@ -1,0 +1,59 @@
+"""The last line: stale or forged buttons, messages nobody expected, and unexpected errors."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import BaseHandler, CallbackQueryHandler, InvalidCallbackData, MessageHandler, filters
+
+from bot.handlers.common import Context, answer, is_private, lang, reply
+from bot.ui.texts import raw, t
+from bot.ui.views import View
+
+log = logging.getLogger(__name__)
+
+
+async def stale_button(update: Update, context: Context) -> None:
+    """A button from a message whose moment has passed (or one we never made)."""
+    await answer(update, raw("error.stale_button", lang(update)), alert=True)
+    if update.callback_query is not None and update.callback_query.message is not None:
+        # Drop the dead buttons so nobody taps them again.
+        try:
+            await update.callback_query.edit_message_reply_markup(None)
+        except Exception:
+            log.debug("could not clear stale buttons", exc_info=True)
+
+
+async def unexpected_message(update: Update, context: Context) -> None:
+    if not is_private(update):
+        return
+    await reply(update, context, View(t("fallback.message", lang(update))))
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log with context (never key material) and tell the user that nothing was lost."""
+    error = context.error
+    if isinstance(error, Forbidden):  # the user blocked the bot: nobody to tell
+        log.info("user blocked the bot: %s", error)
+        return
+    if isinstance(error, RetryAfter | TimedOut | NetworkError):
+        log.warning("Telegram trouble while handling an update: %s", error)
+    else:
+        log.error("unhandled error while handling an update", exc_info=error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await answer(update)
+            await context.bot.send_message(update.effective_chat.id, t("error.unexpected", lang(update)))
+        except Exception:
+            log.debug("could not tell the user about the error", exc_info=True)
+
+
+def handlers() -> list[BaseHandler]:
+    """Catch-alls, registered after every feature's handlers."""
+    return [
+        CallbackQueryHandler(stale_button, pattern=InvalidCallbackData),
+        CallbackQueryHandler(stale_button),
+        MessageHandler(filters.ALL, unexpected_message),
+    ]

@@ -1,0 +1,296 @@
+"""After the drop-off: who collects the item (a link's claimer, the sender, a courier), pickup keys,
+reminders, and the service's own releases. No Telegram here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.deliveries import (
+    PRE_DROPOFF,
+    Closed,
+    DeliveryNotFound,
+    DeliveryProblem,
+    DeliveryService,
+    IssuedKeyView,
+    ServiceUnavailable,
+    WrongState,
+    client_info,
+)
+from bot.harbor.errors import HarborAuthError, HarborError, HarborNotAvailable, HarborNotFound
+from storage.models import (
+    CollectorKind,
+    Delivery,
+    DeliveryState,
+    KeyKind,
+    PickupLink,
+    Role,
+    User,
+)
+
+log = logging.getLogger(__name__)
+S = DeliveryState
+AFTER_DROPOFF = (S.IN_LOCKER, S.AWAITING_PICKUP)
+LINK_BYTES = 24  # 192 random bits; base64url keeps the code within Telegram's 64-character start payload
+
+
+class LinkRefused(DeliveryProblem):
+    """Made up, expired, revoked, already used, or for a finished delivery: all look the same."""
+
+
+class OwnLink(DeliveryProblem):
+    """The sender opened their own link: nothing is claimed."""
+
+
+class NotACourier(DeliveryProblem):
+    pass
+
+
+class UnknownUser(DeliveryProblem):
+    pass
+
+
+class NotAllowed(DeliveryProblem):
+    """This person may not do that with this delivery; they learn nothing more."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    code: str
+    link: PickupLink
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    delivery: Delivery
+    claimer: User
+
+
+@dataclass(frozen=True, slots=True)
+class Assigned:
+    delivery: Delivery
+    collector: User
+    changed: bool  # False for a repeat (double tap): nobody is told twice
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+class HandoverService:
+    def __init__(self, deliveries: DeliveryService) -> None:
+        self.deliveries = deliveries
+        self.repo = deliveries.repo
+        self.harbor = deliveries.harbor
+        self.policy = deliveries.policy
+        self.locks = deliveries.locks
+
+    def now(self):
+        return self.deliveries.now()
+
+    # links -----------------------------------------------------------------------------------
+
+    async def create_link(self, delivery_id: int, user_id: int) -> Link:
+        """A fresh one-time link; any earlier unclaimed link of this delivery stops working."""
+        async with self.locks(("delivery", delivery_id)):
+            delivery = self._sent_by(delivery_id, user_id)
+            if delivery.state not in AFTER_DROPOFF:
+                raise WrongState(delivery)
+            now = self.now()
+            self.repo.revoke_links(delivery_id, now=now)
+            code = secrets.token_urlsafe(LINK_BYTES)
+            link = self.repo.add_link(
+                PickupLink(
+                    delivery_id=delivery_id,
+                    code_hash=hash_code(code),
+                    expires_at=now + timedelta(days=self.policy.pickup_link_days),
+                )
+            )
+            self.repo.add_event(delivery_id, "link_created", actor_id=user_id, detail=f"link #{link.id}")
+            return Link(code, link)
+
+    async def revoke_links(self, delivery_id: int, user_id: int) -> int:
+        async with self.locks(("delivery", delivery_id)):
+            self._sent_by(delivery_id, user_id)
+            count = self.repo.revoke_links(delivery_id, now=self.now())
+            if count:
+                self.repo.add_event(delivery_id, "link_revoked", actor_id=user_id)
+            return count
+
+    async def claim(self, code: str, user_id: int) -> Claimed:
+        link = self.repo.find_link(hash_code(code)) if 16 <= len(code) <= 64 else None
+        if link is None:
+            raise LinkRefused()
+        async with self.locks(("delivery", link.delivery_id)):
+            delivery = self.repo.get_delivery(link.delivery_id)
+            if delivery is None or delivery.state not in AFTER_DROPOFF:
+                raise LinkRefused()
+            if delivery.sender_id == user_id:
+                raise OwnLink()
+            assert link.id is not None
+            assert delivery.id is not None
+            if not self.repo.claim_link(link.id, user_id, now=self.now()):
+                raise LinkRefused()
+            claimed = self._set_collector(delivery, CollectorKind.RECIPIENT, user_id, actor_id=user_id)
+            user = self.repo.get_user(user_id)
+            assert user is not None
+            return Claimed(claimed, user)
+
+    # collectors ------------------------------------------------------------------------------
+
+    async def pick_up_myself(self, delivery_id: int, user_id: int) -> Assigned:
+        async with self.locks(("delivery", delivery_id)):
+            delivery = self._sent_by(delivery_id, user_id)
+            return self._assign(delivery, CollectorKind.SELF, user_id, actor_id=user_id)
+
+    async def send_to_courier(self, delivery_id: int, user_id: int, courier_id: int) -> Assigned:
+        async with self.locks(("delivery", delivery_id)):
+            delivery = self._sent_by(delivery_id, user_id)
+            courier = self.repo.get_user(courier_id)
+            if courier is None or courier.role is not Role.COURIER:
+                raise NotACourier(courier_id)
+            return self._assign(delivery, CollectorKind.COURIER, courier_id, actor_id=user_id)
+
+    def _assign(self, delivery: Delivery, kind: CollectorKind, collector_id: int, *, actor_id: int) -> Assigned:
+        if delivery.state not in AFTER_DROPOFF:
+            raise WrongState(delivery)
+        user = self.repo.get_user(collector_id)
+        assert user is not None
+        assert delivery.id is not None
+        if delivery.collector_kind is kind and delivery.collector_id == collector_id:
+            return Assigned(delivery, user, changed=False)
+        self.repo.revoke_links(delivery.id, now=self.now())
+        return Assigned(self._set_collector(delivery, kind, collector_id, actor_id=actor_id), user, changed=True)
+
+    def _set_collector(self, delivery: Delivery, kind: CollectorKind, collector_id: int, *, actor_id: int) -> Delivery:
+        assert delivery.id is not None
+        moved = self.repo.transition(
+            delivery.id,
+            from_states=[delivery.state],
+            to_state=delivery.state,
+            actor_id=actor_id,
+            event=f"collector_{kind.value}",
+            detail=f"user {collector_id}",
+            collector_kind=kind,
+            collector_id=collector_id,
+        )
+        assert moved is not None
+        return moved
+
+    def may_collect(self, delivery: Delivery, user_id: int) -> bool:
+        return user_id in (delivery.sender_id, delivery.collector_id)
+
+    # pickup keys -----------------------------------------------------------------------------
+
+    async def issue_pickup_key(self, delivery_id: int, user_id: int, chat_id: int) -> IssuedKeyView:
+        async with self.locks(("delivery", delivery_id)):
+            delivery = self.repo.get_delivery(delivery_id)
+            if delivery is None or not self.may_collect(delivery, user_id):
+                raise DeliveryNotFound(delivery_id)
+            if delivery.state not in AFTER_DROPOFF:
+                raise WrongState(delivery)
+            self.deliveries._refuse_if_key_live(delivery_id, KeyKind.PICKUP, user_id)
+            assert delivery.tower_id
+            assert delivery.locker_id is not None
+            try:
+                token = await self.harbor.pickup_token(
+                    delivery.tower_id,
+                    delivery.locker_id,
+                    duration=self.policy.key_seconds,
+                    client_info=client_info(delivery_id),
+                )
+            except HarborError as exc:
+                raise ServiceUnavailable(str(exc)) from exc
+            return await self.deliveries._key_view(
+                delivery, token, KeyKind.PICKUP, user_id, chat_id, to_state=S.AWAITING_PICKUP
+            )
+
+    def pickups_for(self, user_id: int) -> list[Delivery]:
+        """Open pickups assigned to this person (a courier's /jobs)."""
+        return [d for d in self.repo.deliveries_for_collector(user_id) if d.state in AFTER_DROPOFF]
+
+    # reminders -------------------------------------------------------------------------------
+
+    def rebuild_reminders(self, schedule: Callable[[Delivery], None]) -> int:
+        count = 0
+        for delivery in self.repo.deliveries_in(AFTER_DROPOFF):
+            if delivery.reminder_due_at is not None and delivery.reminded_at is None:
+                schedule(delivery)
+                count += 1
+        return count
+
+    async def due_reminder(self, delivery_id: int) -> Delivery | None:
+        """The delivery to remind people of, once: None if it was collected or reminded already."""
+        async with self.locks(("delivery", delivery_id)):
+            delivery = self.repo.get_delivery(delivery_id)
+            if (
+                delivery is None
+                or delivery.state not in AFTER_DROPOFF
+                or delivery.reminder_due_at is None
+                or delivery.reminded_at is not None
+                or delivery.reminder_due_at > self.now() + timedelta(seconds=1)
+            ):
+                return None
+            reminded = self.repo.update_delivery(delivery_id, reminded_at=self.now())
+            self.repo.add_event(delivery_id, "reminder_sent")
+            return reminded
+
+    # couriers and admin ----------------------------------------------------------------------
+
+    def find_user(self, ref: str) -> User:
+        ref = ref.strip()
+        user = self.repo.get_user(int(ref)) if ref.lstrip("-").isdigit() else self.repo.find_user_by_username(ref)
+        if user is None:
+            raise UnknownUser(ref)
+        return user
+
+    def set_courier(self, ref: str, on: bool) -> User:
+        user = self.find_user(ref)
+        updated = self.repo.set_role(user.id, Role.COURIER if on else Role.CUSTOMER)
+        assert updated is not None
+        return updated
+
+    def couriers(self) -> list[User]:
+        return self.repo.users_with_role(Role.COURIER)
+
+    async def release(self, delivery_id: int, admin_id: int) -> Closed:
+        """The service frees the locker at Harbor and closes the delivery, whatever its state."""
+        async with self.locks(("delivery", delivery_id)):
+            delivery = self.repo.get_delivery(delivery_id)
+            if delivery is None:
+                raise DeliveryNotFound(delivery_id)
+            if not delivery.state.is_open:
+                raise WrongState(delivery)
+            if delivery.tower_id and delivery.locker_id is not None:
+                try:
+                    if delivery.state is S.RESERVED:
+                        await self.harbor.cancel_reservation(delivery.tower_id, delivery.locker_id)
+                    else:
+                        await self.harbor.release(delivery.tower_id, delivery.locker_id)
+                except (HarborNotAvailable, HarborNotFound):
+                    pass  # not held any more: already released
+                except HarborAuthError as exc:
+                    if exc.status_code != 403:
+                        raise ServiceUnavailable(str(exc)) from exc
+                except HarborError as exc:
+                    raise ServiceUnavailable(str(exc)) from exc
+            self.repo.revoke_links(delivery_id, now=self.now())
+            state = S.CANCELLED if delivery.state in PRE_DROPOFF else S.RELEASED
+            return self.deliveries._close(delivery, state, actor_id=admin_id, event="released_by_admin")
+
+    async def release_locker(self, tower_id: str, locker_id: int) -> None:
+        """Free a locker Harbor says we hold although no open delivery uses it."""
+        try:
+            await self.harbor.release(tower_id, locker_id)
+        except (HarborNotAvailable, HarborNotFound):
+            return
+        except HarborError as exc:
+            raise ServiceUnavailable(str(exc)) from exc
+
+    def _sent_by(self, delivery_id: int, user_id: int) -> Delivery:
+        return self.deliveries._sent_by(delivery_id, user_id)

@@ -1,0 +1,254 @@
+"""What each screen looks like: text plus buttons, built from domain objects.
+
+Handlers and jobs send these; nothing else composes Telegram markup. Callback data are short lists
+`[action, *ids]` (JSON-able, so PTB's callback-data cache persists them across restarts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+
+from bot.deliveries import LocationOffer, NearbyResult, SizeOffer
+from bot.keys import LockerKey
+from bot.ui import format as fmt
+from bot.ui.texts import Safe, raw, t
+from storage.models import Delivery, DeliveryState, IssuedKey, KeyKind
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | None
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    text: str
+    markup: Markup = None
+
+
+# callback data -------------------------------------------------------------------------------
+
+
+def data(action: str, *args: int | str | float) -> list[int | str | float]:
+    return [action, *args]
+
+
+def action_is(action: str) -> Callable[[object], bool]:
+    """A CallbackQueryHandler pattern matching our callback data for `action`."""
+
+    def match(value: object) -> bool:
+        return isinstance(value, list | tuple) and len(value) > 0 and value[0] == action
+
+    return match
+
+
+def button(label: str, action: str, *args: int | str | float) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=data(action, *args))
+
+
+def keyboard(*rows: Sequence[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
+    rows = tuple(row for row in rows if row)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+# start / menu --------------------------------------------------------------------------------
+
+
+def main_menu(lang: str | None) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [button(raw("menu.dropoff", lang), "menu", "dropoff")],
+            [button(raw("menu.my", lang), "menu", "my"), button(raw("menu.help", lang), "menu", "help")],
+        ]
+    )
+
+
+def location_request(lang: str | None) -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        [[KeyboardButton(raw("dropoff.share_button", lang), request_location=True)]],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )
+
+
+# drop-off ------------------------------------------------------------------------------------
+
+
+def nearby(result: NearbyResult, lang: str | None) -> View:
+    lines = [t("dropoff.nearby_header", lang, radius=f"{result.radius_km:g}")]
+    buttons = []
+    for index, place in enumerate(result.places, start=1):
+        loc = place.location
+        free = loc.availability.free_by_type() if loc.availability else []
+        lines.append(
+            t(
+                "dropoff.nearby_item",
+                lang,
+                index=index,
+                name=loc.name,
+                distance=fmt.distance(place.distance_km),
+                address=loc.address,
+                sizes=fmt.sizes((f.type.name, f.counts.available) for f in free),
+            )
+        )
+        label = raw("dropoff.location_button", lang, name=loc.name, distance=fmt.distance(place.distance_km))
+        buttons.append([button(label, "loc", loc.id)])
+    lines.append(t("dropoff.nearby_footer", lang))
+    return View("\n\n".join(lines), keyboard(*buttons))
+
+
+def nothing_nearby(result: NearbyResult, lang: str | None) -> View:
+    return View(t("dropoff.nothing_nearby", lang, radius=f"{result.radius_km:g}"), location_request(lang))
+
+
+def size_buttons(location_id: int, sizes: Sequence[SizeOffer], lang: str | None) -> list[list[InlineKeyboardButton]]:
+    return [
+        [button(raw("dropoff.size_button", lang, size=s.type.name, free=s.free), "size", location_id, s.type.id)]
+        for s in sizes
+    ]
+
+
+def choose_size(offer: LocationOffer, lang: str | None) -> View:
+    loc = offer.location
+    back = [button(raw("dropoff.back_button", lang), "back")]
+    if not offer.sizes:
+        return View(t("dropoff.no_sizes", lang, name=loc.name), keyboard(back))
+    text = t("dropoff.choose_size", lang, name=loc.name, address=loc.address)
+    return View(text, keyboard(*size_buttons(loc.id, offer.sizes, lang), back))
+
+
+def size_ran_out(offer: LocationOffer, size_name: str, lang: str | None) -> View:
+    loc = offer.location
+    text = t("dropoff.size_ran_out", lang, size=size_name, name=loc.name)
+    if offer.sizes:
+        text += "\n" + t("dropoff.sizes_still_free", lang)
+    back = [button(raw("dropoff.back_button", lang), "back")]
+    return View(text, keyboard(*size_buttons(loc.id, offer.sizes, lang), back))
+
+
+def delivery_actions(delivery: Delivery, lang: str | None) -> InlineKeyboardMarkup | None:
+    """The buttons a delivery's status message carries in each state."""
+    did = delivery.id or 0
+    if delivery.state is DeliveryState.RESERVED:
+        return keyboard(
+            [button(raw("dropoff.key_button", lang), "key", did)],
+            [button(raw("dropoff.cancel_button", lang), "cancel", did)],
+        )
+    if delivery.state is DeliveryState.AWAITING_DROPOFF:
+        return keyboard(
+            [button(raw("dropoff.new_key_button", lang), "key", did)],
+            [button(raw("dropoff.cancel_button", lang), "cancel", did)],
+        )
+    return None
+
+
+def reserved(delivery: Delivery, lang: str | None, *, now: datetime | None = None) -> View:
+    assert delivery.reserved_until is not None
+    text = t(
+        "dropoff.reserved",
+        lang,
+        locker=delivery.locker_name,
+        size=delivery.size_name,
+        name=delivery.location_name,
+        address=delivery.address,
+        until=fmt.local_time(delivery.reserved_until, delivery.timezone, now=now),
+    )
+    return View(text, delivery_actions(delivery, lang))
+
+
+def already_open(delivery: Delivery, lang: str | None) -> View:
+    did = delivery.id or 0
+    text = t(
+        "dropoff.already_open",
+        lang,
+        locker=delivery.locker_name or "?",
+        size=delivery.size_name,
+        name=delivery.location_name,
+        state=Safe(state_label(delivery, lang)),
+    )
+    return View(
+        text,
+        keyboard(
+            [button(raw("dropoff.resume_button", lang), "resume", did)],
+            [button(raw("dropoff.start_over_button", lang), "restart", did)],
+        ),
+    )
+
+
+def status(delivery: Delivery, lang: str | None) -> View:
+    """The current state of a delivery, as a message with the actions that make sense now."""
+    if delivery.state is DeliveryState.RESERVED and delivery.reserved_until is not None:
+        return reserved(delivery, lang)
+    return View(my_item(delivery, lang), delivery_actions(delivery, lang))
+
+
+def hold_expired(delivery: Delivery, lang: str | None) -> View:
+    return View(t("dropoff.hold_expired", lang, locker=delivery.locker_name, name=delivery.location_name))
+
+
+def cancelled(delivery: Delivery, lang: str | None) -> View:
+    return View(t("dropoff.cancelled", lang, locker=delivery.locker_name, name=delivery.location_name))
+
+
+def locker_lost(delivery: Delivery, lang: str | None) -> View:
+    return View(t("dropoff.locker_lost", lang, locker=delivery.locker_name, name=delivery.location_name))
+
+
+# keys ----------------------------------------------------------------------------------------
+
+
+def key_caption(key: LockerKey, delivery: Delivery, lang: str | None) -> str:
+    name = "key.dropoff_caption" if key.kind == KeyKind.DROPOFF.value else "key.pickup_caption"
+    return t(
+        name,
+        lang,
+        locker=delivery.locker_name,
+        size=delivery.size_name,
+        name=delivery.location_name,
+        address=delivery.address,
+        until=fmt.local_time(key.expires, delivery.timezone),
+    )
+
+
+def key_expired(record: IssuedKey, delivery: Delivery, renewable: bool, lang: str | None) -> View:
+    kind = raw(f"key.kind.{record.kind.value}", lang)
+    if not renewable:
+        return View(t("key.expired_closed", lang, kind=kind, locker=delivery.locker_name))
+    text = t("key.expired", lang, kind=kind, locker=delivery.locker_name, name=delivery.location_name)
+    action = "key" if record.kind is KeyKind.DROPOFF else "pkey"
+    label = raw("dropoff.new_key_button" if record.kind is KeyKind.DROPOFF else "pickup.new_key_button", lang)
+    return View(text, keyboard([button(label, action, delivery.id or 0)]))
+
+
+# /my -----------------------------------------------------------------------------------------
+
+
+def state_label(delivery: Delivery, lang: str | None) -> str:
+    until = fmt.local_time(delivery.reserved_until, delivery.timezone) if delivery.reserved_until else ""
+    return t(f"state.{delivery.state.value}", lang, until=until)
+
+
+def my_item(delivery: Delivery, lang: str | None) -> str:
+    return t(
+        "my.item",
+        lang,
+        id=delivery.id,
+        name=delivery.location_name,
+        locker=delivery.locker_name or "?",
+        size=delivery.size_name,
+        state=Safe(state_label(delivery, lang)),
+    )
+
+
+def harbor_down(lang: str | None, retry: InlineKeyboardButton | None = None) -> View:
+    return View(t("error.harbor_down", lang), keyboard([retry] if retry else []))
+
+
+def retry_button(lang: str | None, action: str, *args: int | str | float) -> InlineKeyboardButton:
+    return button(raw("error.retry_button", lang), action, *args)

@@ -1,0 +1,79 @@
+"""The database engine and session factory (DATABASE_URL: SQLite for development, PostgreSQL in production)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, create_engine, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def normalize_url(url: str | URL) -> str:
+    """`postgres://` and `postgresql://` (no driver) become psycopg 3; anything else is left alone."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def redacted(url: str | URL) -> str:
+    """The URL for logs: the password (if any) replaced by `***`."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def is_sqlite_memory(url: URL) -> bool:
+    database = url.database or ""
+    return database in ("", ":memory:") or "mode=memory" in database or url.query.get("mode") == "memory"
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine for `url`, tuned per backend. Extra keyword arguments go to `create_engine`.
+
+    SQLite: usable from any thread (PTB persistence runs queries in worker threads), foreign keys
+    enforced, a busy timeout, WAL journal for file databases; an in-memory database is one shared
+    connection (StaticPool) so every thread and session sees the same data.
+    PostgreSQL: psycopg 3, connections checked before use (pool_pre_ping).
+    """
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        memory = is_sqlite_memory(parsed)
+        options: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        }
+        if memory:
+            options["poolclass"] = StaticPool
+        options.update(kwargs)
+        engine = create_engine(parsed, **options)
+        _configure_sqlite(engine, wal=not memory)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(parsed, **kwargs)
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+        finally:
+            cursor.close()
+
+
+def make_session_factory(engine: Engine) -> Callable[[], Session]:
+    """`factory()` opens a sqlmodel Session; objects stay readable after commit (expire_on_commit=False)."""
+    return sessionmaker(bind=engine, class_=Session, expire_on_commit=False)

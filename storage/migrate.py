@@ -1,0 +1,114 @@
+"""Schema migrations (Alembic), applied in code: no alembic.ini needed at run time.
+
+`upgrade(engine_or_url)` is idempotent and safe on every start. To author a new revision after
+changing storage/models.py:
+
+    python -m storage.migrate revision --url sqlite:///dev.sqlite3 -m "what changed"
+
+(it upgrades that database to head first, then autogenerates against the models; check the result by
+hand, then `tests/storage/test_migrations.py` proves the schema matches the models on both backends).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import URL, Connection, Engine
+
+from storage.engine import make_engine, redacted
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Any constant: serialises concurrent upgrades of one PostgreSQL database (two bot processes starting).
+_PG_LOCK_KEY = 0x4841524230  # "HARB0"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> None:
+    """Bring the database to `revision` (default: the latest). A no-op when it is already there."""
+    engine, owned = _engine(engine_or_url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            _refuse_unversioned(connection)
+            command.upgrade(alembic_config(connection), revision)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def current_revision(engine_or_url: Engine | str | URL) -> str | None:
+    """The revision the database is at, or None for a database never migrated."""
+    engine, owned = _engine(engine_or_url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _engine(engine_or_url: Engine | str | URL) -> tuple[Engine, bool]:
+    if isinstance(engine_or_url, Engine):
+        return engine_or_url, False
+    return make_engine(engine_or_url), True
+
+
+def _refuse_unversioned(connection: Connection) -> None:
+    """Tables but no alembic_version: made by create_all or by hand; we cannot tell its revision."""
+    if MigrationContext.configure(connection).get_current_revision() is not None:
+        return
+    tables = set(inspect(connection).get_table_names())
+    if "deliveries" in tables or "ptb_persistence" in tables:
+        raise RuntimeError(
+            "the database has harbor-bot tables but no alembic_version; if its schema is exactly revision "
+            f"{head_revision()}, stamp it (alembic stamp) before starting, otherwise start from an empty database"
+        )
+
+
+def _revision(url: str, message: str) -> None:
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:
+            command.revision(alembic_config(connection), message=message, autogenerate=True)
+    finally:
+        engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m storage.migrate", description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=["upgrade", "current", "revision"])
+    parser.add_argument("--url", required=True, help="database URL")
+    parser.add_argument("-m", "--message", default="change", help="revision message (revision only)")
+    args = parser.parse_args(argv)
+    if args.action == "upgrade":
+        upgrade(args.url)
+        print(f"{redacted(args.url)}: at {current_revision(args.url)}")
+    elif args.action == "current":
+        print(f"{redacted(args.url)}: at {current_revision(args.url)} (head {head_revision()})")
+    else:
+        _revision(args.url, args.message)
+
+
+if __name__ == "__main__":
+    main()

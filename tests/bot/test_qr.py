@@ -1,0 +1,142 @@
+"""bot.ui.qr: every key's QR code must read back after Telegram recompresses the photo."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+
+import pytest
+import zxingcpp
+from PIL import Image, ImageDraw
+
+from bench.qr_render import decode, keycloak_like_jwt, largest_key, small_key, telegram_photo
+from bot.keys import LockerKey
+from bot.ui.qr import BORDER, MAX_SIDE, render_qr, render_qr_text
+
+SMALL = small_key().to_json()
+LARGEST = largest_key().to_json()
+KEYS = pytest.mark.parametrize("data", [SMALL, LARGEST], ids=["small", "largest"])
+
+
+def test_sample_keys_are_what_they_claim() -> None:
+    key = largest_key()
+    assert key.sdk_token is not None
+    header, payload, signature = key.sdk_token.split(".")
+    assert len(key.sdk_token) == 1536
+    assert json.loads(_b64url_decode(header))["alg"] == "RS256"
+    assert json.loads(_b64url_decode(payload))["scope"].startswith("tower_access")
+    assert len(_b64url_decode(signature)) == 256
+    assert 128 <= len(key.payload) <= 200
+    assert 1800 <= len(LARGEST) <= 2100  # a 1.5 KB token pushes the key past 1.8 KB
+    assert len(SMALL) < 400
+    assert "sdk_token" not in SMALL
+
+
+def _b64url_decode(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@KEYS
+def test_png_is_within_telegram_size_with_modules_of_4px_or_more(data: str) -> None:
+    png = render_qr(data)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.mode in ("1", "L")
+        assert image.width == image.height
+        assert image.width <= MAX_SIDE
+        [barcode] = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+        side = image.width
+    assert barcode.text == data
+    modules = 17 + 4 * int(barcode.extra["Version"])
+    box = side // (modules + 2 * BORDER)
+    assert side == box * (modules + 2 * BORDER)  # whole pixels per module, 4-module border
+    assert box >= 4
+    assert (box + 1) * (modules + 2 * BORDER) > MAX_SIDE  # the largest module size that fits
+
+
+@KEYS
+@pytest.mark.parametrize("quality", [80, 60], ids=["q80", "q60-margin"])
+def test_reads_back_after_telegram_recompression(data: str, quality: int) -> None:
+    jpeg = telegram_photo(render_qr(data), quality=quality)
+    assert decode(jpeg) == [data]
+
+
+@KEYS
+def test_reads_back_from_telegrams_800px_preview(data: str) -> None:
+    # Margin: chats show the 800 px size of a photo until it is opened.
+    assert decode(telegram_photo(render_qr(data), quality=80, max_side=800)) == [data]
+
+
+def test_round_trip_through_locker_key() -> None:
+    [text] = decode(telegram_photo(render_qr(LARGEST)))
+    assert LockerKey.from_json(text) == largest_key()
+
+
+def test_explicit_box_size() -> None:
+    png = render_qr(SMALL, box_size=3)
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.width % 3 == 0
+        assert image.width < 400
+    with pytest.raises(ValueError, match="box_size"):
+        render_qr(SMALL, box_size=0)
+
+
+def test_falls_back_to_level_l_beyond_m_capacity_and_refuses_what_no_code_holds() -> None:
+    rng = random.Random(3)
+    too_big_for_m = keycloak_like_jwt(rng, 2500)  # M holds 2331 bytes at version 40, L 2953
+    with Image.open(io.BytesIO(render_qr(too_big_for_m))) as image:
+        [barcode] = zxingcpp.read_barcodes(image)
+        assert barcode.text == too_big_for_m
+        assert barcode.ec_level == "L"
+        assert image.width <= MAX_SIDE
+    with pytest.raises(ValueError, match="do not fit"):
+        render_qr("x" * 3000)
+
+
+def test_error_correction_is_m_for_keys() -> None:
+    for data in (SMALL, LARGEST):
+        with Image.open(io.BytesIO(render_qr(data))) as image:
+            [barcode] = zxingcpp.read_barcodes(image)
+            assert barcode.ec_level == "M"
+
+
+# --- terminal drawing ----------------------------------------------------------------------------
+
+BLOCKS = set(" \u2580\u2584\u2588")
+
+
+def _text_to_image(text: str, *, light_terminal: bool, scale: int = 4) -> Image.Image:
+    """Paint the drawing as a terminal would: ink for the block halves, background elsewhere."""
+    lines = text.split("\n")
+    ink, background = (0, 255) if light_terminal else (255, 0)
+    image = Image.new("L", (len(lines[0]) * scale, (len(lines) * 2 + 8) * scale), background)
+    draw = ImageDraw.Draw(image)
+    for row, line in enumerate(lines):
+        for col, char in enumerate(line):
+            for half, painted in enumerate((char in "\u2580\u2588", char in "\u2584\u2588")):
+                if painted:
+                    x, y = col * scale, (row * 2 + half + 4) * scale
+                    draw.rectangle((x, y, x + scale - 1, y + scale - 1), fill=ink)
+    return image
+
+
+@KEYS
+@pytest.mark.parametrize("light_terminal", [False, True], ids=["dark-terminal", "light-terminal"])
+def test_text_drawing(data: str, light_terminal: bool) -> None:
+    text = render_qr_text(data, light_terminal=light_terminal)
+    lines = text.split("\n")
+    assert len({len(line) for line in lines}) == 1
+    assert set(text) - {"\n"} <= BLOCKS
+    width = len(lines[0])
+    assert len(lines) == (width + 1) // 2  # two module rows per line, square code
+    # The quiet zone: 4 light columns and rows all round (drawn as full blocks on a dark terminal).
+    quiet = " " if light_terminal else "\u2588"
+    assert lines[0] == lines[1] == quiet * width
+    assert all(line[:BORDER] == line[-BORDER:] == quiet * BORDER for line in lines)
+    # And it is the right code: painted like a terminal would, zxing reads it without inverting.
+    image = _text_to_image(text, light_terminal=light_terminal)
+    barcodes = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=False)
+    assert [b.text for b in barcodes] == [data]
