@@ -1,0 +1,153 @@
+"""The world an end-to-end test runs in: the real PTB Application of the bot, talking HTTP to the
+Telegram emulator and (through the Harbor client) to the Harbor simulator, on a real database.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import zxingcpp
+from PIL import Image
+from telegram.ext import Application
+
+from bot import jobs
+from bot.app import Overrides, build_application
+from bot.config import Settings
+from bot.keys import LockerKey
+from sandbox.harbor import DEFAULT_CLIENTS, TOKEN_PATH, HarborSimulator, create_app
+from sandbox.telegram import TelegramEmulator
+from sandbox.telegram_driver import ChatMessage, UserDriver
+from tests.sandbox.telegram_fixtures import serve_app, serve_emulator
+
+TOKEN = "123456:TEST-TOKEN"
+BOT_USERNAME = "harbor_test_bot"
+ADMIN_ID = 900
+SF = (37.7793, -122.4193)
+AUSTIN = (30.2672, -97.7431)
+CLIENT_ID, CLIENT_SECRET = next(iter(DEFAULT_CLIENTS.items()))
+
+
+def decode_key(message: ChatMessage) -> LockerKey:
+    """Read the QR in a photo the user received, as their phone app would."""
+    assert message.photo is not None, f"expected a photo, got {message.describe()}"
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(message.photo)))
+    assert len(results) == 1, f"expected one QR code, found {len(results)}"
+    return LockerKey.from_json(results[0].text)
+
+
+@dataclass
+class World:
+    emulator: TelegramEmulator
+    simulator: HarborSimulator
+    settings: Settings
+    harbor_root: str
+    app: Application | None = None
+    _stack: AsyncExitStack | None = None
+    _users: dict[int, UserDriver] = field(default_factory=dict)
+
+    # the bot -------------------------------------------------------------------------------
+
+    async def start(self) -> Application:
+        assert self.app is None
+        app = build_application(self.settings, Overrides())
+        stack = AsyncExitStack()
+        await app.initialize()
+        stack.push_async_callback(app.shutdown)
+        # run_polling() calls these hooks; a test drives the lifecycle itself, so it calls them too.
+        assert app.post_init is not None and app.post_shutdown is not None
+        await app.post_init(app)
+        stack.push_async_callback(app.post_shutdown, app)
+        await app.start()
+        stack.push_async_callback(app.stop)
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=1)
+        stack.push_async_callback(app.updater.stop)
+        self.app, self._stack = app, stack
+        return app
+
+    async def stop(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+        self.app, self._stack = None, None
+
+    async def restart(self, **changes: Any) -> Application:
+        """A new process on the same database (and the same Telegram and Harbor)."""
+        await self.stop()
+        if changes:
+            self.settings = self.settings.model_copy(update=changes)
+        return await self.start()
+
+    async def run_job(self, name: str) -> None:
+        """Run a scheduled job now, as the JobQueue would when its time comes."""
+        assert self.app is not None and self.app.job_queue is not None
+        found = self.app.job_queue.get_jobs_by_name(name)
+        assert found, f"no job named {name!r}; jobs: {[j.name for j in self.app.job_queue.jobs()]}"
+        await found[0].run(self.app)
+
+    async def watch(self) -> None:
+        """One round of the locker watch."""
+        await self.run_job(jobs.POLL_JOB)
+
+    def job_names(self) -> list[str]:
+        assert self.app is not None and self.app.job_queue is not None
+        return sorted(str(j.name) for j in self.app.job_queue.jobs())
+
+    @property
+    def services(self) -> Any:
+        assert self.app is not None
+        return self.app.bot_data["services"]
+
+    # people --------------------------------------------------------------------------------
+
+    def user(self, user_id: int, first_name: str, *, username: str | None = None, lang: str = "en") -> UserDriver:
+        if user_id not in self._users:
+            self._users[user_id] = self.emulator.user(
+                user_id, first_name, username=username, language_code=lang, bot_token=TOKEN
+            )
+        return self._users[user_id]
+
+    # Harbor, as the tower and the phone see it -----------------------------------------------
+
+    async def use_at_tower(self, key: LockerKey) -> httpx.Response:
+        """The phone app relays the key to the tower over Bluetooth (simulator hook, over HTTP)."""
+        async with httpx.AsyncClient(base_url=self.harbor_root) as client:
+            body = {"payload": key.payload, "payload_auth": key.payload_auth}
+            if key.sdk_token:
+                body["sdk_token"] = key.sdk_token
+            return await client.post("/_sim/use-token", json=body)
+
+    def harbor_requests(self, method: str, path_part: str) -> list[Any]:
+        return [r for r in self.simulator.requests if r.method == method and path_part in r.path]
+
+
+@asynccontextmanager
+async def world(database_url: str, **settings: Any) -> AsyncIterator[World]:
+    emulator = TelegramEmulator()
+    emulator.add_bot(TOKEN, username=BOT_USERNAME)
+    simulator = HarborSimulator(rng_seed=7)
+    async with serve_emulator(emulator) as tg_root, serve_app(create_app(simulator)) as harbor_root:
+        config = Settings(
+            telegram_bot_token=TOKEN,
+            telegram_api_url=tg_root,
+            harbor_env="sandbox",
+            harbor_api_url=harbor_root,
+            harbor_token_url=harbor_root + TOKEN_PATH,
+            harbor_client_id=CLIENT_ID,
+            harbor_client_secret=CLIENT_SECRET,
+            database_url=database_url,
+            admin_ids=frozenset({ADMIN_ID}),
+            # The watch is run by hand (World.watch) so tests never wait for an interval.
+            locker_poll_seconds=3600,
+            **settings,
+        )
+        w = World(emulator, simulator, config, harbor_root)
+        await w.start()
+        try:
+            yield w
+        finally:
+            await w.stop()
