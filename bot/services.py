@@ -11,9 +11,8 @@ from bot.harbor.client import HarborClient
 from storage.repository import Repository
 
 if TYPE_CHECKING:
-    from sandbox.harbor import HarborSimulator
-
     from bot.handover import HandoverService
+    from sandbox.harbor import HarborSimulator
 
 
 @dataclass(slots=True)
