@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import BadRequest
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults, PersistenceInput
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    Defaults,
+    PersistenceInput,
+)
 from telegram.request import BaseRequest
 
 from bot import jobs
@@ -37,6 +44,8 @@ class Overrides:
     get_updates_request: BaseRequest | None = None
     harbor: HarborConnection | None = None
     rate_limiter: bool = True
+    # The console counts updates in flight to know when the bot has finished answering.
+    update_processor: BaseUpdateProcessor | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -73,7 +82,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
             )
         )
         .arbitrary_callback_data(4096)
-        .concurrent_updates(True)
+        .concurrent_updates(overrides.update_processor or True)
         .defaults(Defaults(disable_notification=False))
         .post_init(_on_start)
         .post_shutdown(_on_stop)
@@ -89,9 +98,12 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     application.bot_data["engine"] = engine
     application.bot_data["harbor_connection"] = harbor
 
-    for module in (start, pickup, dropoff, admin):
+    # pickup before start: its /start <code> (a pickup link) must win over the plain /start.
+    for module in (pickup, start, dropoff, admin):
         application.add_handlers(module.handlers())
     application.add_handlers(errors.handlers())
+    # In a group of its own, so it runs alongside whatever handles the admin's message.
+    application.add_handler(admin.menu_handler(), group=-1)
     application.add_error_handler(errors.on_error)
     return application
 
@@ -111,10 +123,20 @@ async def _on_stop(application: Application) -> None:
 async def set_commands(application: Application, settings: Settings) -> None:
     """Everyone sees the user commands; admins see theirs too, in their own chats only (scoped)."""
     user = [BotCommand(name, raw(f"cmd.{name}")) for name in USER_COMMANDS]
-    admin_cmds = user + [BotCommand(name, raw(f"cmd.{name}")) for name in ADMIN_COMMANDS]
     await application.bot.set_my_commands(user, scope=BotCommandScopeDefault())
     for admin_id in sorted(settings.admin_ids):
-        try:
-            await application.bot.set_my_commands(admin_cmds, scope=BotCommandScopeChat(admin_id))
-        except BadRequest as exc:  # the admin has not started the bot yet: no chat to scope to
-            log.warning("admin commands not set for %s: %s", admin_id, exc)
+        await set_admin_menu(application, admin_id)
+
+
+async def set_admin_menu(application: Application, admin_id: int) -> bool:
+    """The admin's menu in their private chat; False while there is no such chat (they never wrote to
+    the bot): admin.give_admin_menu tries again when they do."""
+    names = USER_COMMANDS + ADMIN_COMMANDS
+    commands = [BotCommand(name, raw(f"cmd.{name}")) for name in names]
+    try:
+        await application.bot.set_my_commands(commands, scope=BotCommandScopeChat(admin_id))
+    except BadRequest as exc:
+        log.info("admin menu for %s not set yet (%s); it will be once they write to the bot", admin_id, exc)
+        return False
+    application.bot_data.setdefault(admin.MENU_SET, set()).add(admin_id)
+    return True

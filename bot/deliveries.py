@@ -186,9 +186,19 @@ class LockerLost(DeliveryProblem):
 
 
 class ItemAlreadyInside(DeliveryProblem):
-    def __init__(self, delivery: Delivery) -> None:
+    """Too late to cancel: the item is in the locker.
+
+    `just_seen` when this call is what noticed it (the watch had not yet): the caller then announces
+    it as the watch would, retiring `used_keys`.
+    """
+
+    def __init__(
+        self, delivery: Delivery, *, just_seen: bool = False, used_keys: list[IssuedKey] | None = None
+    ) -> None:
         super().__init__(delivery.id)
         self.delivery = delivery
+        self.just_seen = just_seen
+        self.used_keys = used_keys or []
 
 
 class ServiceUnavailable(DeliveryProblem):
@@ -277,6 +287,15 @@ class DeliveryService:
                 return delivery
         return None
 
+    def last_dropped_off(self, user_id: int) -> Delivery | None:
+        """The user's newest delivery whose item is already in a locker: too late to cancel."""
+        inside = [
+            d
+            for d in self.repo.open_deliveries_of(user_id)
+            if d.sender_id == user_id and d.state in (S.IN_LOCKER, S.AWAITING_PICKUP)
+        ]
+        return max(inside, key=lambda d: d.id or 0, default=None)
+
     async def reserve(self, user_id: int, location_id: int, size_id: int) -> Delivery:
         """Hold a free locker of that size; try the next one when someone else was faster."""
         async with self.locks(("user", user_id)):
@@ -316,7 +335,11 @@ class DeliveryService:
                     log.info("delivery %s: locker %s taken meanwhile, trying the next", delivery.id, locker.id)
                     continue
                 except HarborOutcomeUnknown:
-                    if not await self._holds(locker, "reserved"):
+                    holds = await self._holds(locker, "reserved")
+                    if not holds:
+                        if holds is None:
+                            # Harbor may hold it for us with no delivery to show for it: give it back.
+                            await self._cancel_quietly(locker)
                         self._abandon(delivery.id, "harbor_outcome_unknown")
                         raise ServiceUnavailable("reservation outcome unknown") from None
                     log.info("delivery %s: reservation timed out but Harbor holds it for us", delivery.id)
@@ -426,6 +449,8 @@ class DeliveryService:
         """The sender gives the locker back before the drop-off."""
         async with self.locks(("delivery", delivery_id)):
             delivery = self._sent_by(delivery_id, user_id)
+            if delivery.state in (S.IN_LOCKER, S.AWAITING_PICKUP):
+                raise ItemAlreadyInside(delivery)
             if delivery.state not in PRE_DROPOFF:
                 raise WrongState(delivery)
             await self._give_back(delivery)
@@ -447,7 +472,7 @@ class DeliveryService:
                 await self._give_back(delivery)
             except ItemAlreadyInside as inside:
                 # The watch had not seen it yet: the customer is told it is in, not that it expired.
-                return Change("in_locker", inside.delivery, [])
+                return Change("in_locker", inside.delivery, inside.used_keys)
             except ServiceUnavailable:
                 # Harbor ends reservations and unused tokens by itself, so nothing stays held.
                 log.warning("delivery %s: could not give the locker back at expiry; Harbor will", delivery_id)
@@ -471,9 +496,12 @@ class DeliveryService:
             if key.kind is KeyKind.DROPOFF and delivery.state is S.AWAITING_DROPOFF:
                 # Harbor gives the locker back when an unused drop-off token expires; the customer
                 # gets one more hold period to ask for a new key before the delivery expires.
-                delivery = self.repo.update_delivery(
-                    delivery.id, reserved_until=self.now() + timedelta(seconds=self.policy.reservation_seconds)
-                ) or delivery
+                delivery = (
+                    self.repo.update_delivery(
+                        delivery.id, reserved_until=self.now() + timedelta(seconds=self.policy.reservation_seconds)
+                    )
+                    or delivery
+                )
                 renewable = True
             elif key.kind is KeyKind.PICKUP and delivery.state in (S.IN_LOCKER, S.AWAITING_PICKUP):
                 renewable = True
@@ -553,13 +581,21 @@ class DeliveryService:
             if record.user_id == user_id and record.expires_at > now:
                 raise KeyStillValid(record)
 
-    async def _holds(self, locker: Locker, status: str) -> bool:
-        """After a POST with no answer: does Harbor now list this locker as ours, in `status`?"""
+    async def _holds(self, locker: Locker, status: str) -> bool | None:
+        """After a POST with no answer: does Harbor now list this locker as ours, in `status`?
+        None when Harbor cannot tell us either."""
         try:
             held = await self.harbor.assigned_lockers()
         except HarborError:
-            return False
+            return None
         return any(lk.id == locker.id and lk.status.name == status for lk in held)
+
+    async def _cancel_quietly(self, locker: Locker) -> None:
+        """Best effort; a reservation nobody cancels still lapses at Harbor when its time is up."""
+        try:
+            await self.harbor.cancel_reservation(locker.tower_id, locker.id)
+        except HarborError as exc:
+            log.warning("locker %s: reservation of unknown outcome not cancelled: %s", locker.id, type(exc).__name__)
 
     async def _give_back(self, delivery: Delivery) -> None:
         """Cancel the reservation or release the locker at Harbor; refuse if the item is already in."""
@@ -567,15 +603,22 @@ class DeliveryService:
             return
         try:
             if delivery.state is S.RESERVED:
-                await self.harbor.cancel_reservation(delivery.tower_id, delivery.locker_id)
+                try:
+                    await self.harbor.cancel_reservation(delivery.tower_id, delivery.locker_id)
+                    return
+                except HarborNotAvailable:
+                    # Not reserved any more: it lapsed, or a drop-off key whose answer was lost turned
+                    # it into a rental that would stay held by nobody. Harbor's own list tells which.
+                    pass
+            # Only lockers Harbor counts as ours: an occupied locker of someone else is not our item.
+            held = await self.harbor.assigned_lockers()
+            current = next((lk for lk in held if lk.id == delivery.locker_id), None)
+            if current is None:
                 return
-            lockers = await self.harbor.tower_lockers(delivery.tower_id)
-            current = next((lk for lk in lockers if lk.id == delivery.locker_id), None)
-            if current is not None and current.status.name == OCCUPIED:
-                moved, _ = self._mark_in_locker(delivery)
-                raise ItemAlreadyInside(moved or delivery)
-            if current is not None and current.status.name in ("rented", "reserved"):
-                await self.harbor.release(delivery.tower_id, delivery.locker_id)
+            if current.status.name == OCCUPIED:
+                moved, used = self._mark_in_locker(delivery)
+                raise ItemAlreadyInside(moved or delivery, just_seen=moved is not None, used_keys=used)
+            await self.harbor.release(delivery.tower_id, delivery.locker_id)
         except (HarborNotAvailable, HarborNotFound):
             # Already given back (expired at Harbor): the goal is reached.
             return
@@ -593,7 +636,8 @@ class DeliveryService:
         used = self.repo.close_keys(delivery.id, KeyState.USED, kind=KeyKind.DROPOFF)
         moved = self.repo.transition(
             delivery.id,
-            from_states=[S.AWAITING_DROPOFF],
+            # RESERVED too: a key whose answer was lost at Harbor is the only way that can happen.
+            from_states=[S.RESERVED, S.AWAITING_DROPOFF],
             to_state=S.IN_LOCKER,
             actor_id=None,
             event="in_locker",
@@ -648,9 +692,7 @@ def _free_sizes(lockers: list[Locker]) -> list[SizeOffer]:
     return [free[type_id] for type_id in sorted(free)]
 
 
-async def _call(
-    awaitable: Awaitable[T], *, not_found: type[DeliveryProblem] | None = None
-) -> T:
+async def _call(awaitable: Awaitable[T], *, not_found: type[DeliveryProblem] | None = None) -> T:
     """Await a Harbor read, turning Harbor's failures into what the user can act on."""
     try:
         return await awaitable

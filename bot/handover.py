@@ -27,7 +27,9 @@ from storage.models import (
     CollectorKind,
     Delivery,
     DeliveryState,
+    IssuedKey,
     KeyKind,
+    KeyState,
     PickupLink,
     Role,
     User,
@@ -66,9 +68,18 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class Dropped:
+    """A collector that a new handover replaced, and their pickup keys that stopped counting."""
+
+    user_id: int
+    keys: list[IssuedKey]
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
     delivery: Delivery
     claimer: User
+    dropped: Dropped | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,7 @@ class Assigned:
     delivery: Delivery
     collector: User
     changed: bool  # False for a repeat (double tap): nobody is told twice
+    dropped: Dropped | None = None
 
 
 def hash_code(code: str) -> str:
@@ -136,10 +148,11 @@ class HandoverService:
             assert delivery.id is not None
             if not self.repo.claim_link(link.id, user_id, now=self.now()):
                 raise LinkRefused()
+            dropped = self._drop_collector(delivery, user_id)
             claimed = self._set_collector(delivery, CollectorKind.RECIPIENT, user_id, actor_id=user_id)
             user = self.repo.get_user(user_id)
             assert user is not None
-            return Claimed(claimed, user)
+            return Claimed(claimed, user, dropped)
 
     # collectors ------------------------------------------------------------------------------
 
@@ -147,6 +160,13 @@ class HandoverService:
         async with self.locks(("delivery", delivery_id)):
             delivery = self._sent_by(delivery_id, user_id)
             return self._assign(delivery, CollectorKind.SELF, user_id, actor_id=user_id)
+
+    def courier_choice(self, delivery_id: int, user_id: int) -> list[User]:
+        """The couriers the sender may choose from; only the sender of an item in a locker may ask."""
+        delivery = self._sent_by(delivery_id, user_id)
+        if delivery.state not in AFTER_DROPOFF:
+            raise WrongState(delivery)
+        return self.couriers()
 
     async def send_to_courier(self, delivery_id: int, user_id: int, courier_id: int) -> Assigned:
         async with self.locks(("delivery", delivery_id)):
@@ -165,7 +185,24 @@ class HandoverService:
         if delivery.collector_kind is kind and delivery.collector_id == collector_id:
             return Assigned(delivery, user, changed=False)
         self.repo.revoke_links(delivery.id, now=self.now())
-        return Assigned(self._set_collector(delivery, kind, collector_id, actor_id=actor_id), user, changed=True)
+        dropped = self._drop_collector(delivery, collector_id)
+        moved = self._set_collector(delivery, kind, collector_id, actor_id=actor_id)
+        return Assigned(moved, user, changed=True, dropped=dropped)
+
+    def _drop_collector(self, delivery: Delivery, new_collector_id: int) -> Dropped | None:
+        """The collector being replaced (never the sender, who may always collect) loses their live
+        pickup keys: a key goes only to whoever collects now."""
+        previous = delivery.collector_id
+        if previous is None or previous in (new_collector_id, delivery.sender_id):
+            return None
+        assert delivery.id is not None
+        voided = []
+        for key in self.repo.keys_of(delivery.id, kind=KeyKind.PICKUP, states=[KeyState.ACTIVE]):
+            if key.user_id == previous and key.id is not None:
+                done = self.repo.set_key_state(key.id, KeyState.VOID)
+                if done is not None:
+                    voided.append(done)
+        return Dropped(previous, voided)
 
     def _set_collector(self, delivery: Delivery, kind: CollectorKind, collector_id: int, *, actor_id: int) -> Delivery:
         assert delivery.id is not None

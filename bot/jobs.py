@@ -105,12 +105,13 @@ async def _key_expired(context: Context) -> None:
     if result is None:
         return
     record, delivery = result.record, result.delivery
+    if result.renewable and delivery.state is DeliveryState.AWAITING_DROPOFF:
+        # Before telling anyone: should the message fail, the grace period still ends on time.
+        assert context.job_queue is not None
+        schedule_deadline(context.job_queue, delivery)
     # The expired QR is removed so nobody tries it at the tower; a short note takes its place.
     await delete_quietly(context, record.chat_id, record.message_id)
     await send(context, record.chat_id, views.key_expired(record, delivery, result.renewable, None))
-    if result.renewable and delivery.state is DeliveryState.AWAITING_DROPOFF:
-        assert context.job_queue is not None
-        schedule_deadline(context.job_queue, delivery)
 
 
 async def _poll(context: Context) -> None:

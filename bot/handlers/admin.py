@@ -18,11 +18,23 @@ from functools import wraps
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import jobs
 from bot.deliveries import Closed, DeliveryNotFound, DeliveryProblem, ServiceUnavailable, WrongState
-from bot.handlers.common import Context, answer, is_private, lang, problem_view, remember, reply, send, services
+from bot.handlers.common import (
+    Context,
+    answer,
+    delete_quietly,
+    edit_message,
+    is_private,
+    lang,
+    problem_view,
+    remember,
+    reply,
+    send,
+    services,
+)
 from bot.handover import UnknownUser
 from bot.harbor.errors import HarborError
 from bot.harbor.models import Locker
@@ -179,7 +191,10 @@ async def lockers_command(update: Update, context: Context) -> None:
     orphans: list[Locker] = []
     for locker in held:
         values = {
-            "locker": locker.name, "size": locker.type.name, "tower": locker.tower_id, "status": locker.status.name
+            "locker": locker.name,
+            "size": locker.type.name,
+            "tower": locker.tower_id,
+            "status": locker.status.name,
         }
         owner = owners.get((locker.tower_id.lower(), locker.id))
         if owner is None:
@@ -190,8 +205,14 @@ async def lockers_command(update: Update, context: Context) -> None:
             lines.append(t("admin.locker_line", language, **values, **owned))
     header = t("admin.lockers_header", language, count=len(held), orphans=len(orphans))
     rows = [
-        [button(raw("admin.release_locker_button", language, locker=lk.name, tower=lk.tower_id[:8]),
-                RELEASE_LOCKER, lk.tower_id, lk.id)]
+        [
+            button(
+                raw("admin.release_locker_button", language, locker=lk.name, tower=lk.tower_id[:8]),
+                RELEASE_LOCKER,
+                lk.tower_id,
+                lk.id,
+            )
+        ]
         for lk in orphans[:MAX_RELEASE_BUTTONS]
     ]
     if len(orphans) > MAX_RELEASE_BUTTONS:
@@ -213,8 +234,13 @@ async def release_locker_button(update: Update, context: Context) -> None:
     svc = services(context)
     owner = open_by_locker(svc.repo).get((tower_id.lower(), locker_id))
     if owner is not None:  # a delivery took it since the list was made: /release is the way
-        await reply(update, context, View(t("admin.locker_in_use", language, locker=owner.locker_name or locker_id,
-                                            tower=tower_id, id=owner.id)))
+        await reply(
+            update,
+            context,
+            View(
+                t("admin.locker_in_use", language, locker=owner.locker_name or locker_id, tower=tower_id, id=owner.id)
+            ),
+        )
         return
     try:
         await svc.handover.release_locker(tower_id, locker_id)
@@ -407,13 +433,23 @@ def released_view(delivery: Delivery, language: str | None) -> View:
 
 
 async def _tell_released(context: Context, closed: Closed) -> list[str]:
-    """Tell the sender (their status message) and the collector; returns whom we could not reach."""
+    """Tell the sender and the collector in new messages; returns whom we could not reach.
+
+    An edit makes no sound and the status message may be days old, so the sender gets a new message;
+    the status message is only updated so that its dead buttons go.
+    """
     repo = services(context).repo
     delivery = closed.delivery
+    assert context.job_queue is not None and delivery.id is not None
+    jobs.cancel_timers(context.job_queue, delivery.id, closed.voided_keys)
+    for key in closed.voided_keys:
+        await delete_quietly(context, key.chat_id, key.message_id)
     unreachable: list[str] = []
     sender = repo.get_user(delivery.sender_id)
+    language = sender.language if sender else None
+    await edit_message(context, delivery.status_chat_id, delivery.status_message_id, views.status(delivery, language))
     try:
-        await jobs.tell_closed(context, closed, released_view(delivery, sender.language if sender else None))
+        await send(context, delivery.sender_id, released_view(delivery, language))
     except TelegramError as exc:
         log.info("release of delivery %s: sender not told: %s", delivery.id, exc)
         unreachable.append(str(delivery.sender_id))
@@ -486,9 +522,7 @@ async def couriers_command(update: Update, context: Context) -> None:
 # /stats --------------------------------------------------------------------------------------
 
 
-def stats_text(
-    repo: Repository, held: int | None, language: str | None, *, now: datetime | None = None
-) -> str:
+def stats_text(repo: Repository, held: int | None, language: str | None, *, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     today_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     week_start = now - timedelta(days=7)
@@ -505,8 +539,9 @@ def stats_text(
         rows.append(t("admin.stats_no_deliveries", language))
     durations = repo.pickup_durations(since=week_start)
     if durations:
-        median = t("admin.stats_median", language, median=fmt.duration(statistics.median(durations)),
-                   count=len(durations))
+        median = t(
+            "admin.stats_median", language, median=fmt.duration(statistics.median(durations)), count=len(durations)
+        )
     else:
         median = t("admin.stats_no_pickups", language)
     lockers = str(held) if held is not None else t("admin.stats_unknown", language)
@@ -522,6 +557,27 @@ async def stats_command(update: Update, context: Context) -> None:
         log.warning("/stats: Harbor did not answer: %s", exc)
         held = None
     await reply(update, context, View(stats_text(svc.repo, held, lang(update))))
+
+
+# the admin's command menu ----------------------------------------------------------------------
+
+MENU_SET = "admin_menu_set"  # bot_data: ids of admins whose scoped menu is set in this run
+
+
+async def give_admin_menu(update: Update, context: Context) -> None:
+    """An admin's menu can only be scoped to a chat that exists: set it on their first message."""
+    user = update.effective_user
+    if user is None or not is_private(update) or not services(context).is_admin(user.id):
+        return
+    if user.id in context.bot_data.get(MENU_SET, ()):
+        return
+    from bot.app import set_admin_menu  # the composition root imports this module
+
+    await set_admin_menu(context.application, user.id)
+
+
+def menu_handler() -> BaseHandler:
+    return MessageHandler(filters.ChatType.PRIVATE, give_admin_menu)
 
 
 # wiring --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardButton, ReplyKeyboardRemove, Update
 from telegram.constants import ChatAction, ParseMode
@@ -24,12 +25,14 @@ from telegram.ext import (
 from bot import jobs
 from bot.deliveries import (
     AlreadyOpen,
+    Change,
     DeliveryProblem,
     IssuedKeyView,
     ItemAlreadyInside,
     KeyStillValid,
     ServiceUnavailable,
     SizeRanOut,
+    WrongState,
 )
 from bot.geo import Point, parse_point
 from bot.handlers.common import (
@@ -45,6 +48,7 @@ from bot.handlers.common import (
     send,
     services,
 )
+from bot.handlers.errors import stale_button
 from bot.ui import format as fmt
 from bot.ui import views
 from bot.ui.qr import render_qr
@@ -132,6 +136,18 @@ async def _show_nearby(update: Update, context: Context, point: Point) -> int:
     return CHOOSE_LOCATION
 
 
+def _location_or(remind: Callable[[Update, Context], Awaitable[int]]) -> Callable[[Update, Context], Awaitable[int]]:
+    """While choosing, a new location (typed too) searches again; any other text gets `remind`,
+    which keeps the step, so the buttons on screen keep working."""
+
+    async def handle(update: Update, context: Context) -> int:
+        if _shared_point(update) is None:
+            return await remind(update, context)
+        return await got_location(update, context)
+
+    return handle
+
+
 async def remind_location(update: Update, context: Context) -> int:
     language = lang(update)
     await reply(update, context, View(t("dropoff.remind_location", language), views.location_request(language)))
@@ -201,6 +217,9 @@ async def chose_size(update: Update, context: Context) -> int:
     assert delivery.id is not None
     assert delivery.lat is not None
     assert delivery.lon is not None
+    assert context.job_queue is not None
+    # The timer first: should telling the user fail, the hold still ends on time.
+    jobs.schedule_deadline(context.job_queue, delivery)
     chat_id = update.effective_chat.id
     await context.bot.send_venue(
         chat_id, delivery.lat, delivery.lon, title=delivery.location_name, address=delivery.address or "—"
@@ -209,8 +228,6 @@ async def chose_size(update: Update, context: Context) -> int:
     svc.deliveries.attach_status_message(delivery.id, chat_id, message.message_id)
     if query.message is not None:
         await delete_quietly(context, chat_id, query.message.message_id)
-    assert context.job_queue is not None
-    jobs.schedule_deadline(context.job_queue, delivery)
     return END
 
 
@@ -237,6 +254,8 @@ async def issue_key(update: Update, context: Context) -> None:
         await answer(update, raw("key.still_valid", language, until=until), alert=True)
         return
     except DeliveryProblem as exc:
+        if await _button_of_ended(update, context, exc):
+            return
         await answer(update)
         await reply(update, context, problem_view(exc, language, _retry_for(exc, language, "key", delivery_id)))
         return
@@ -247,6 +266,11 @@ async def send_key(update: Update, context: Context, issued: IssuedKeyView, lang
     """Render the key as a QR photo in the person's private chat and start its expiry timer."""
     assert issued.record.id is not None
     svc = services(context)
+    assert context.job_queue is not None
+    # The timers first: should sending the photo fail, the key still expires and is replaceable.
+    jobs.schedule_key_expiry(context.job_queue, issued.record)
+    if issued.key.kind == "dropoff":  # the key replaced the hold: its deadline no longer applies
+        jobs.cancel_deadline(context.job_queue, issued.delivery.id or 0)
     png = await asyncio.to_thread(render_qr, issued.key.to_json())
     caption = views.key_caption(issued.key, issued.delivery, language)
     message = await context.bot.send_photo(
@@ -258,14 +282,9 @@ async def send_key(update: Update, context: Context, issued: IssuedKeyView, lang
     )
     svc.deliveries.attach_key_message(issued.record.id, message.message_id)
     await answer(update)
-    assert context.job_queue is not None
-    jobs.schedule_key_expiry(context.job_queue, issued.record)
-    if issued.key.kind == "dropoff":  # the key replaced the hold: its deadline no longer applies
-        jobs.cancel_deadline(context.job_queue, issued.delivery.id or 0)
 
 
 async def cancel_button(update: Update, context: Context) -> None:
-    await answer(update)
     delivery_id = int(update.callback_query.data[1])  # type: ignore[index, union-attr]
     await _cancel_delivery(update, context, delivery_id)
 
@@ -276,16 +295,25 @@ async def _cancel_delivery(update: Update, context: Context, delivery_id: int) -
     assert update.effective_user is not None
     try:
         closed = await svc.deliveries.cancel(delivery_id, update.effective_user.id)
-    except ItemAlreadyInside as exc:
-        await reply(update, context, problem_view(exc, language))
-        from bot.handlers.pickup import announce_in_locker
-
-        await announce_in_locker(context, exc.delivery)
-        return False
     except DeliveryProblem as exc:
+        if await _button_of_ended(update, context, exc):
+            return False
+        await answer(update)
         await reply(update, context, problem_view(exc, language, _retry_for(exc, language, "cancel", delivery_id)))
+        if isinstance(exc, ItemAlreadyInside) and exc.just_seen:
+            # The watch had not noticed yet: tell it as the watch would have.
+            await jobs.announce(context, Change("in_locker", exc.delivery, exc.used_keys))
         return False
+    await answer(update)
     await jobs.tell_closed(context, closed, views.cancelled(closed.delivery, language))
+    return True
+
+
+async def _button_of_ended(update: Update, context: Context, exc: DeliveryProblem) -> bool:
+    """A button of a delivery that has ended is a stale button: say so (and drop it), nothing else."""
+    if update.callback_query is None or not isinstance(exc, WrongState) or exc.delivery.state.is_open:
+        return False
+    await stale_button(update, context)
     return True
 
 
@@ -301,18 +329,33 @@ async def resume(update: Update, context: Context) -> None:
     services(context).deliveries.attach_status_message(delivery.id, message.chat_id, message.message_id)
 
 
-async def cancel_command(update: Update, context: Context) -> int:
-    """/cancel: leave the conversation; before the drop-off, also give the locker back."""
+async def leave(update: Update, context: Context) -> int:
+    """/cancel inside the conversation: stop asking (and give back a locker, should one be held)."""
     assert update.effective_user is not None
-    language = lang(update)
+    if context.user_data:
+        context.user_data.pop(POINT_KEY, None)
     open_delivery = services(context).deliveries.open_dropoff(update.effective_user.id)
     if open_delivery is not None and open_delivery.id is not None:
         await _cancel_delivery(update, context, open_delivery.id)
-    elif context.user_data and context.user_data.pop(POINT_KEY, None) is not None:
-        await reply(update, context, View(t("dropoff.left", language), ReplyKeyboardRemove()))
     else:
-        await reply(update, context, View(t("dropoff.nothing_to_cancel", language), ReplyKeyboardRemove()))
+        await reply(update, context, View(t("dropoff.left", lang(update)), ReplyKeyboardRemove()))
     return END
+
+
+async def cancel_command(update: Update, context: Context) -> None:
+    """/cancel outside the conversation: before the drop-off, give the locker back."""
+    assert update.effective_user is not None
+    language = lang(update)
+    deliveries = services(context).deliveries
+    open_delivery = deliveries.open_dropoff(update.effective_user.id)
+    if open_delivery is not None and open_delivery.id is not None:
+        await _cancel_delivery(update, context, open_delivery.id)
+        return
+    inside = deliveries.last_dropped_off(update.effective_user.id)
+    if inside is not None:
+        await reply(update, context, problem_view(ItemAlreadyInside(inside), language))
+        return
+    await reply(update, context, View(t("dropoff.nothing_to_cancel", language), ReplyKeyboardRemove()))
 
 
 async def my_deliveries(update: Update, context: Context) -> None:
@@ -366,20 +409,19 @@ def conversation() -> ConversationHandler:
             CHOOSE_LOCATION: [
                 CallbackQueryHandler(chose_location, pattern=action_is("loc")),
                 CallbackQueryHandler(retry_search, pattern=action_is("search")),
-                MessageHandler(location, got_location),
-                MessageHandler(filters.TEXT & not_command, got_location),
+                MessageHandler(location | (filters.TEXT & not_command), _location_or(remind_choose_location)),
                 MessageHandler(not_command, remind_choose_location),
             ],
             CHOOSE_SIZE: [
                 CallbackQueryHandler(chose_size, pattern=action_is("size")),
                 CallbackQueryHandler(chose_location, pattern=action_is("loc")),
                 CallbackQueryHandler(back_to_locations, pattern=action_is("back")),
-                MessageHandler(location, got_location),
+                MessageHandler(location | (filters.TEXT & not_command), _location_or(remind_choose_size)),
                 MessageHandler(not_command, remind_choose_size),
             ],
         },
         fallbacks=[
-            CommandHandler("cancel", cancel_command),
+            CommandHandler("cancel", leave),
             CommandHandler("dropoff", ask_location),
         ],
         name="dropoff",

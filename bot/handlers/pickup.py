@@ -8,12 +8,14 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatAction
+from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot.deliveries import DeliveryProblem, KeyStillValid
 from bot.handlers.common import (
     Context,
     answer,
+    delete_quietly,
     edit_or_send,
     is_private,
     lang,
@@ -24,7 +26,7 @@ from bot.handlers.common import (
     services,
 )
 from bot.handlers.dropoff import send_key
-from bot.handover import LinkRefused, NotACourier, OwnLink
+from bot.handover import Dropped, LinkRefused, NotACourier, OwnLink
 from bot.ui import format as fmt
 from bot.ui import views
 from bot.ui.texts import Safe, raw, t
@@ -90,7 +92,9 @@ async def announce_completed(context: Context, delivery: Delivery) -> None:
     await send(
         context,
         delivery.sender_id,
-        View(t("watch.completed_sender", None, id=delivery.id, locker=delivery.locker_name, name=delivery.location_name)),
+        View(
+            t("watch.completed_sender", None, id=delivery.id, locker=delivery.locker_name, name=delivery.location_name)
+        ),
     )
     if delivery.collector_id and delivery.collector_id != delivery.sender_id:
         text = t("pickup.completed_collector", None, locker=delivery.locker_name, name=delivery.location_name)
@@ -122,6 +126,19 @@ async def tell_collector(context: Context, delivery: Delivery, *, job: bool = Fa
     await send(context, delivery.collector_id, waiting_view(delivery, None, svc.settings.reminder_hours))
 
 
+async def tell_dropped(context: Context, delivery: Delivery, dropped: Dropped | None) -> None:
+    """The collector a new handover replaced: their key QR goes, and they are told why."""
+    if dropped is None:
+        return
+    for key in dropped.keys:
+        await delete_quietly(context, key.chat_id, key.message_id)
+    text = t("pickup.unassigned", None, id=delivery.id, locker=delivery.locker_name, name=delivery.location_name)
+    try:
+        await send(context, dropped.user_id, View(text))
+    except TelegramError as exc:  # blocked the bot: nothing more to do for them
+        log.info("delivery %s: replaced collector %s not told: %s", delivery.id, dropped.user_id, exc)
+
+
 # deep link -----------------------------------------------------------------------------------
 
 
@@ -145,6 +162,7 @@ async def open_link(update: Update, context: Context) -> None:
         View(t("handover.claimed_sender", None, who=claimed.claimer.display_name, locker=delivery.locker_name)),
     )
     await tell_collector(context, delivery)
+    await tell_dropped(context, delivery, claimed.dropped)
 
 
 # sender's buttons ----------------------------------------------------------------------------
@@ -193,13 +211,19 @@ async def pick_up_myself(update: Update, context: Context) -> None:
     if assigned.changed:
         await reply(update, context, View(t("handover.self_done", lang(update))))
         await tell_collector(context, assigned.delivery)
+        await tell_dropped(context, assigned.delivery, assigned.dropped)
 
 
 async def list_couriers(update: Update, context: Context) -> None:
     await answer(update)
+    assert update.effective_user is not None
     delivery_id = int(update.callback_query.data[1])  # type: ignore[index, union-attr]
     language = lang(update)
-    couriers = services(context).handover.couriers()
+    try:
+        couriers = services(context).handover.courier_choice(delivery_id, update.effective_user.id)
+    except DeliveryProblem as exc:
+        await reply(update, context, problem_view(exc, language))
+        return
     if not couriers:
         await reply(update, context, View(t("handover.no_couriers", language)))
         return
@@ -225,10 +249,10 @@ async def choose_courier(update: Update, context: Context) -> None:
     if not assigned.changed:
         return
     who = assigned.collector.display_name
-    await edit_or_send(
-        update, context, View(t("handover.courier_assigned_sender", language, who=who, locker=assigned.delivery.locker_name))
-    )
+    text = t("handover.courier_assigned_sender", language, who=who, locker=assigned.delivery.locker_name)
+    await edit_or_send(update, context, View(text))
     await tell_collector(context, assigned.delivery, job=True)
+    await tell_dropped(context, assigned.delivery, assigned.dropped)
 
 
 # collector's buttons -------------------------------------------------------------------------
@@ -238,7 +262,9 @@ async def pickup_key(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None and update.effective_user is not None and update.effective_chat is not None
     language = lang(update)
-    if not is_private(update):
+    # Only in the presser's own private chat: a key shown in a group (or anyone else's chat) is
+    # everyone's key.
+    if not is_private(update) or update.effective_chat.id != update.effective_user.id:
         await answer(update, raw("key.private_only", language), alert=True)
         return
     delivery_id = int(query.data[1])  # type: ignore[index]
@@ -272,11 +298,24 @@ async def jobs_command(update: Update, context: Context) -> None:
         return
     await reply(update, context, View(t("jobs.header", language)))
     for delivery in pickups:
-        text = Safe(views.my_item(delivery, language)) + "\n" + t("pickup.waiting", language,
-            locker=delivery.locker_name, size=delivery.size_name, name=delivery.location_name,
-            address=delivery.address, stay=fmt.duration(svc.settings.reminder_hours * 3600))
-        await reply(update, context, View(text, keyboard([button(raw("pickup.key_button", language), "pkey",
-                                                               delivery.id or 0)])))
+        text = (
+            Safe(views.my_item(delivery, language))
+            + "\n"
+            + t(
+                "pickup.waiting",
+                language,
+                locker=delivery.locker_name,
+                size=delivery.size_name,
+                name=delivery.location_name,
+                address=delivery.address,
+                stay=fmt.duration(svc.settings.reminder_hours * 3600),
+            )
+        )
+        await reply(
+            update,
+            context,
+            View(text, keyboard([button(raw("pickup.key_button", language), "pkey", delivery.id or 0)])),
+        )
 
 
 def handlers() -> list[BaseHandler]:

@@ -131,6 +131,10 @@ EN: dict[str, str] = {
         "⏰ Reminder: an item is still waiting for you in locker <b>{locker}</b> at <b>{name}</b>, {address}."
     ),
     "pickup.reminder_sender": "⏰ Your item in locker <b>{locker}</b> at <b>{name}</b> has not been collected yet.",
+    "pickup.unassigned": (
+        "Delivery #{id} (locker {locker} at {name}) is no longer yours to collect: the sender handed it to "
+        "someone else. Any pickup key you had for it is void."
+    ),
     "pickup.released": "The service has released locker <b>{locker}</b> at <b>{name}</b>; delivery #{id} is closed.",
     "jobs.none": "You have no open pickups.",
     "jobs.not_courier": "/jobs is for couriers. Ask the service to register you.",

@@ -1,0 +1,146 @@
+"""Steps the handover, admin and reminder flows share: an item in a locker, a pickup key, a link.
+
+Each step plays users through the bot exactly as test_dropoff_happy.py does; nothing is written to
+the database or to Harbor behind the bot's back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from bot.keys import LockerKey
+from sandbox.telegram_driver import ChatMessage, UserDriver, snapshot
+from storage.engine import make_engine, make_session_factory
+from storage.models import IssuedKey, PickupLink
+from storage.repository import Repository
+from tests.flows.harness import SF, World, decode_key
+
+LINK = re.compile(r"https://t\.me/\S+\?start=([A-Za-z0-9_-]+)")
+
+
+async def item_in_locker(w: World, sender: UserDriver, *, size: str = "small") -> tuple[int, ChatMessage]:
+    """Drop an item off at Civic Center: returns the delivery id and the sender's 'item is in' message."""
+    await sender.command("dropoff")
+    await sender.wait_for("where are you")
+    await sender.share_location(*SF)
+    await sender.wait_for("free lockers within")
+    await sender.press("Civic Center")
+    await sender.wait_for("which locker size")
+    await sender.press(size)
+    held = await sender.wait_for("is held for you")
+    await sender.press("key", held)
+    photo = await sender.wait_for(lambda m: m.photo is not None)
+    used = await w.use_at_tower(decode_key(photo))
+    assert used.status_code == 200, used.text
+    await w.watch()
+    inside = await sender.wait_for("is in locker")
+    delivery = w.services.deliveries.open_deliveries(sender.id)[0]
+    return delivery.id, inside
+
+
+async def share_link(sender: UserDriver, inside: ChatMessage | None = None) -> tuple[str, ChatMessage]:
+    """The sender taps 'Share a pickup link'; returns the link and the message carrying it."""
+    await sender.press("pickup link", inside)
+    made = await sender.wait_for(LINK)
+    found = LINK.search(made.content or "")
+    assert found is not None
+    return found.group(0), made
+
+
+async def get_pickup_key(w: World, collector: UserDriver, message: ChatMessage | None = None) -> LockerKey:
+    """The collector taps the pickup key button; returns the key read from the QR they received."""
+    await collector.press("pickup key", message)
+    photo = await collector.wait_for(lambda m: m.photo is not None and "pickup key" in (m.caption or "").lower())
+    key = decode_key(photo)
+    assert key.kind == "pickup"
+    return key
+
+
+def harbor_token_for(w: World, key: LockerKey) -> dict:
+    """The token Harbor issued that this key carries (exactly one)."""
+    pair = (key.payload, key.payload_auth)
+    found = [t for t in w.simulator.issued_tokens() if (t["payload"], t["payload_auth"]) == pair]
+    assert len(found) == 1, f"{len(found)} Harbor tokens match the key"
+    return found[0]
+
+
+def pickup_tokens(w: World) -> list[dict]:
+    return [t for t in w.simulator.issued_tokens() if t["kind"] == "pickup"]
+
+
+def expire_links(w: World, delivery_id: int) -> None:
+    """Move the expiry of a delivery's links into the past, as if PICKUP_LINK_DAYS had gone by."""
+    past = w.services.deliveries.now() - timedelta(seconds=1)
+    assert w.app is not None
+    with Session(w.app.bot_data["engine"]) as session:
+        for link in session.exec(select(PickupLink).where(PickupLink.delivery_id == delivery_id)):
+            link.expires_at = past
+            session.add(link)
+        session.commit()
+
+
+def age_key(w: World, key_id: int) -> None:
+    """Move a key's expiry into the past, as if KEY_SECONDS had gone by (its timer then finds it due)."""
+    assert w.app is not None
+    with Session(w.app.bot_data["engine"]) as session:
+        key = session.get(IssuedKey, key_id)
+        assert key is not None
+        key.expires_at = w.services.deliveries.now() - timedelta(seconds=1)
+        session.add(key)
+        session.commit()
+
+
+async def settled(w: World, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Wait until the bot has taken every update from Telegram and finished handling all of them.
+
+    Used after concurrent taps, to count what the slower tap sent only once it has surely finished.
+    """
+    assert w.app is not None
+    bot = w.emulator.bot()
+    app = w.app
+
+    def idle() -> bool:
+        return not bot.updates and app.update_queue.empty() and app.update_processor.current_concurrent_updates == 0
+
+    # PTB offers no event for "every update handled", so this polls the three places an update can be.
+    async def wait() -> None:
+        while not idle():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # an update handed over between the checks shows up in the second one
+        while not idle():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+def forward(w: World, message: ChatMessage, to: UserDriver, *, group_id: int | None = None) -> ChatMessage:
+    """`to` gets a forwarded copy of a bot message, buttons included, in their private chat or in a group.
+
+    Telegram keeps a forwarded message's inline buttons, and a press on them reaches the bot with the
+    same callback data: the worst case for a key or admin button shown to the wrong person.
+    """
+    bot = w.emulator.bot()
+    if group_id is None:
+        chat = w.emulator.private_chat(bot, to.record)
+    else:
+        chat = w.emulator.group_chat(bot, group_id, to.record)
+    kept = ("text", "entities", "caption", "caption_entities", "photo", "reply_markup")
+    content = {k: v for k, v in message.raw.items() if k in kept}
+    content["forward_origin"] = {"type": "user", "sender_user": bot.as_user(), "date": message.date}
+    return snapshot(w.emulator, w.emulator.new_message(bot, chat, bot.as_user(), content, from_bot=True))
+
+
+@contextmanager
+def repository(w: World) -> Iterator[Repository]:
+    """The bot's database while the bot is stopped (as an operator's script would see it)."""
+    engine = make_engine(w.settings.database_url)
+    try:
+        yield Repository(make_session_factory(engine))
+    finally:
+        engine.dispose()
