@@ -265,7 +265,7 @@ class DeliveryService:
                 key=lambda n: n.distance_km,
             )
             # The box's corners reach further than its radius; keep only what is within it.
-            places = [p for p in places if p.distance_km <= radius * 1.5]
+            places = [p for p in places if p.distance_km <= radius]
             if places or radius >= self.policy.max_radius_km:
                 return NearbyResult(center, radius, places[: self.policy.max_results])
             radius = min(radius * 2, self.policy.max_radius_km)
@@ -306,8 +306,15 @@ class DeliveryService:
                 _call(self.harbor.location(location_id), not_found=LocationNotFound),
                 _call(self.harbor.location_lockers(location_id), not_found=LocationNotFound),
             )
+            # A locker just emptied by a pickup looks available before the watch has closed its
+            # delivery; handing it out then would let the old collector's key open the new item.
+            in_use = self.repo.lockers_in_use()
             candidates = sorted(
-                (lk for lk in lockers if lk.is_available and lk.type.id == size_id),
+                (
+                    lk
+                    for lk in lockers
+                    if lk.is_available and lk.type.id == size_id and (lk.tower_id, lk.id) not in in_use
+                ),
                 key=lambda lk: (lk.is_low_locker, lk.id),  # a low locker only when nothing else is free
             )
             if not candidates:
@@ -519,6 +526,7 @@ class DeliveryService:
         if not towers:
             return []
         results = await asyncio.gather(*(self.harbor.tower_lockers(t) for t in towers), return_exceptions=True)
+        held = _HeldLockers(self.harbor)
         changes: list[Change] = []
         for (tower_id, deliveries), result in zip(towers.items(), results, strict=True):
             if isinstance(result, BaseException):
@@ -529,21 +537,27 @@ class DeliveryService:
             status = {lk.id: lk.status.name for lk in result}
             for delivery in deliveries:
                 assert delivery.id is not None
-                change = await self._observe(delivery.id, status.get(delivery.locker_id or -1))
+                change = await self._observe(delivery.id, status.get(delivery.locker_id or -1), held)
                 if change is not None:
                     changes.append(change)
         return changes
 
-    async def _observe(self, delivery_id: int, locker_status: str | None) -> Change | None:
+    async def _observe(self, delivery_id: int, locker_status: str | None, held: _HeldLockers) -> Change | None:
         async with self.locks(("delivery", delivery_id)):
             delivery = self.repo.get_delivery(delivery_id)
-            if delivery is None:
+            if delivery is None or locker_status is None:
                 return None
             now = self.now()
             if delivery.state is S.AWAITING_DROPOFF and locker_status == OCCUPIED:
+                # The status does not say whose item is inside: a lapsed drop-off key may have let the
+                # locker go to someone else. Only an occupied locker Harbor says is ours counts.
+                if not await held.occupied_by_us(delivery):
+                    return None
                 moved, used = self._mark_in_locker(delivery)
                 return Change("in_locker", moved, used) if moved else None
-            if delivery.state is S.AWAITING_PICKUP and locker_status == "available":
+            if delivery.state is S.AWAITING_PICKUP and locker_status != OCCUPIED:
+                # Any state but occupied means the item is out (the locker may already be reserved by
+                # another provider's customer by the time we look).
                 used = self.repo.close_keys(delivery_id, KeyState.USED, kind=KeyKind.PICKUP)
                 moved = self.repo.transition(
                     delivery_id,
@@ -551,7 +565,7 @@ class DeliveryService:
                     to_state=S.COMPLETED,
                     actor_id=None,
                     event="completed",
-                    detail="Harbor reports the locker free again",
+                    detail=f"Harbor reports the locker {locker_status}",
                     completed_at=now,
                     closed_at=now,
                     reminder_due_at=None,
@@ -676,6 +690,24 @@ class DeliveryService:
             detail=reason,
             closed_at=self.now(),
         )
+
+
+class _HeldLockers:
+    """Harbor's list of the lockers we hold, read at most once per watch round and only when needed."""
+
+    def __init__(self, harbor: HarborClient) -> None:
+        self._harbor = harbor
+        self._occupied: set[tuple[str, int]] | None = None
+
+    async def occupied_by_us(self, delivery: Delivery) -> bool:
+        if self._occupied is None:
+            try:
+                held = await self._harbor.assigned_lockers()
+            except HarborError as exc:
+                log.warning("watch: could not confirm whose item is inside: %s", type(exc).__name__)
+                return False  # asked again next round
+            self._occupied = {(lk.tower_id, lk.id) for lk in held if lk.status.name == OCCUPIED}
+        return (delivery.tower_id or "", delivery.locker_id or -1) in self._occupied
 
 
 def client_info(delivery_id: int) -> str:

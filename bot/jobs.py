@@ -150,6 +150,10 @@ async def announce(context: Context, change: Change) -> None:
     for key in change.used_keys:
         _replace(context.job_queue, f"key:{key.id}")
         await delete_quietly(context, key.chat_id, key.message_id)
+    # The "held for you" message's key and cancel buttons have had their day: keep it as a summary.
+    delivery = change.delivery
+    summary = views.View(views.my_item(delivery, None))
+    await edit_message(context, delivery.status_chat_id, delivery.status_message_id, summary)
     if change.kind == "in_locker":
         _replace(context.job_queue, f"deadline:{change.delivery.id}")
         await announce_in_locker(context, change.delivery)

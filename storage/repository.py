@@ -158,6 +158,14 @@ class Repository:
             stmt = select(Delivery).where(col(Delivery.state).in_(list(states)))
             return list(session.exec(stmt.order_by(col(Delivery.id))))
 
+    def lockers_in_use(self) -> set[tuple[str, int]]:
+        """(tower id, locker id) of every locker an open delivery holds or still watches."""
+        with self._session() as session:
+            stmt = select(Delivery.tower_id, Delivery.locker_id).where(
+                col(Delivery.state).in_(list(OPEN_STATES)), col(Delivery.locker_id).is_not(None)
+            )
+            return {(str(tower), int(locker)) for tower, locker in session.exec(stmt) if tower is not None}
+
     def open_deliveries_of(self, user_id: int) -> list[Delivery]:
         """Deliveries the user sends or collects that are not finished, oldest first."""
         with self._session() as session:

@@ -107,11 +107,6 @@ async def test_nearby_finds_nothing_within_50_km(lab: Lab) -> None:
     assert len(lab.requests("GET", "/locations/in-area")) == 5  # 5, 10, 20, 40, 50 km
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nearby() keeps places up to 1.5 x the radius, more than a box corner reaches (1.41 x): "
-    "a place 57 km away is shown under 'Free lockers within 50 km'",
-)
 async def test_nearby_leaves_out_places_in_the_box_corners_beyond_the_radius(make_lab) -> None:
     centre = (45.0, -100.0)
     # 40 km north and 40 km east: inside the 50 km search box, 57 km away.
@@ -765,11 +760,6 @@ async def test_expiry_with_someone_elses_item_in_the_locker_is_not_our_drop_off(
     assert (lab.status(1005), lab.holder(1005)) == ("occupied", OTHER)  # their item stays put
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="poll() reads only the locker status per tower, which does not say whose item is inside: "
-    "another provider's item in a locker whose drop-off key lapsed is announced as ours",
-)
 async def test_the_watch_does_not_take_someone_elses_item_for_ours(lab: Lab) -> None:
     view = await lab.awaiting_dropoff()
     lab.advance(lab.policy.key_seconds)
@@ -782,11 +772,6 @@ async def test_the_watch_does_not_take_someone_elses_item_for_ours(lab: Lab) -> 
     assert lab.get(view.delivery.id).state is S.AWAITING_DROPOFF
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a locker emptied by a pickup is handed to the next reservation before the watch saw it "
-    "free: the old delivery never completes and its collector can get a key to the new item",
-)
 async def test_a_locker_emptied_by_a_pickup_is_not_reused_while_its_delivery_looks_open(lab: Lab) -> None:
     pickup = await lab.awaiting_pickup(ALICE)
     lab.sim.use_token(pickup.key.payload, pickup.key.payload_auth)  # collected ...

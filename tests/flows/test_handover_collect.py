@@ -39,7 +39,7 @@ async def test_self_pickup(w: World) -> None:
     await w.watch()
     done = await alice.wait_for("is complete")
     assert f"#{delivery_id}" in done.content
-    told = [m for m in alice.bot_messages if "complete" in (m.content or "") or "thank you" in (m.content or "")]
+    told = [m for m in alice.bot_messages if "is complete" in (m.content or "") or "thank you" in (m.content or "")]
     assert len(told) == 1  # the sender collecting herself is told once
     assert w.services.deliveries.get(delivery_id).state is DeliveryState.COMPLETED
     assert w.simulator.locker(delivery.locker_id)["status"]["name"] == "available"
