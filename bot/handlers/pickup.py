@@ -29,7 +29,7 @@ from bot.handlers.dropoff import send_key
 from bot.handover import Dropped, LinkRefused, NotACourier, OwnLink
 from bot.ui import format as fmt
 from bot.ui import views
-from bot.ui.texts import Safe, raw, t
+from bot.ui.texts import raw, t
 from bot.ui.views import View, action_is, button, keyboard
 from storage.models import CollectorKind, Delivery, DeliveryState, Role
 
@@ -298,24 +298,8 @@ async def jobs_command(update: Update, context: Context) -> None:
         return
     await reply(update, context, View(t("jobs.header", language)))
     for delivery in pickups:
-        text = (
-            Safe(views.my_item(delivery, language))
-            + "\n"
-            + t(
-                "pickup.waiting",
-                language,
-                locker=delivery.locker_name,
-                size=delivery.size_name,
-                name=delivery.location_name,
-                address=delivery.address,
-                stay=fmt.duration(svc.settings.reminder_hours * 3600),
-            )
-        )
-        await reply(
-            update,
-            context,
-            View(text, keyboard([button(raw("pickup.key_button", language), "pkey", delivery.id or 0)])),
-        )
+        waiting = waiting_view(delivery, language, svc.settings.reminder_hours)
+        await reply(update, context, View(views.my_item(delivery, language) + "\n" + waiting.text, waiting.markup))
 
 
 def handlers() -> list[BaseHandler]:

@@ -9,26 +9,7 @@ import pytest
 from sandbox.telegram_driver import ChatMessage, UserDriver
 from storage.models import DeliveryState
 from tests.flows.harness import SF, World, decode_key
-
-
-async def to_sizes(user: UserDriver, location: str = "Civic Center") -> ChatMessage:
-    await user.command("dropoff")
-    await user.wait_for("where are you")
-    await user.share_location(*SF)
-    await user.wait_for("free lockers within")
-    await user.press(location)
-    return await user.wait_for("which locker size")
-
-
-async def reserve(user: UserDriver, size: str = "small") -> ChatMessage:
-    sizes = await to_sizes(user)
-    await user.press(size, sizes)
-    return await user.wait_for("is held for you")
-
-
-def harbor_status(w: World, locker_id: int | None) -> str:
-    assert locker_id is not None
-    return w.simulator.locker(locker_id)["status"]["name"]
+from tests.flows.steps import harbor_status, reserve
 
 
 def held_by_bot(w: World) -> list[int]:

@@ -13,6 +13,7 @@ import pytest
 from sandbox.telegram_driver import ChatMessage, UserDriver
 from storage.models import DeliveryState
 from tests.flows.harness import SF, World, decode_key, world
+from tests.flows.steps import reserve, to_sizes
 
 # A Harbor client that gives up within half a second (the default retries GETs for 20 s).
 FAST_HARBOR = {"get_deadline": 0.4, "timeout": 0.25, "backoff_base": 0.05}
@@ -23,21 +24,6 @@ HARBOR_DOWN = "not answering"
 async def fw(database_url: str) -> AsyncIterator[World]:
     async with world(database_url, harbor_options=FAST_HARBOR) as running:
         yield running
-
-
-async def to_sizes(user: UserDriver, location: str = "Civic Center") -> ChatMessage:
-    await user.command("dropoff")
-    await user.wait_for("where are you")
-    await user.share_location(*SF)
-    await user.wait_for("free lockers within")
-    await user.press(location)
-    return await user.wait_for("which locker size")
-
-
-async def reserve(user: UserDriver, size: str = "small") -> ChatMessage:
-    sizes = await to_sizes(user)
-    await user.press(size, sizes)
-    return await user.wait_for("is held for you")
 
 
 def held_by_bot(w: World) -> list[int]:

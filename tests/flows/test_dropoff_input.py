@@ -14,18 +14,10 @@ import pytest
 from bot.geo import EARTH_RADIUS_KM
 from sandbox.telegram_driver import ChatMessage, UserDriver
 from tests.flows.harness import SF, World
+from tests.flows.steps import to_sizes
 
 OCEAN = (30.0, -140.0)  # the Pacific, 1,500 km from any locker
 CIVIC_CENTER_ADDRESS = "355 McAllister St"
-
-
-async def to_sizes(user: UserDriver, location: str = "Civic Center") -> ChatMessage:
-    await user.command("dropoff")
-    await user.wait_for("where are you")
-    await user.share_location(*SF)
-    await user.wait_for("free lockers within")
-    await user.press(location)
-    return await user.wait_for("which locker size")
 
 
 async def removed(w: World, message: ChatMessage) -> None:

@@ -7,21 +7,13 @@ from __future__ import annotations
 import asyncio
 
 from bot.keys import LockerKey
-from sandbox.telegram_driver import ChatMessage, UserDriver
+from sandbox.telegram_driver import UserDriver
 from storage.models import DeliveryState
-from tests.flows.harness import SF, World, decode_key
+from tests.flows.harness import World, decode_key
+from tests.flows.steps import to_sizes
 
 OTHER_PROVIDER = "other-provider"
 YERBA_BUENA_LARGE = (1213, 1214, 1215, 1216)  # location 102, tower 0100000000000175, doors 13-16
-
-
-async def to_sizes(user: UserDriver, location: str = "Civic Center") -> ChatMessage:
-    await user.command("dropoff")
-    await user.wait_for("where are you")
-    await user.share_location(*SF)
-    await user.wait_for("free lockers within")
-    await user.press(location)
-    return await user.wait_for("which locker size")
 
 
 def held_by_bot(w: World) -> list[int]:

@@ -12,31 +12,12 @@ import asyncio
 from sandbox.telegram_driver import ChatMessage, UserDriver
 from storage.models import DeliveryState
 from tests.flows.harness import SF, World, decode_key, world
-
-
-async def to_sizes(user: UserDriver, location: str = "Civic Center") -> ChatMessage:
-    await user.command("dropoff")
-    await user.wait_for("where are you")
-    await user.share_location(*SF)
-    await user.wait_for("free lockers within")
-    await user.press(location)
-    return await user.wait_for("which locker size")
-
-
-async def reserve(user: UserDriver, size: str = "small") -> ChatMessage:
-    sizes = await to_sizes(user)
-    await user.press(size, sizes)
-    return await user.wait_for("is held for you")
+from tests.flows.steps import harbor_status, reserve
 
 
 async def get_key(user: UserDriver, held: ChatMessage) -> ChatMessage:
     await user.press("key", held)
     return await user.wait_for(lambda m: m.photo is not None)
-
-
-def harbor_status(w: World, locker_id: int | None) -> str:
-    assert locker_id is not None
-    return w.simulator.locker(locker_id)["status"]["name"]
 
 
 async def test_a_hold_that_ends_unused_gives_the_locker_back(database_url: str) -> None:
