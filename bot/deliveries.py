@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from bot.config import Settings
 from bot.geo import Point, box_around, distance_km
 from bot.harbor.client import HarborClient
 from bot.harbor.errors import (
@@ -59,15 +60,15 @@ class Policy:
     reminder_hours: float = 24.0
 
     @classmethod
-    def from_settings(cls, settings: object) -> Policy:
+    def from_settings(cls, settings: Settings) -> Policy:
         return cls(
-            reservation_seconds=settings.reservation_seconds,  # type: ignore[attr-defined]
-            key_seconds=settings.key_seconds,  # type: ignore[attr-defined]
-            search_radius_km=settings.search_radius_km,  # type: ignore[attr-defined]
-            key_env=settings.key_env,  # type: ignore[attr-defined]
-            include_sdk_token=settings.key_include_sdk_token,  # type: ignore[attr-defined]
-            pickup_link_days=settings.pickup_link_days,  # type: ignore[attr-defined]
-            reminder_hours=settings.reminder_hours,  # type: ignore[attr-defined]
+            reservation_seconds=settings.reservation_seconds,
+            key_seconds=settings.key_seconds,
+            search_radius_km=settings.search_radius_km,
+            key_env=settings.key_env,
+            include_sdk_token=settings.key_include_sdk_token,
+            pickup_link_days=settings.pickup_link_days,
+            reminder_hours=settings.reminder_hours,
         )
 
 
@@ -377,10 +378,10 @@ class DeliveryService:
 
     async def issue_dropoff_key(self, delivery_id: int, user_id: int, chat_id: int) -> IssuedKeyView:
         async with self.locks(("delivery", delivery_id)):
-            delivery = self._sent_by(delivery_id, user_id)
+            delivery = self.sent_by(delivery_id, user_id)
             if delivery.state not in (S.RESERVED, S.AWAITING_DROPOFF):
                 raise WrongState(delivery)
-            self._refuse_if_key_live(delivery_id, KeyKind.DROPOFF, user_id)
+            self.refuse_if_key_live(delivery_id, KeyKind.DROPOFF, user_id)
             assert delivery.tower_id
             assert delivery.locker_id is not None
             try:
@@ -393,13 +394,15 @@ class DeliveryService:
             except (HarborNotAvailable, HarborAuthError, HarborNotFound) as exc:
                 if isinstance(exc, HarborAuthError) and exc.status_code != 403:
                     raise ServiceUnavailable(str(exc)) from exc
-                lost = self._close(delivery, S.EXPIRED, actor_id=None, event="locker_lost", detail=exc.detail)
+                lost = self.close(delivery, S.EXPIRED, actor_id=None, event="locker_lost", detail=exc.detail)
                 raise LockerLost(lost.delivery) from exc
             except HarborError as exc:
                 raise ServiceUnavailable(str(exc)) from exc
-            return await self._key_view(delivery, token, KeyKind.DROPOFF, user_id, chat_id, to_state=S.AWAITING_DROPOFF)
+            return await self.record_key(
+                delivery, token, KeyKind.DROPOFF, user_id, chat_id, to_state=S.AWAITING_DROPOFF
+            )
 
-    async def _key_view(
+    async def record_key(
         self,
         delivery: Delivery,
         token: LockerToken,
@@ -409,6 +412,7 @@ class DeliveryService:
         *,
         to_state: DeliveryState,
     ) -> IssuedKeyView:
+        """Turn a Harbor locker token into the key for the QR, and record (never the material) who got it."""
         assert delivery.id is not None
         sdk_token = None
         if self.policy.include_sdk_token:
@@ -455,13 +459,13 @@ class DeliveryService:
     async def cancel(self, delivery_id: int, user_id: int) -> Closed:
         """The sender gives the locker back before the drop-off."""
         async with self.locks(("delivery", delivery_id)):
-            delivery = self._sent_by(delivery_id, user_id)
+            delivery = self.sent_by(delivery_id, user_id)
             if delivery.state in (S.IN_LOCKER, S.AWAITING_PICKUP):
                 raise ItemAlreadyInside(delivery)
             if delivery.state not in PRE_DROPOFF:
                 raise WrongState(delivery)
             await self._give_back(delivery)
-            return self._close(delivery, S.CANCELLED, actor_id=user_id, event="cancelled")
+            return self.close(delivery, S.CANCELLED, actor_id=user_id, event="cancelled")
 
     async def expire_if_due(self, delivery_id: int) -> Closed | Change | None:
         """The hold ended: a reservation nobody used, or a drop-off whose last key ran out long ago."""
@@ -483,7 +487,7 @@ class DeliveryService:
             except ServiceUnavailable:
                 # Harbor ends reservations and unused tokens by itself, so nothing stays held.
                 log.warning("delivery %s: could not give the locker back at expiry; Harbor will", delivery_id)
-            return self._close(delivery, S.EXPIRED, actor_id=None, event="hold_expired")
+            return self.close(delivery, S.EXPIRED, actor_id=None, event="hold_expired")
 
     async def expire_key(self, key_id: int) -> KeyExpired | None:
         key = self.repo.get_key(key_id)
@@ -583,13 +587,13 @@ class DeliveryService:
 
     # internals -------------------------------------------------------------------------------
 
-    def _sent_by(self, delivery_id: int, user_id: int) -> Delivery:
+    def sent_by(self, delivery_id: int, user_id: int) -> Delivery:
         delivery = self.repo.get_delivery(delivery_id)
         if delivery is None or delivery.sender_id != user_id:
             raise DeliveryNotFound(delivery_id)
         return delivery
 
-    def _refuse_if_key_live(self, delivery_id: int, kind: KeyKind, user_id: int) -> None:
+    def refuse_if_key_live(self, delivery_id: int, kind: KeyKind, user_id: int) -> None:
         now = self.now()
         for record in self.repo.keys_of(delivery_id, kind=kind, states=[KeyState.ACTIVE]):
             if record.user_id == user_id and record.expires_at > now:
@@ -662,7 +666,7 @@ class DeliveryService:
         )
         return moved, used
 
-    def _close(
+    def close(
         self, delivery: Delivery, state: DeliveryState, *, actor_id: int | None, event: str, detail: str = ""
     ) -> Closed:
         assert delivery.id is not None

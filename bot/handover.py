@@ -9,7 +9,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.deliveries import (
     PRE_DROPOFF,
@@ -102,7 +102,7 @@ class HandoverService:
         self.policy = deliveries.policy
         self.locks = deliveries.locks
 
-    def now(self):
+    def now(self) -> datetime:
         return self.deliveries.now()
 
     # links -----------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ class HandoverService:
     async def create_link(self, delivery_id: int, user_id: int) -> Link:
         """A fresh one-time link; any earlier unclaimed link of this delivery stops working."""
         async with self.locks(("delivery", delivery_id)):
-            delivery = self._sent_by(delivery_id, user_id)
+            delivery = self.deliveries.sent_by(delivery_id, user_id)
             if delivery.state not in AFTER_DROPOFF:
                 raise WrongState(delivery)
             now = self.now()
@@ -128,7 +128,7 @@ class HandoverService:
 
     async def revoke_links(self, delivery_id: int, user_id: int) -> int:
         async with self.locks(("delivery", delivery_id)):
-            self._sent_by(delivery_id, user_id)
+            self.deliveries.sent_by(delivery_id, user_id)
             count = self.repo.revoke_links(delivery_id, now=self.now())
             if count:
                 self.repo.add_event(delivery_id, "link_revoked", actor_id=user_id)
@@ -158,19 +158,19 @@ class HandoverService:
 
     async def pick_up_myself(self, delivery_id: int, user_id: int) -> Assigned:
         async with self.locks(("delivery", delivery_id)):
-            delivery = self._sent_by(delivery_id, user_id)
+            delivery = self.deliveries.sent_by(delivery_id, user_id)
             return self._assign(delivery, CollectorKind.SELF, user_id, actor_id=user_id)
 
     def courier_choice(self, delivery_id: int, user_id: int) -> list[User]:
         """The couriers the sender may choose from; only the sender of an item in a locker may ask."""
-        delivery = self._sent_by(delivery_id, user_id)
+        delivery = self.deliveries.sent_by(delivery_id, user_id)
         if delivery.state not in AFTER_DROPOFF:
             raise WrongState(delivery)
         return self.couriers()
 
     async def send_to_courier(self, delivery_id: int, user_id: int, courier_id: int) -> Assigned:
         async with self.locks(("delivery", delivery_id)):
-            delivery = self._sent_by(delivery_id, user_id)
+            delivery = self.deliveries.sent_by(delivery_id, user_id)
             courier = self.repo.get_user(courier_id)
             if courier is None or courier.role is not Role.COURIER:
                 raise NotACourier(courier_id)
@@ -231,7 +231,7 @@ class HandoverService:
                 raise DeliveryNotFound(delivery_id)
             if delivery.state not in AFTER_DROPOFF:
                 raise WrongState(delivery)
-            self.deliveries._refuse_if_key_live(delivery_id, KeyKind.PICKUP, user_id)
+            self.deliveries.refuse_if_key_live(delivery_id, KeyKind.PICKUP, user_id)
             assert delivery.tower_id
             assert delivery.locker_id is not None
             try:
@@ -243,7 +243,7 @@ class HandoverService:
                 )
             except HarborError as exc:
                 raise ServiceUnavailable(str(exc)) from exc
-            return await self.deliveries._key_view(
+            return await self.deliveries.record_key(
                 delivery, token, KeyKind.PICKUP, user_id, chat_id, to_state=S.AWAITING_PICKUP
             )
 
@@ -318,7 +318,7 @@ class HandoverService:
                     raise ServiceUnavailable(str(exc)) from exc
             self.repo.revoke_links(delivery_id, now=self.now())
             state = S.CANCELLED if delivery.state in PRE_DROPOFF else S.RELEASED
-            return self.deliveries._close(delivery, state, actor_id=admin_id, event="released_by_admin")
+            return self.deliveries.close(delivery, state, actor_id=admin_id, event="released_by_admin")
 
     async def release_locker(self, tower_id: str, locker_id: int) -> None:
         """Free a locker Harbor says we hold although no open delivery uses it."""
@@ -328,6 +328,3 @@ class HandoverService:
             return
         except HarborError as exc:
             raise ServiceUnavailable(str(exc)) from exc
-
-    def _sent_by(self, delivery_id: int, user_id: int) -> Delivery:
-        return self.deliveries._sent_by(delivery_id, user_id)

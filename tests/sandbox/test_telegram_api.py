@@ -240,12 +240,12 @@ async def test_parse_mode_errors(tg_api: BotApi, chat: int, text: str, parse_mod
 
 
 async def test_html_is_parsed_into_entities(tg_api: BotApi, chat: int) -> None:
-    html = '  <b>Locker 57</b> &amp; <a href="https://harborlockers.com">map</a> <i>€5</i>  '
+    html = '  <b>Locker 57</b> &amp; <a href="https://example.com">map</a> <i>€5</i>  '
     message = await tg_api.ok("sendMessage", chat_id=chat, text=html, parse_mode="HTML")
     assert message["text"] == "Locker 57 & map €5"
     assert message["entities"] == [
         {"type": "bold", "offset": 0, "length": 9},
-        {"type": "text_link", "offset": 12, "length": 3, "url": "https://harborlockers.com"},
+        {"type": "text_link", "offset": 12, "length": 3, "url": "https://example.com"},
         {"type": "italic", "offset": 16, "length": 2},
     ]
 

@@ -119,7 +119,7 @@ async def test_press_inline_buttons(tg_api: BotApi, tg_emulator: TelegramEmulato
     keyboard = {
         "inline_keyboard": [
             [{"text": "📦 Drop off", "callback_data": "drop"}, {"text": "Pick up", "callback_data": "pick"}],
-            [{"text": "Help", "url": "https://harborlockers.com/help"}],
+            [{"text": "Help", "url": "https://example.com/help"}],
         ]
     }
     first = await tg_api.ok("sendMessage", chat_id=1, text="Menu", reply_markup=keyboard)
@@ -137,7 +137,7 @@ async def test_press_inline_buttons(tg_api: BotApi, tg_emulator: TelegramEmulato
     assert "Drop off" in str(error.value)
 
     assert await ann.press("help") is None  # a URL button opens the link
-    assert ann.opened_urls == ["https://harborlockers.com/help"]
+    assert ann.opened_urls == ["https://example.com/help"]
 
     press = asyncio.create_task(ann.press("drop OFF"))  # the newest message with such a button: the menu
     update = (await tg_api.ok("getUpdates", timeout=5))[0]
