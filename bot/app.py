@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import BadRequest
@@ -12,7 +12,6 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
-    Defaults,
     PersistenceInput,
 )
 from telegram.request import BaseRequest
@@ -46,7 +45,6 @@ class Overrides:
     rate_limiter: bool = True
     # The console counts updates in flight to know when the bot has finished answering.
     update_processor: BaseUpdateProcessor | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def build_application(settings: Settings, overrides: Overrides | None = None) -> Application:
@@ -83,7 +81,6 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         )
         .arbitrary_callback_data(4096)
         .concurrent_updates(overrides.update_processor or True)
-        .defaults(Defaults(disable_notification=False))
         .post_init(_on_start)
         .post_shutdown(_on_stop)
     )
