@@ -72,7 +72,6 @@ EN: dict[str, str] = {
     "dropoff.remind_choose_size": "Tap one of the sizes above, or /cancel.",
     "dropoff.size_ran_out": "All {size} lockers at <b>{name}</b> were just taken.",
     "dropoff.sizes_still_free": "Still free there:",
-    "dropoff.reserving": "Reserving a {size} locker at {name}…",
     "dropoff.reserved": (
         "✅ Locker <b>{locker}</b> ({size}) is held for you at <b>{name}</b>, {address}.\n"
         "The hold ends at <b>{until}</b>.\n\n"
@@ -141,7 +140,6 @@ EN: dict[str, str] = {
     "jobs.header": "Your open pickups:",
     "dropoff.already_reserving": "You already have a locker reserved; see the message below.",
     # keys
-    "key.working": "Getting your key…",
     "key.dropoff_caption": (
         "🔑 <b>Drop-off key</b> — locker <b>{locker}</b> ({size})\n"
         "{name}, {address}\n"
