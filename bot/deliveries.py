@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
@@ -40,6 +41,7 @@ T = TypeVar("T")
 S = DeliveryState
 PRE_DROPOFF = (S.DRAFT, S.RESERVED, S.AWAITING_DROPOFF)
 OCCUPIED = "occupied"
+PLACE_TTL_SECONDS = 600
 
 
 # --- what the service returns and raises ---------------------------------------------------------
@@ -238,6 +240,8 @@ class DeliveryService:
         self.policy = policy
         self.now = now
         self.locks = KeyedLocks()
+        # Name, address, zone and position of a location change rarely; free lockers are always read fresh.
+        self._places: dict[int, tuple[float, Location]] = {}
 
     # people --------------------------------------------------------------------------------
 
@@ -257,6 +261,8 @@ class DeliveryService:
         radius = min(self.policy.search_radius_km, self.policy.max_radius_km)
         while True:
             found = await _call(self.harbor.locations_in_area(*box_around(center, radius)))
+            for loc in found:
+                self._places[loc.id] = (time.monotonic(), loc)
             places = sorted(
                 (
                     Nearby(loc, distance_km(center, (loc.lat, loc.lon)))
@@ -274,7 +280,7 @@ class DeliveryService:
     async def location_offer(self, location_id: int) -> LocationOffer:
         """A location and its free lockers per size, read fresh from the lockers themselves."""
         location, lockers = await asyncio.gather(
-            _call(self.harbor.location(location_id), not_found=LocationNotFound),
+            self._location(location_id),
             _call(self.harbor.location_lockers(location_id), not_found=LocationNotFound),
         )
         return LocationOffer(location, _free_sizes(lockers))
@@ -304,12 +310,12 @@ class DeliveryService:
             if existing is not None:
                 raise AlreadyOpen(existing)
             offer_location, lockers = await asyncio.gather(
-                _call(self.harbor.location(location_id), not_found=LocationNotFound),
+                self._location(location_id),
                 _call(self.harbor.location_lockers(location_id), not_found=LocationNotFound),
             )
             # A locker just emptied by a pickup looks available before the watch has closed its
             # delivery; handing it out then would let the old collector's key open the new item.
-            in_use = self.repo.lockers_in_use()
+            in_use = self.repo.open_by_locker()
             candidates = sorted(
                 (
                     lk
@@ -576,6 +582,15 @@ class DeliveryService:
                 )
                 return Change("completed", moved, used) if moved else None
             return None
+
+    async def _location(self, location_id: int) -> Location:
+        """The location's details, from the last search when it is recent (one GET less per step)."""
+        seen = self._places.get(location_id)
+        if seen is not None and time.monotonic() - seen[0] < PLACE_TTL_SECONDS:
+            return seen[1]
+        location = await _call(self.harbor.location(location_id), not_found=LocationNotFound)
+        self._places[location_id] = (time.monotonic(), location)
+        return location
 
     # lists -----------------------------------------------------------------------------------
 

@@ -158,13 +158,17 @@ class Repository:
             stmt = select(Delivery).where(col(Delivery.state).in_(list(states)))
             return list(session.exec(stmt.order_by(col(Delivery.id))))
 
-    def lockers_in_use(self) -> set[tuple[str, int]]:
-        """(tower id, locker id) of every locker an open delivery holds or still watches."""
+    def open_by_locker(self) -> dict[tuple[str, int], Delivery]:
+        """Open deliveries by the locker they hold or still watch: (lower-case tower id, locker id)."""
         with self._session() as session:
-            stmt = select(Delivery.tower_id, Delivery.locker_id).where(
+            stmt = select(Delivery).where(
                 col(Delivery.state).in_(list(OPEN_STATES)), col(Delivery.locker_id).is_not(None)
             )
-            return {(str(tower), int(locker)) for tower, locker in session.exec(stmt) if tower is not None}
+            return {
+                (d.tower_id.lower(), d.locker_id): d
+                for d in session.exec(stmt)
+                if d.tower_id is not None and d.locker_id is not None
+            }
 
     def open_deliveries_of(self, user_id: int) -> list[Delivery]:
         """Deliveries the user sends or collects that are not finished, oldest first."""

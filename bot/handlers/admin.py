@@ -42,7 +42,7 @@ from bot.ui import format as fmt
 from bot.ui import views
 from bot.ui.texts import Safe, raw, t
 from bot.ui.views import View, action_is, button, keyboard
-from storage.models import OPEN_STATES, CollectorKind, Delivery, DeliveryState, Role, User
+from storage.models import CollectorKind, Delivery, DeliveryState, Role, User
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -149,22 +149,6 @@ def _delivery_id(args: Sequence[str] | None) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _key(tower_id: str | None, locker_id: int | None) -> tuple[str, int] | None:
-    if not tower_id or locker_id is None:
-        return None
-    return tower_id.lower(), int(locker_id)
-
-
-def open_by_locker(repo: Repository) -> dict[tuple[str, int], Delivery]:
-    """Open deliveries by the locker they hold (tower id, locker id)."""
-    found: dict[tuple[str, int], Delivery] = {}
-    for delivery in repo.deliveries_in(OPEN_STATES):
-        key = _key(delivery.tower_id, delivery.locker_id)
-        if key is not None:
-            found[key] = delivery
-    return found
-
-
 def _harbor_down(language: str | None, retry: InlineKeyboardButton | None = None) -> View:
     return problem_view(ServiceUnavailable("harbor"), language, retry)
 
@@ -185,7 +169,7 @@ async def lockers_command(update: Update, context: Context) -> None:
     if not held:
         await reply(update, context, View(t("admin.lockers_none", language)))
         return
-    owners = open_by_locker(svc.repo)
+    owners = svc.repo.open_by_locker()
     held = sorted(held, key=lambda lk: (lk.tower_id, lk.id))
     lines: list[str] = []
     orphans: list[Locker] = []
@@ -232,7 +216,7 @@ async def release_locker_button(update: Update, context: Context) -> None:
         return
     await answer(update)
     svc = services(context)
-    owner = open_by_locker(svc.repo).get((tower_id.lower(), locker_id))
+    owner = svc.repo.open_by_locker().get((tower_id.lower(), locker_id))
     if owner is not None:  # a delivery took it since the list was made: /release is the way
         await reply(
             update,

@@ -241,7 +241,7 @@ async def issue_key(update: Update, context: Context) -> None:
     assert update.effective_user is not None
     language = lang(update)
     if not is_private(update):
-        await answer(update, t("key.private_only", language), alert=True)
+        await answer(update, raw("key.private_only", language), alert=True)
         return
     delivery_id = int(query.data[1])  # type: ignore[index]
     svc = services(context)
