@@ -5,11 +5,17 @@ Nothing else in the project reads the environment.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 class HarborEnv(StrEnum):
@@ -67,6 +73,24 @@ class Settings(BaseSettings):
     # The tower_access token makes the QR dense; apps that fetch their own SDK token can turn it off.
     key_include_sdk_token: bool = True
 
+    # Webhook mode (`python -m bot web`, DESIGN §8).
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=1, le=65535)
+    webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    harbor_webhook_secret: SecretStr | None = None
+    # With Harbor's webhooks arriving, polling is only the fallback for a lost event.
+    harbor_webhook_poll_seconds: float = Field(120.0, gt=0, le=3600)
+    # Telegram's limits are per bot; each process takes its share (DESIGN §8).
+    telegram_rate_limit: float = Field(30.0, gt=0, le=1000)
+    bot_processes: int = Field(1, ge=1, le=64)
+    # How often a process looks for due timers and queued announcements; a dead process's claimed
+    # work is taken over once its lease (a few seconds) runs out.
+    scheduler_tick_seconds: float = Field(1.0, gt=0, le=60)
+
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:
@@ -80,7 +104,17 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("telegram_api_url", "harbor_api_url", "harbor_token_url")
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        if isinstance(value, str):
+            name = value.strip().upper()
+            if name not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+                raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+            return name
+        return value
+
+    @field_validator("telegram_api_url", "harbor_api_url", "harbor_token_url", "webhook_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
@@ -121,6 +155,19 @@ class Settings(BaseSettings):
     def key_env(self) -> str:
         """The environment name the phone app's SDK is set to (DESIGN §4)."""
         return "production" if self.harbor_env is HarborEnv.PRODUCTION else "sandbox"
+
+    def require_webhook_secret(self) -> SecretStr:
+        secret = self.telegram_webhook_secret
+        if secret is None or not secret.get_secret_value().strip():
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET is not set: `web` accepts only updates that carry it; choose a random "
+                "string of 1-256 characters A-Z, a-z, 0-9, _ and - (and register it with `python -m bot set-webhook`)."
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret.get_secret_value()):
+            raise ConfigError(
+                "TELEGRAM_WEBHOOK_SECRET is not valid: Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and -."
+            )
+        return secret
 
     def require_telegram_token(self) -> SecretStr:
         if not self.telegram_bot_token or not self.telegram_bot_token.get_secret_value().strip():
