@@ -1,38 +1,33 @@
-"""Composition root: builds the services once and wires them into a python-telegram-bot Application."""
+"""Composition root: builds the services once and wires them into a python-telegram-bot Application.
+
+Nothing here keeps state another process needs (DESIGN §8): conversations are rows (chat_states),
+buttons are self-describing, timers are rows claimed under a lease, announcements an outbox.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
-from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
-from telegram.error import BadRequest
-from telegram.ext import (
-    AIORateLimiter,
-    Application,
-    ApplicationBuilder,
-    BaseUpdateProcessor,
-    PersistenceInput,
-)
+from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor
 from telegram.request import BaseRequest
 
 from bot import jobs
 from bot.config import Settings
-from bot.deliveries import DeliveryService, Policy
+from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch, Policy
 from bot.handlers import admin, dropoff, errors, pickup, start
 from bot.handover import HandoverService
 from bot.harbor.factory import HarborConnection, connect_harbor
+from bot.menus import set_commands
+from bot.notify import Notifier
+from bot.ratelimit import FairRateLimiter
 from bot.services import Services
-from bot.ui.texts import raw
-from storage.engine import make_engine, make_session_factory
+from storage.engine import make_async_engine, make_async_session_factory, make_engine
+from storage.locks import Locks
 from storage.migrate import upgrade
-from storage.persistence import SQLPersistence
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
-
-USER_COMMANDS = ("start", "dropoff", "my", "jobs", "cancel", "help")
-ADMIN_COMMANDS = ("lockers", "deliveries", "delivery", "release", "courier", "couriers", "stats")
 
 
 @dataclass
@@ -45,59 +40,77 @@ class Overrides:
     rate_limiter: bool = True
     # The console counts updates in flight to know when the bot has finished answering.
     update_processor: BaseUpdateProcessor | None = None
+    # Off for `web`: Telegram pushes updates there, nothing polls.
+    polling: bool = True
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the database up to date (serialised across processes by an advisory lock on PostgreSQL)."""
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def rate_limiter(settings: Settings) -> BaseRateLimiter:
+    # Telegram's limits are per bot: each of the N processes takes its share of the total.
+    return FairRateLimiter.from_settings(settings)
 
 
 def build_application(settings: Settings, overrides: Overrides | None = None) -> Application:
     overrides = overrides or Overrides()
     token = settings.require_telegram_token().get_secret_value()
-    engine = make_engine(settings.database_url)
-    upgrade(engine)  # an empty or older database is brought up to date on every start
-    session_factory = make_session_factory(engine)
+    migrate(settings)  # an empty or older database is brought up to date on every start
+    engine = make_async_engine(settings.database_url)
+    repo = Repository(make_async_session_factory(engine))
 
     harbor = overrides.harbor or connect_harbor(settings)
-    repo = Repository(session_factory)
-    deliveries = DeliveryService(harbor.client, repo, Policy.from_settings(settings))
-    services = Services(
-        settings=settings,
-        harbor=harbor.client,
-        repo=repo,
-        deliveries=deliveries,
-        handover=HandoverService(deliveries),
-        simulator=harbor.simulator,
-    )
+    policy = Policy.from_settings(settings)
+    search = LocationSearch(harbor.client, policy)
+    deliveries = DeliveryService(harbor.client, repo, policy, search=search, locks=Locks(engine))
 
     builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
-        .persistence(
-            SQLPersistence(
-                session_factory,
-                # Services live in bot_data; they are objects, not data.
-                store_data=PersistenceInput(bot_data=False),
-                update_interval=5,
-            )
-        )
-        .arbitrary_callback_data(4096)
         .concurrent_updates(overrides.update_processor or True)
         .post_init(_on_start)
         .post_shutdown(_on_stop)
     )
+    if not overrides.polling:
+        builder = builder.updater(None)
     if overrides.rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        builder = builder.rate_limiter(rate_limiter(settings))
     if overrides.request is not None:
         builder = builder.request(overrides.request)
     if overrides.get_updates_request is not None:
         builder = builder.get_updates_request(overrides.get_updates_request)
     application = builder.build()
+
+    services = Services(
+        settings=settings,
+        harbor=harbor.client,
+        repo=repo,
+        search=search,
+        deliveries=deliveries,
+        watch=LockerWatch(deliveries),
+        deadlines=Deadlines(deliveries),
+        handover=HandoverService(deliveries),
+        notifier=Notifier(application, repo, reminder_hours=settings.reminder_hours),
+        simulator=harbor.simulator,
+    )
     application.bot_data["services"] = services
+    application.bot_data["scheduler"] = jobs.Scheduler(services)
     application.bot_data["engine"] = engine
     application.bot_data["harbor_connection"] = harbor
 
     # pickup before start: its /start <code> (a pickup link) must win over the plain /start.
     for module in (pickup, start, dropoff, admin):
         application.add_handlers(module.handlers())
+    # Text and other messages in a private chat mean something only within the drop-off steps.
+    application.add_handler(dropoff.step_handler())
     application.add_handlers(errors.handlers())
     # In a group of its own, so it runs alongside whatever handles the admin's message.
     application.add_handler(admin.menu_handler(), group=-1)
@@ -107,33 +120,13 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
 
 async def _on_start(application: Application) -> None:
     services: Services = application.bot_data["services"]
-    await set_commands(application, services.settings)
-    timers = jobs.rebuild(application)
-    log.info("started as @%s; %d timers restored from the database", application.bot.username, timers)
+    scheduler: jobs.Scheduler = application.bot_data["scheduler"]
+    await set_commands(application.bot, services.settings)
+    await scheduler.ensure()
+    jobs.start(application, scheduler)
+    log.info("started as @%s (%s)", application.bot.username, scheduler.owner)
 
 
 async def _on_stop(application: Application) -> None:
     await application.bot_data["harbor_connection"].aclose()
-    application.bot_data["engine"].dispose()
-
-
-async def set_commands(application: Application, settings: Settings) -> None:
-    """Everyone sees the user commands; admins see theirs too, in their own chats only (scoped)."""
-    user = [BotCommand(name, raw(f"cmd.{name}")) for name in USER_COMMANDS]
-    await application.bot.set_my_commands(user, scope=BotCommandScopeDefault())
-    for admin_id in sorted(settings.admin_ids):
-        await set_admin_menu(application, admin_id)
-
-
-async def set_admin_menu(application: Application, admin_id: int) -> bool:
-    """The admin's menu in their private chat; False while there is no such chat (they never wrote to
-    the bot): admin.give_admin_menu tries again when they do."""
-    names = USER_COMMANDS + ADMIN_COMMANDS
-    commands = [BotCommand(name, raw(f"cmd.{name}")) for name in names]
-    try:
-        await application.bot.set_my_commands(commands, scope=BotCommandScopeChat(admin_id))
-    except BadRequest as exc:
-        log.info("admin menu for %s not set yet (%s); it will be once they write to the bot", admin_id, exc)
-        return False
-    application.bot_data.setdefault(admin.MENU_SET, set()).add(admin_id)
-    return True
+    await application.bot_data["engine"].dispose()

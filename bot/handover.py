@@ -7,23 +7,26 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.deliveries import (
-    PRE_DROPOFF,
+from bot.deliveries import notices
+from bot.deliveries.model import (
     Closed,
     DeliveryNotFound,
     DeliveryProblem,
-    DeliveryService,
     IssuedKeyView,
     ServiceUnavailable,
     WrongState,
     client_info,
 )
+from bot.deliveries.notices import NoticeKind, notice
+from bot.deliveries.service import DeliveryService
 from bot.harbor.errors import HarborAuthError, HarborError, HarborNotAvailable, HarborNotFound
 from storage.models import (
+    AFTER_DROPOFF_STATES,
+    PRE_DROPOFF_STATES,
     CollectorKind,
     Delivery,
     DeliveryState,
@@ -34,10 +37,11 @@ from storage.models import (
     Role,
     User,
 )
+from storage.repository import Notice
 
 log = logging.getLogger(__name__)
 S = DeliveryState
-AFTER_DROPOFF = (S.IN_LOCKER, S.AWAITING_PICKUP)
+AFTER_DROPOFF = AFTER_DROPOFF_STATES
 LINK_BYTES = 24  # 192 random bits; base64url keeps the code within Telegram's 64-character start payload
 
 
@@ -100,7 +104,6 @@ class HandoverService:
         self.repo = deliveries.repo
         self.harbor = deliveries.harbor
         self.policy = deliveries.policy
-        self.locks = deliveries.locks
 
     def now(self) -> datetime:
         return self.deliveries.now()
@@ -109,87 +112,101 @@ class HandoverService:
 
     async def create_link(self, delivery_id: int, user_id: int) -> Link:
         """A fresh one-time link; any earlier unclaimed link of this delivery stops working."""
-        async with self.locks(("delivery", delivery_id)):
-            delivery = self.deliveries.sent_by(delivery_id, user_id)
+        async with self.deliveries.lock(delivery_id):
+            delivery = await self.deliveries.sent_by(delivery_id, user_id)
             if delivery.state not in AFTER_DROPOFF:
                 raise WrongState(delivery)
             now = self.now()
-            self.repo.revoke_links(delivery_id, now=now)
+            await self.repo.revoke_links(delivery_id, now=now)
             code = secrets.token_urlsafe(LINK_BYTES)
-            link = self.repo.add_link(
+            link = await self.repo.add_link(
                 PickupLink(
                     delivery_id=delivery_id,
                     code_hash=hash_code(code),
                     expires_at=now + timedelta(days=self.policy.pickup_link_days),
                 )
             )
-            self.repo.add_event(delivery_id, "link_created", actor_id=user_id, detail=f"link #{link.id}")
+            await self.repo.add_event(delivery_id, "link_created", actor_id=user_id, detail=f"link #{link.id}")
             return Link(code, link)
 
     async def revoke_links(self, delivery_id: int, user_id: int) -> int:
-        async with self.locks(("delivery", delivery_id)):
-            self.deliveries.sent_by(delivery_id, user_id)
-            count = self.repo.revoke_links(delivery_id, now=self.now())
+        async with self.deliveries.lock(delivery_id):
+            await self.deliveries.sent_by(delivery_id, user_id)
+            count = await self.repo.revoke_links(delivery_id, now=self.now())
             if count:
-                self.repo.add_event(delivery_id, "link_revoked", actor_id=user_id)
+                await self.repo.add_event(delivery_id, "link_revoked", actor_id=user_id)
             return count
 
     async def claim(self, code: str, user_id: int) -> Claimed:
-        link = self.repo.find_link(hash_code(code)) if 16 <= len(code) <= 64 else None
+        link = await self.repo.find_link(hash_code(code)) if 16 <= len(code) <= 64 else None
         if link is None:
             raise LinkRefused()
-        async with self.locks(("delivery", link.delivery_id)):
-            delivery = self.repo.get_delivery(link.delivery_id)
+        async with self.deliveries.lock(link.delivery_id):
+            delivery = await self.repo.get_delivery(link.delivery_id)
             if delivery is None or delivery.state not in AFTER_DROPOFF:
                 raise LinkRefused()
             if delivery.sender_id == user_id:
                 raise OwnLink()
             assert link.id is not None
             assert delivery.id is not None
-            if not self.repo.claim_link(link.id, user_id, now=self.now()):
+            if not await self.repo.claim_link(link.id, user_id, now=self.now()):
                 raise LinkRefused()
-            dropped = self._drop_collector(delivery, user_id)
-            claimed = self._set_collector(delivery, CollectorKind.RECIPIENT, user_id, actor_id=user_id)
-            user = self.repo.get_user(user_id)
+            dropped = await self._drop_collector(delivery, user_id)
+            told = [notice(NoticeKind.CLAIMED, delivery.sender_id, delivery, tag=link.id, claimer=user_id)]
+            told += self._tell_dropped(delivery, dropped)
+            claimed = await self._set_collector(
+                delivery, CollectorKind.RECIPIENT, user_id, actor_id=user_id, notices=told
+            )
+            user = await self.repo.get_user(user_id)
             assert user is not None
             return Claimed(claimed, user, dropped)
 
     # collectors ------------------------------------------------------------------------------
 
     async def pick_up_myself(self, delivery_id: int, user_id: int) -> Assigned:
-        async with self.locks(("delivery", delivery_id)):
-            delivery = self.deliveries.sent_by(delivery_id, user_id)
-            return self._assign(delivery, CollectorKind.SELF, user_id, actor_id=user_id)
+        async with self.deliveries.lock(delivery_id):
+            delivery = await self.deliveries.sent_by(delivery_id, user_id)
+            return await self._assign(delivery, CollectorKind.SELF, user_id, actor_id=user_id)
 
-    def courier_choice(self, delivery_id: int, user_id: int) -> list[User]:
+    async def courier_choice(self, delivery_id: int, user_id: int) -> list[User]:
         """The couriers the sender may choose from; only the sender of an item in a locker may ask."""
-        delivery = self.deliveries.sent_by(delivery_id, user_id)
+        delivery = await self.deliveries.sent_by(delivery_id, user_id)
         if delivery.state not in AFTER_DROPOFF:
             raise WrongState(delivery)
-        return self.couriers()
+        return await self.couriers()
 
     async def send_to_courier(self, delivery_id: int, user_id: int, courier_id: int) -> Assigned:
-        async with self.locks(("delivery", delivery_id)):
-            delivery = self.deliveries.sent_by(delivery_id, user_id)
-            courier = self.repo.get_user(courier_id)
+        async with self.deliveries.lock(delivery_id):
+            delivery = await self.deliveries.sent_by(delivery_id, user_id)
+            courier = await self.repo.get_user(courier_id)
             if courier is None or courier.role is not Role.COURIER:
                 raise NotACourier(courier_id)
-            return self._assign(delivery, CollectorKind.COURIER, courier_id, actor_id=user_id)
+            return await self._assign(delivery, CollectorKind.COURIER, courier_id, actor_id=user_id)
 
-    def _assign(self, delivery: Delivery, kind: CollectorKind, collector_id: int, *, actor_id: int) -> Assigned:
+    async def _assign(self, delivery: Delivery, kind: CollectorKind, collector_id: int, *, actor_id: int) -> Assigned:
         if delivery.state not in AFTER_DROPOFF:
             raise WrongState(delivery)
-        user = self.repo.get_user(collector_id)
+        user = await self.repo.get_user(collector_id)
         assert user is not None
         assert delivery.id is not None
         if delivery.collector_kind is kind and delivery.collector_id == collector_id:
             return Assigned(delivery, user, changed=False)
-        self.repo.revoke_links(delivery.id, now=self.now())
-        dropped = self._drop_collector(delivery, collector_id)
-        moved = self._set_collector(delivery, kind, collector_id, actor_id=actor_id)
+        await self.repo.revoke_links(delivery.id, now=self.now())
+        dropped = await self._drop_collector(delivery, collector_id)
+        told = self._tell_dropped(delivery, dropped)
+        if kind is CollectorKind.COURIER:
+            told.append(notice(NoticeKind.COURIER_JOB, collector_id, delivery))
+        moved = await self._set_collector(delivery, kind, collector_id, actor_id=actor_id, notices=told)
         return Assigned(moved, user, changed=True, dropped=dropped)
 
-    def _drop_collector(self, delivery: Delivery, new_collector_id: int) -> Dropped | None:
+    @staticmethod
+    def _tell_dropped(delivery: Delivery, dropped: Dropped | None) -> list[Notice]:
+        if dropped is None:
+            return []
+        keys = [key.id for key in dropped.keys if key.id is not None]
+        return [notice(NoticeKind.UNASSIGNED, dropped.user_id, delivery, tag=len(keys), key_ids=keys)]
+
+    async def _drop_collector(self, delivery: Delivery, new_collector_id: int) -> Dropped | None:
         """The collector being replaced (never the sender, who may always collect) loses their live
         pickup keys: a key goes only to whoever collects now."""
         previous = delivery.collector_id
@@ -197,22 +214,31 @@ class HandoverService:
             return None
         assert delivery.id is not None
         voided = []
-        for key in self.repo.keys_of(delivery.id, kind=KeyKind.PICKUP, states=[KeyState.ACTIVE]):
+        for key in await self.repo.keys_of(delivery.id, kind=KeyKind.PICKUP, states=[KeyState.ACTIVE]):
             if key.user_id == previous and key.id is not None:
-                done = self.repo.set_key_state(key.id, KeyState.VOID)
+                done = await self.repo.set_key_state(key.id, KeyState.VOID)
                 if done is not None:
                     voided.append(done)
         return Dropped(previous, voided)
 
-    def _set_collector(self, delivery: Delivery, kind: CollectorKind, collector_id: int, *, actor_id: int) -> Delivery:
+    async def _set_collector(
+        self,
+        delivery: Delivery,
+        kind: CollectorKind,
+        collector_id: int,
+        *,
+        actor_id: int,
+        notices: Sequence[Notice] = (),
+    ) -> Delivery:
         assert delivery.id is not None
-        moved = self.repo.transition(
+        moved = await self.repo.transition(
             delivery.id,
             from_states=[delivery.state],
             to_state=delivery.state,
             actor_id=actor_id,
             event=f"collector_{kind.value}",
             detail=f"user {collector_id}",
+            notices=notices,
             collector_kind=kind,
             collector_id=collector_id,
         )
@@ -225,13 +251,13 @@ class HandoverService:
     # pickup keys -----------------------------------------------------------------------------
 
     async def issue_pickup_key(self, delivery_id: int, user_id: int, chat_id: int) -> IssuedKeyView:
-        async with self.locks(("delivery", delivery_id)):
-            delivery = self.repo.get_delivery(delivery_id)
+        async with self.deliveries.lock(delivery_id):
+            delivery = await self.repo.get_delivery(delivery_id)
             if delivery is None or not self.may_collect(delivery, user_id):
                 raise DeliveryNotFound(delivery_id)
             if delivery.state not in AFTER_DROPOFF:
                 raise WrongState(delivery)
-            self.deliveries.refuse_if_key_live(delivery_id, KeyKind.PICKUP, user_id)
+            await self.deliveries.refuse_if_key_live(delivery, KeyKind.PICKUP, user_id)
             assert delivery.tower_id
             assert delivery.locker_id is not None
             try:
@@ -247,58 +273,36 @@ class HandoverService:
                 delivery, token, KeyKind.PICKUP, user_id, chat_id, to_state=S.AWAITING_PICKUP
             )
 
-    def pickups_for(self, user_id: int) -> list[Delivery]:
+    async def pickups_for(self, user_id: int) -> list[Delivery]:
         """Open pickups assigned to this person (a courier's /jobs)."""
-        return [d for d in self.repo.deliveries_for_collector(user_id) if d.state in AFTER_DROPOFF]
-
-    # reminders -------------------------------------------------------------------------------
-
-    def rebuild_reminders(self, schedule: Callable[[Delivery], None]) -> int:
-        count = 0
-        for delivery in self.repo.deliveries_in(AFTER_DROPOFF):
-            if delivery.reminder_due_at is not None and delivery.reminded_at is None:
-                schedule(delivery)
-                count += 1
-        return count
-
-    async def due_reminder(self, delivery_id: int) -> Delivery | None:
-        """The delivery to remind people of, once: None if it was collected or reminded already."""
-        async with self.locks(("delivery", delivery_id)):
-            delivery = self.repo.get_delivery(delivery_id)
-            if (
-                delivery is None
-                or delivery.state not in AFTER_DROPOFF
-                or delivery.reminder_due_at is None
-                or delivery.reminded_at is not None
-                or delivery.reminder_due_at > self.now() + timedelta(seconds=1)
-            ):
-                return None
-            reminded = self.repo.update_delivery(delivery_id, reminded_at=self.now())
-            self.repo.add_event(delivery_id, "reminder_sent")
-            return reminded
+        return [d for d in await self.repo.deliveries_for_collector(user_id) if d.state in AFTER_DROPOFF]
 
     # couriers and admin ----------------------------------------------------------------------
 
-    def find_user(self, ref: str) -> User:
+    async def find_user(self, ref: str) -> User:
         ref = ref.strip()
-        user = self.repo.get_user(int(ref)) if ref.lstrip("-").isdigit() else self.repo.find_user_by_username(ref)
+        user = (
+            await self.repo.get_user(int(ref))
+            if ref.lstrip("-").isdigit()
+            else await self.repo.find_user_by_username(ref)
+        )
         if user is None:
             raise UnknownUser(ref)
         return user
 
-    def set_courier(self, ref: str, on: bool) -> User:
-        user = self.find_user(ref)
-        updated = self.repo.set_role(user.id, Role.COURIER if on else Role.CUSTOMER)
+    async def set_courier(self, ref: str, on: bool) -> User:
+        user = await self.find_user(ref)
+        updated = await self.repo.set_role(user.id, Role.COURIER if on else Role.CUSTOMER)
         assert updated is not None
         return updated
 
-    def couriers(self) -> list[User]:
-        return self.repo.users_with_role(Role.COURIER)
+    async def couriers(self) -> list[User]:
+        return await self.repo.users_with_role(Role.COURIER)
 
     async def release(self, delivery_id: int, admin_id: int) -> Closed:
         """The service frees the locker at Harbor and closes the delivery, whatever its state."""
-        async with self.locks(("delivery", delivery_id)):
-            delivery = self.repo.get_delivery(delivery_id)
+        async with self.deliveries.lock(delivery_id):
+            delivery = await self.repo.get_delivery(delivery_id)
             if delivery is None:
                 raise DeliveryNotFound(delivery_id)
             if not delivery.state.is_open:
@@ -316,9 +320,11 @@ class HandoverService:
                         raise ServiceUnavailable(str(exc)) from exc
                 except HarborError as exc:
                     raise ServiceUnavailable(str(exc)) from exc
-            self.repo.revoke_links(delivery_id, now=self.now())
-            state = S.CANCELLED if delivery.state in PRE_DROPOFF else S.RELEASED
-            return self.deliveries.close(delivery, state, actor_id=admin_id, event="released_by_admin")
+            await self.repo.revoke_links(delivery_id, now=self.now())
+            state = S.CANCELLED if delivery.state in PRE_DROPOFF_STATES else S.RELEASED
+            return await self.deliveries.close(
+                delivery, state, actor_id=admin_id, event="released_by_admin", notices=notices.released(delivery)
+            )
 
     async def release_locker(self, tower_id: str, locker_id: int) -> None:
         """Free a locker Harbor says we hold although no open delivery uses it."""

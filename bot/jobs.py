@@ -1,164 +1,114 @@
-"""Timers and the locker watch, on PTB's JobQueue. Every timer is derived from the database, so
-`rebuild()` at start-up restores all of them: a restart loses none.
+"""Timers and the locker watch across processes (DESIGN §8).
+
+Every process runs the same small tick on PTB's JobQueue. A tick claims, under a lease, the shared
+jobs that are due (storage ScheduledJob: the deadlines round, the watch round, a tower a Harbor
+event named), runs them, and sends the announcements that are due. PostgreSQL's FOR UPDATE SKIP
+LOCKED gives each due job to one process; a process that dies holds its claim only until the lease
+runs out, and the next tick of another process takes the job over. Nothing is in memory: the
+deadlines are columns of their rows, the announcements rows of the outbox.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from telegram.ext import Application, ContextTypes, Job, JobQueue
+from telegram.ext import Application, ContextTypes
 
-from bot.deliveries import Change, Closed
-from bot.handlers.common import delete_quietly, edit_message, send, services
-from bot.ui import views
-from storage.models import Delivery, DeliveryState, IssuedKey
+from bot.services import Services
+from storage.models import JobKind, ScheduledJob
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
 
-POLL_JOB = "watch-lockers"
+TICK_JOB = "scheduler-tick"
+DEADLINES_EVERY = timedelta(seconds=1)
+MIN_LEASE, MAX_LEASE = 2.0, 30.0
+FAILURE_BACKOFF = timedelta(seconds=5)
 
 
-def _when(at: datetime) -> datetime:
-    # A deadline already past (after a restart) runs at once rather than being skipped.
-    return max(at, datetime.now(UTC) + timedelta(milliseconds=50))
+def process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def _replace(job_queue: JobQueue, name: str) -> None:
-    for job in job_queue.get_jobs_by_name(name):
-        job.schedule_removal()
+@dataclass
+class Scheduler:
+    services: Services
+    owner: str = field(default_factory=process_name)
+    _running: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def watch_interval(self) -> timedelta:
+        settings = self.services.settings
+        # With Harbor's webhooks arriving, polling is only the fallback for an event that was lost.
+        seconds = settings.harbor_webhook_poll_seconds if settings.harbor_webhook_secret else settings.locker_poll_seconds
+        return timedelta(seconds=seconds)
+
+    @property
+    def lease(self) -> timedelta:
+        """Long enough for a round, short enough that another process takes over within one interval."""
+        return timedelta(seconds=max(MIN_LEASE, min(MAX_LEASE, self.watch_interval.total_seconds())))
+
+    async def ensure(self) -> None:
+        """The singletons exist from the first start of any process on."""
+        now = utcnow()
+        await self.services.repo.ensure_job(JobKind.DEADLINES, "", now)
+        await self.services.repo.ensure_job(JobKind.WATCH, "", now)
+
+    async def tick(self) -> None:
+        """Run what is due (here or nowhere else), then send what is due."""
+        async with self._running:
+            await self._run_due_jobs()
+        await self.services.notifier.deliver()
+
+    async def _run_due_jobs(self) -> None:
+        repo = self.services.repo
+        now = utcnow()
+        jobs = await repo.claim_due_jobs(self.owner, now=now, lease=self.lease, limit=20)
+        for job in jobs:
+            try:
+                next_due = await self._run(job)
+            except Exception:
+                log.exception("scheduled %s %s failed; trying again shortly", job.kind.value, job.ref or "")
+                await repo.retry_job(job, at=utcnow() + FAILURE_BACKOFF)
+                continue
+            await repo.finish_job(job, next_due=next_due)
+
+    async def _run(self, job: ScheduledJob) -> datetime | None:
+        svc = self.services
+        if job.kind is JobKind.DEADLINES:
+            await svc.deadlines.run_due()
+            return utcnow() + DEADLINES_EVERY
+        if job.kind is JobKind.WATCH:
+            await svc.watch.poll()
+            return utcnow() + self.watch_interval
+        if job.kind is JobKind.CHECK_TOWER:
+            await svc.watch.poll(towers=[job.ref])
+            return None  # done: the row goes
+        log.warning("unknown scheduled job kind %s", job.kind)
+        return None
+
+    async def check_tower_now(self, tower_id: str) -> None:
+        """A Harbor event named this tower: look at once (any process may; this one starts now)."""
+        await self.services.repo.schedule(JobKind.CHECK_TOWER, tower_id.lower(), utcnow())
+        await self.tick()
 
 
-def schedule_deadline(job_queue: JobQueue, delivery: Delivery) -> None:
-    """The end of a hold: a reservation, or the grace period after a drop-off key expired."""
-    name = f"deadline:{delivery.id}"
-    _replace(job_queue, name)
-    if delivery.reserved_until is not None:
-        job_queue.run_once(_deadline, _when(delivery.reserved_until), data=delivery.id, name=name)
-
-
-def schedule_key_expiry(job_queue: JobQueue, key: IssuedKey) -> None:
-    name = f"key:{key.id}"
-    _replace(job_queue, name)
-    job_queue.run_once(_key_expired, _when(key.expires_at), data=key.id, name=name)
-
-
-def cancel_deadline(job_queue: JobQueue, delivery_id: int) -> None:
-    _replace(job_queue, f"deadline:{delivery_id}")
-
-
-def cancel_timers(job_queue: JobQueue, delivery_id: int, keys: list[IssuedKey] | None = None) -> None:
-    _replace(job_queue, f"deadline:{delivery_id}")
-    _replace(job_queue, f"reminder:{delivery_id}")
-    for key in keys or []:
-        _replace(job_queue, f"key:{key.id}")
-
-
-def start_watch(job_queue: JobQueue, interval: float) -> Job:
-    _replace(job_queue, POLL_JOB)
-    return job_queue.run_repeating(_poll, interval=interval, first=interval, name=POLL_JOB)
-
-
-def rebuild(application: Application) -> int:
-    """Re-create every timer from the database; returns how many were scheduled."""
-    svc = application.bot_data["services"]
+def start(application: Application, scheduler: Scheduler) -> None:
     job_queue = application.job_queue
     assert job_queue is not None
-    count = 0
-    for delivery in svc.repo.deliveries_in([DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF]):
-        if delivery.reserved_until is not None:
-            schedule_deadline(job_queue, delivery)
-            count += 1
-    for key in svc.repo.active_keys():
-        schedule_key_expiry(job_queue, key)
-        count += 1
-    count += svc.handover.rebuild_reminders(lambda d: schedule_reminder(job_queue, d))
-    start_watch(job_queue, svc.settings.locker_poll_seconds)
-    return count
+    for job in job_queue.get_jobs_by_name(TICK_JOB):
+        job.schedule_removal()
+    interval = scheduler.services.settings.scheduler_tick_seconds
+    job_queue.run_repeating(_tick, interval=interval, first=0.05, name=TICK_JOB, job_kwargs={"max_instances": 1})
 
 
-def schedule_reminder(job_queue: JobQueue, delivery: Delivery) -> None:
-    name = f"reminder:{delivery.id}"
-    _replace(job_queue, name)
-    if delivery.reminder_due_at is not None:
-        job_queue.run_once(_reminder, _when(delivery.reminder_due_at), data=delivery.id, name=name)
-
-
-# callbacks -----------------------------------------------------------------------------------
-
-
-async def _deadline(context: Context) -> None:
-    svc = services(context)
-    assert context.job is not None
-    result = await svc.deliveries.expire_if_due(int(context.job.data))  # type: ignore[arg-type]
-    if isinstance(result, Closed):
-        await tell_closed(context, result, views.hold_expired(result.delivery, None))
-    elif isinstance(result, Change):
-        await announce(context, result)
-
-
-async def _key_expired(context: Context) -> None:
-    svc = services(context)
-    assert context.job is not None
-    result = await svc.deliveries.expire_key(int(context.job.data))  # type: ignore[arg-type]
-    if result is None:
-        return
-    record, delivery = result.record, result.delivery
-    if result.renewable and delivery.state is DeliveryState.AWAITING_DROPOFF:
-        # Before telling anyone: should the message fail, the grace period still ends on time.
-        assert context.job_queue is not None
-        schedule_deadline(context.job_queue, delivery)
-    # The expired QR is removed so nobody tries it at the tower; a short note takes its place.
-    await delete_quietly(context, record.chat_id, record.message_id)
-    await send(context, record.chat_id, views.key_expired(record, delivery, result.renewable, None))
-
-
-async def _poll(context: Context) -> None:
-    svc = services(context)
-    for change in await svc.deliveries.poll():
-        await announce(context, change)
-
-
-async def _reminder(context: Context) -> None:
-    from bot.handlers.pickup import send_reminders
-
-    assert context.job is not None
-    await send_reminders(context, int(context.job.data))  # type: ignore[arg-type]
-
-
-# telling people ------------------------------------------------------------------------------
-
-
-async def tell_closed(context: Context, closed: Closed, view: views.View) -> None:
-    """A delivery ended before the drop-off: update its status message and remove dead keys."""
-    delivery = closed.delivery
-    assert context.job_queue is not None
-    assert delivery.id is not None
-    cancel_timers(context.job_queue, delivery.id, closed.voided_keys)
-    for key in closed.voided_keys:
-        await delete_quietly(context, key.chat_id, key.message_id)
-    if not await edit_message(context, delivery.status_chat_id, delivery.status_message_id, view):
-        await send(context, delivery.status_chat_id or delivery.sender_id, view)
-
-
-async def announce(context: Context, change: Change) -> None:
-    from bot.handlers.pickup import announce_completed, announce_in_locker
-
-    assert context.job_queue is not None
-    assert change.delivery.id is not None
-    for key in change.used_keys:
-        _replace(context.job_queue, f"key:{key.id}")
-        await delete_quietly(context, key.chat_id, key.message_id)
-    # The "held for you" message's key and cancel buttons have had their day: keep it as a summary.
-    delivery = change.delivery
-    summary = views.View(views.my_item(delivery, None))
-    await edit_message(context, delivery.status_chat_id, delivery.status_message_id, summary)
-    if change.kind == "in_locker":
-        _replace(context.job_queue, f"deadline:{change.delivery.id}")
-        await announce_in_locker(context, change.delivery)
-        schedule_reminder(context.job_queue, change.delivery)
-    elif change.kind == "completed":
-        _replace(context.job_queue, f"reminder:{change.delivery.id}")
-        await announce_completed(context, change.delivery)
-
+async def _tick(context: Context) -> None:
+    scheduler: Scheduler = context.application.bot_data["scheduler"]
+    await scheduler.tick()

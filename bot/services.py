@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from bot.deliveries import DeliveryService
+from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch
 from bot.harbor.client import HarborClient
 from storage.repository import Repository
 
 if TYPE_CHECKING:
     from bot.handover import HandoverService
+    from bot.notify import Notifier
     from sandbox.harbor import HarborSimulator
 
 
@@ -20,8 +21,12 @@ class Services:
     settings: Settings
     harbor: HarborClient
     repo: Repository
+    search: LocationSearch
     deliveries: DeliveryService
+    watch: LockerWatch
+    deadlines: Deadlines
     handover: HandoverService
+    notifier: Notifier
     simulator: HarborSimulator | None = None
 
     def is_admin(self, user_id: int | None) -> bool:

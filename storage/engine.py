@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, create_engine, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -77,3 +79,37 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 def make_session_factory(engine: Engine) -> Callable[[], Session]:
     """`factory()` opens a sqlmodel Session; objects stay readable after commit (expire_on_commit=False)."""
     return sessionmaker(bind=engine, class_=Session, expire_on_commit=False)
+
+
+def async_url(url: str | URL) -> URL:
+    """The same database through an asyncio driver: aiosqlite for SQLite, psycopg 3 (async) for PostgreSQL."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    return parsed
+
+
+def make_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
+    """The engine the bot runs on (DESIGN §8: database work never blocks the event loop).
+
+    SQLite: the same pragmas as `make_engine`; an in-memory database is one shared connection.
+    PostgreSQL: psycopg 3 in async mode, a pool sized for many concurrent updates.
+    """
+    parsed = async_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        memory = is_sqlite_memory(parsed)
+        options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        if memory:
+            options["poolclass"] = StaticPool
+        options.update(kwargs)
+        engine = create_async_engine(parsed, **options)
+        _configure_sqlite(engine.sync_engine, wal=not memory)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_async_engine(parsed, **kwargs)
+
+
+def make_async_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(bind=engine, class_=AsyncSession, expire_on_commit=False)

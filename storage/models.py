@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Enum, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Enum, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -40,6 +40,10 @@ class DeliveryState(StrEnum):
     def before_dropoff(self) -> bool:
         return self in (DeliveryState.DRAFT, DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF)
 
+
+PRE_DROPOFF_STATES = frozenset({DeliveryState.DRAFT, DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF})
+
+AFTER_DROPOFF_STATES = frozenset({DeliveryState.IN_LOCKER, DeliveryState.AWAITING_PICKUP})
 
 OPEN_STATES = frozenset(
     {
@@ -110,9 +114,36 @@ class User(SQLModel, table=True):
         return f"{name} (@{self.username})" if self.username else name
 
 
+def _in_states(states: frozenset[DeliveryState]) -> str:
+    return "state IN (" + ", ".join(f"'{s.value}'" for s in sorted(states)) + ")"
+
+
+# Correctness across processes rests on these (DESIGN §8): a second pre-drop-off delivery of one sender,
+# or a second open delivery on one locker, cannot be written whichever process tries.
+_ONE_PRE_DROPOFF = _in_states(PRE_DROPOFF_STATES)
+_ONE_PER_LOCKER = _in_states(OPEN_STATES) + " AND locker_id IS NOT NULL"
+
+
 class Delivery(SQLModel, table=True):
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_state_updated", "state", "updated_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_state_updated", "state", "updated_at"),
+        Index(
+            "uq_deliveries_sender_pre_dropoff",
+            "sender_id",
+            unique=True,
+            postgresql_where=text(_ONE_PRE_DROPOFF),
+            sqlite_where=text(_ONE_PRE_DROPOFF),
+        ),
+        Index(
+            "uq_deliveries_open_locker",
+            "tower_id",
+            "locker_id",
+            unique=True,
+            postgresql_where=text(_ONE_PER_LOCKER),
+            sqlite_where=text(_ONE_PER_LOCKER),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     sender_id: int = Field(sa_column=_tg_id(nullable=False, index=True))
@@ -192,14 +223,81 @@ class PickupLink(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=_when())
 
 
-class PersistenceRecord(SQLModel, table=True):
-    """PTB persistence (conversations, callback data, user/chat/bot data) as JSON documents."""
+class DropoffStep(StrEnum):
+    """Where a customer is in the drop-off conversation (DESIGN §8: a row, not process memory)."""
 
-    __tablename__ = "ptb_persistence"
-    __table_args__ = (UniqueConstraint("kind", "key", name="uq_ptb_persistence_kind_key"),)
+    ASK_LOCATION = "ask_location"
+    CHOOSE_LOCATION = "choose_location"
+    CHOOSE_SIZE = "choose_size"
+
+
+class ChatState(SQLModel, table=True):
+    """The drop-off step of one private chat, read and written inside each update.
+
+    The shared point is kept only until a locker is reserved (or the chat leaves the flow).
+    """
+
+    __tablename__ = "chat_states"
+
+    chat_id: int = Field(sa_column=_tg_id(primary_key=True, nullable=False))
+    step: DropoffStep = Field(sa_type=_enum(DropoffStep))
+    lat: float | None = None
+    lon: float | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False, index=True))
+
+
+class JobKind(StrEnum):
+    DEADLINES = "deadlines"  # a round over what fell due (holds, keys, reminders, links): one row
+    WATCH = "watch"  # the locker watch: one row, rescheduled after each round
+    CHECK_TOWER = "check_tower"  # a Harbor event asked for an immediate look at one tower (ref)
+
+
+class ScheduledJob(SQLModel, table=True):
+    """A timer shared by every process: due rows are claimed under a lease (FOR UPDATE SKIP LOCKED on
+    PostgreSQL), so each runs in exactly one process, and a dead process's claim lapses."""
+
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (UniqueConstraint("kind", "ref", name="uq_scheduled_jobs_kind_ref"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(index=True)  # user_data | chat_data | bot_data | callback_data | conversation:<name>
-    key: str  # the user/chat id, the JSON-encoded conversation key, or "" for singletons
-    data: str = Field(sa_column=Column(Text, nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+    kind: JobKind = Field(sa_type=_enum(JobKind))
+    ref: str = ""  # the tower id of a CHECK_TOWER; "" for the singletons
+    due_at: datetime = Field(sa_column=_when(nullable=False, index=True))
+    lease_until: datetime | None = Field(default=None, sa_column=_when())
+    lease_owner: str | None = None
+    attempts: int = 0
+    last_run_at: datetime | None = Field(default=None, sa_column=_when())
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # the chat refuses (blocked the bot, deleted account): not retried
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An announcement recorded before it is sent: sent once (the dedupe key is unique), retried on a
+    429 or an outage without holding up other chats' news."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    chat_id: int = Field(sa_column=_tg_id(nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))  # the rendered message as JSON
+    state: OutboxState = Field(default=OutboxState.PENDING, sa_type=_enum(OutboxState))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False, index=True))
+    lease_until: datetime | None = Field(default=None, sa_column=_when())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_when())
+    error: str | None = None
+
+
+class HarborEvent(SQLModel, table=True):
+    """Harbor webhook events already seen, so a redelivered one is ignored (harbor-api.md §7)."""
+
+    __tablename__ = "harbor_events"
+
+    event_id: str = Field(sa_column=Column(Text, primary_key=True))
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False, index=True))

@@ -20,13 +20,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import jobs
 from bot.deliveries import Closed, DeliveryNotFound, DeliveryProblem, ServiceUnavailable, WrongState
 from bot.handlers.common import (
     Context,
     answer,
-    delete_quietly,
-    edit_message,
+    callback_id,
     is_private,
     lang,
     problem_view,
@@ -38,11 +36,13 @@ from bot.handlers.common import (
 from bot.handover import UnknownUser
 from bot.harbor.errors import HarborError
 from bot.harbor.models import Locker
+from bot.menus import set_admin_menu
+from bot.notify import edit_view
 from bot.ui import format as fmt
 from bot.ui import views
 from bot.ui.texts import Safe, raw, t
-from bot.ui.views import View, action_is, button, keyboard
-from storage.models import CollectorKind, Delivery, DeliveryState, Role, User
+from bot.ui.views import View, action_is, button, callback_args, keyboard
+from storage.models import CollectorKind, Delivery, DeliveryState, OutboxState, Role, User
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def admin_only(handler: Handler) -> Handler:
         if user is None or not services(context).is_admin(user.id):
             await _refuse(update, context, t("admin.only", language))
             return
-        remember(update, context)
+        await remember(update, context)
         if not is_private(update):
             await _refuse(update, context, t("admin.private_only", language))
             return
@@ -133,11 +133,11 @@ async def reply_pages(
 # small helpers -------------------------------------------------------------------------------
 
 
-def _who(repo: Repository, user_id: int | None, cache: dict[int, str], language: str | None) -> str:
+async def _who(repo: Repository, user_id: int | None, cache: dict[int, str], language: str | None) -> str:
     if user_id is None:
         return raw("admin.actor_system", language)
     if user_id not in cache:
-        user = repo.get_user(user_id)
+        user = await repo.get_user(user_id)
         cache[user_id] = f"{user.display_name} [{user_id}]" if user else str(user_id)
     return cache[user_id]
 
@@ -169,7 +169,7 @@ async def lockers_command(update: Update, context: Context) -> None:
     if not held:
         await reply(update, context, View(t("admin.lockers_none", language)))
         return
-    owners = svc.repo.open_by_locker()
+    owners = await svc.repo.open_by_locker()
     held = sorted(held, key=lambda lk: (lk.tower_id, lk.id))
     lines: list[str] = []
     orphans: list[Locker] = []
@@ -208,15 +208,10 @@ async def release_locker_button(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
     language = lang(update)
-    try:
-        _, tower_id, locker_id = query.data  # type: ignore[misc]
-        tower_id, locker_id = str(tower_id), int(locker_id)
-    except (TypeError, ValueError):
-        await answer(update, raw("error.stale_button", language), alert=True)
-        return
+    tower_id, locker_id = (str(a) for a in callback_args(query.data))
     await answer(update)
     svc = services(context)
-    owner = svc.repo.open_by_locker().get((tower_id.lower(), locker_id))
+    owner = (await svc.repo.open_by_locker()).get((tower_id.lower(), int(locker_id)))
     if owner is not None:  # a delivery took it since the list was made: /release is the way
         await reply(
             update,
@@ -227,7 +222,7 @@ async def release_locker_button(update: Update, context: Context) -> None:
         )
         return
     try:
-        await svc.handover.release_locker(tower_id, locker_id)
+        await svc.handover.release_locker(tower_id, int(locker_id))
     except ServiceUnavailable as exc:
         retry = button(raw("error.retry_button", language), RELEASE_LOCKER, tower_id, locker_id)
         await reply(update, context, problem_view(exc, language, retry))
@@ -269,7 +264,7 @@ async def deliveries_command(update: Update, context: Context) -> None:
             valid = ", ".join(s.value for s in DeliveryState)
             await reply(update, context, View(t("admin.bad_state", language, given=" ".join(args), states=valid)))
             return
-    recent = svc.repo.recent_deliveries(state=state, limit=RECENT)
+    recent = await svc.repo.recent_deliveries(state=state, limit=RECENT)
     if not recent:
         key = "admin.deliveries_none_state" if state else "admin.deliveries_none"
         await reply(update, context, View(t(key, language, state=state.value if state else "")))
@@ -291,7 +286,7 @@ async def deliveries_command(update: Update, context: Context) -> None:
                 locker=delivery.locker_name or "—",
                 size=delivery.size_name,
                 created=fmt.local_datetime(delivery.created_at, delivery.timezone),
-                sender=_who(svc.repo, delivery.sender_id, names, language),
+                sender=await _who(svc.repo, delivery.sender_id, names, language),
             )
         )
     lines += ["", t("admin.deliveries_footer", language)]
@@ -304,13 +299,13 @@ def _stamp(when: datetime | None, tz_name: str | None) -> str:
     return when.astimezone(fmt.zone(tz_name)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def delivery_lines(repo: Repository, delivery: Delivery, language: str | None) -> list[str]:
+async def delivery_lines(repo: Repository, delivery: Delivery, language: str | None) -> list[str]:
     names: dict[int, str] = {}
     tz = delivery.timezone
     collector = raw("admin.nobody", language)
     if delivery.collector_id is not None:
         kind = delivery.collector_kind.value if delivery.collector_kind else "?"
-        collector = raw("admin.collector", language, who=_who(repo, delivery.collector_id, names, language), kind=kind)
+        collector = raw("admin.collector", language, who=await _who(repo, delivery.collector_id, names, language), kind=kind)
     card = t(
         "admin.delivery_card",
         language,
@@ -321,19 +316,19 @@ def delivery_lines(repo: Repository, delivery: Delivery, language: str | None) -
         locker=delivery.locker_name or "—",
         size=delivery.size_name,
         tower=delivery.tower_id or "—",
-        sender=_who(repo, delivery.sender_id, names, language),
+        sender=await _who(repo, delivery.sender_id, names, language),
         collector=collector,
         created=_stamp(delivery.created_at, tz),
         updated=_stamp(delivery.updated_at, tz),
         tz=fmt.zone(tz).key,
     )
     assert delivery.id is not None
-    events = repo.events(delivery.id)
+    events = await repo.events(delivery.id)
     lines = [card, "", t("admin.events_header", language, count=len(events))]
     if not events:
         lines.append(t("admin.events_none", language))
     for event in events:
-        values = {"at": _stamp(event.at, tz), "actor": _who(repo, event.actor_id, names, language), "kind": event.kind}
+        values = {"at": _stamp(event.at, tz), "actor": await _who(repo, event.actor_id, names, language), "kind": event.kind}
         if event.detail:
             lines.append(t("admin.event_line_detail", language, **values, detail=event.detail))
         else:
@@ -348,11 +343,11 @@ async def delivery_command(update: Update, context: Context) -> None:
         await reply(update, context, View(t("admin.delivery_usage", language)))
         return
     repo = services(context).repo
-    delivery = repo.get_delivery(delivery_id)
+    delivery = await repo.get_delivery(delivery_id)
     if delivery is None:
         await reply(update, context, View(t("admin.delivery_not_found", language, id=delivery_id)))
         return
-    await reply_pages(update, context, delivery_lines(repo, delivery, language))
+    await reply_pages(update, context, await delivery_lines(repo, delivery, language))
 
 
 # /release ------------------------------------------------------------------------------------
@@ -369,11 +364,7 @@ async def release_command(update: Update, context: Context) -> None:
 async def release_retry(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
-    try:
-        delivery_id = int(query.data[1])  # type: ignore[index]
-    except (TypeError, ValueError, IndexError):
-        await answer(update, raw("error.stale_button", lang(update)), alert=True)
-        return
+    delivery_id = callback_id(update)
     await answer(update)
     await _release(update, context, delivery_id)
 
@@ -410,42 +401,21 @@ async def _release(update: Update, context: Context, delivery_id: int) -> None:
     await reply(update, context, View(text))
 
 
-def released_view(delivery: Delivery, language: str | None) -> View:
-    return View(
-        t("pickup.released", language, locker=delivery.locker_name or "—", name=delivery.location_name, id=delivery.id)
-    )
-
-
 async def _tell_released(context: Context, closed: Closed) -> list[str]:
-    """Tell the sender and the collector in new messages; returns whom we could not reach.
-
-    An edit makes no sound and the status message may be days old, so the sender gets a new message;
-    the status message is only updated so that its dead buttons go.
-    """
-    repo = services(context).repo
+    """The sender and the collector hear it through the outbox (recorded with the release); sent now,
+    so the admin learns whom it could not reach. The status message loses its dead buttons."""
+    svc = services(context)
     delivery = closed.delivery
-    assert context.job_queue is not None and delivery.id is not None
-    jobs.cancel_timers(context.job_queue, delivery.id, closed.voided_keys)
-    for key in closed.voided_keys:
-        await delete_quietly(context, key.chat_id, key.message_id)
-    unreachable: list[str] = []
-    sender = repo.get_user(delivery.sender_id)
-    language = sender.language if sender else None
-    await edit_message(context, delivery.status_chat_id, delivery.status_message_id, views.status(delivery, language))
-    try:
-        await send(context, delivery.sender_id, released_view(delivery, language))
-    except TelegramError as exc:
-        log.info("release of delivery %s: sender not told: %s", delivery.id, exc)
-        unreachable.append(str(delivery.sender_id))
-    if delivery.collector_id is not None and delivery.collector_id != delivery.sender_id:
-        collector = repo.get_user(delivery.collector_id)
-        view = released_view(delivery, collector.language if collector else None)
-        try:
-            await send(context, delivery.collector_id, view)
-        except TelegramError as exc:
-            log.info("release of delivery %s: collector not told: %s", delivery.id, exc)
-            unreachable.append(str(delivery.collector_id))
-    return unreachable
+    sender = await svc.repo.get_user(delivery.sender_id)
+    status = views.status(delivery, sender.language if sender else None)
+    await edit_view(context.bot, delivery.status_chat_id, delivery.status_message_id, status)
+    await svc.notifier.deliver()
+    prefix = f"released:{delivery.id}:"
+    return [
+        str(row.chat_id)
+        for row in await svc.repo.outbox()
+        if row.dedupe_key.startswith(prefix) and row.state is OutboxState.FAILED
+    ]
 
 
 # couriers ------------------------------------------------------------------------------------
@@ -461,7 +431,7 @@ async def courier_command(update: Update, context: Context) -> None:
     ref = args[1]
     handover = services(context).handover
     try:
-        before = handover.find_user(ref)
+        before = await handover.find_user(ref)
     except UnknownUser:
         await reply(update, context, View(t("admin.unknown_user", language, ref=ref)))
         return
@@ -470,12 +440,12 @@ async def courier_command(update: Update, context: Context) -> None:
         key = "admin.courier_already" if on else "admin.courier_not"
         await reply(update, context, View(t(key, language, who=before.display_name)))
         return
-    user = handover.set_courier(str(before.id), on)
+    user = await handover.set_courier(str(before.id), on)
     if on:
         text = t("admin.courier_added", language, who=user.display_name)
     else:
         text = t("admin.courier_removed", language, who=user.display_name)
-        jobs_left = [d.id for d in handover.pickups_for(user.id) if d.collector_kind is CollectorKind.COURIER]
+        jobs_left = [d.id for d in await handover.pickups_for(user.id) if d.collector_kind is CollectorKind.COURIER]
         if jobs_left:
             ids = ", ".join(f"#{i}" for i in jobs_left)
             text += "\n" + t("admin.courier_open_jobs", language, count=len(jobs_left), ids=ids)
@@ -496,7 +466,7 @@ def courier_lines(couriers: Sequence[User], language: str | None) -> list[str]:
 
 async def couriers_command(update: Update, context: Context) -> None:
     language = lang(update)
-    couriers = services(context).handover.couriers()
+    couriers = await services(context).handover.couriers()
     if not couriers:
         await reply(update, context, View(t("admin.couriers_none", language)))
         return
@@ -506,12 +476,12 @@ async def couriers_command(update: Update, context: Context) -> None:
 # /stats --------------------------------------------------------------------------------------
 
 
-def stats_text(repo: Repository, held: int | None, language: str | None, *, now: datetime | None = None) -> str:
+async def stats_text(repo: Repository, held: int | None, language: str | None, *, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     today_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     week_start = now - timedelta(days=7)
-    today = repo.count_by_state(since=today_start)
-    week = repo.count_by_state(since=week_start)
+    today = await repo.count_by_state(since=today_start)
+    week = await repo.count_by_state(since=week_start)
     rows = [
         t("admin.stats_state_line", language, state=s.value, today=today.get(s, 0), week=week.get(s, 0))
         for s in DeliveryState
@@ -521,7 +491,7 @@ def stats_text(repo: Repository, held: int | None, language: str | None, *, now:
         rows.append(t("admin.stats_total", language, today=sum(today.values()), week=sum(week.values())))
     else:
         rows.append(t("admin.stats_no_deliveries", language))
-    durations = repo.pickup_durations(since=week_start)
+    durations = await repo.pickup_durations(since=week_start)
     if durations:
         median = t(
             "admin.stats_median", language, median=fmt.duration(statistics.median(durations)), count=len(durations)
@@ -540,7 +510,7 @@ async def stats_command(update: Update, context: Context) -> None:
     except HarborError as exc:
         log.warning("/stats: Harbor did not answer: %s", exc)
         held = None
-    await reply(update, context, View(stats_text(svc.repo, held, lang(update))))
+    await reply(update, context, View(await stats_text(svc.repo, held, lang(update))))
 
 
 # the admin's command menu ----------------------------------------------------------------------
@@ -555,9 +525,8 @@ async def give_admin_menu(update: Update, context: Context) -> None:
         return
     if user.id in context.bot_data.get(MENU_SET, ()):
         return
-    from bot.app import set_admin_menu  # the composition root imports this module
-
-    await set_admin_menu(context.application, user.id)
+    if await set_admin_menu(context.bot, user.id):
+        context.bot_data.setdefault(MENU_SET, set()).add(user.id)
 
 
 def menu_handler() -> BaseHandler:
@@ -576,7 +545,7 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("courier", admin_only(courier_command)),
         CommandHandler("couriers", admin_only(couriers_command)),
         CommandHandler("stats", admin_only(stats_command)),
-        CallbackQueryHandler(admin_only(release_locker_button), pattern=action_is(RELEASE_LOCKER)),
+        CallbackQueryHandler(admin_only(release_locker_button), pattern=action_is(RELEASE_LOCKER, str, int)),
         CallbackQueryHandler(admin_only(lockers_command), pattern=action_is(LIST_LOCKERS)),
-        CallbackQueryHandler(admin_only(release_retry), pattern=action_is(RELEASE_DELIVERY)),
+        CallbackQueryHandler(admin_only(release_retry), pattern=action_is(RELEASE_DELIVERY, int)),
     ]

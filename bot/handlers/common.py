@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 
 from telegram import Message, Update
 from telegram.constants import ChatType, ParseMode
@@ -22,8 +24,10 @@ from bot.deliveries import (
 )
 from bot.services import Services
 from bot.ui import views
+from bot.ui.handover_views import delivery_view_for
 from bot.ui.texts import Safe, t
-from bot.ui.views import View
+from bot.ui.views import View, callback_args
+from storage.models import Delivery
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -43,10 +47,49 @@ def lang(update: Update) -> str | None:
     return update.effective_user.language_code if update.effective_user else None
 
 
-def remember(update: Update, context: Context) -> Person:
+async def remember(update: Update, context: Context) -> Person:
     who = person(update)
-    services(context).deliveries.remember(who)
+    await services(context).deliveries.remember(who)
     return who
+
+
+def callback_ids(update: Update) -> list[int]:
+    """The numeric arguments of the pressed button (its handler's pattern has checked their form)."""
+    query = update.callback_query
+    return [a for a in callback_args(query.data if query else None) if isinstance(a, int)]
+
+
+def callback_id(update: Update) -> int:
+    return callback_ids(update)[0]
+
+
+# A chat action is for an answer that takes a while; a fast one only costs a Bot API call.
+CHAT_ACTION_AFTER = 1.0
+
+
+@asynccontextmanager
+async def chat_action(update: Update, context: Context, action: str) -> AsyncIterator[None]:
+    """Show `action` ("typing…", "sending photo…") only if the block is still running after a second."""
+    chat = update.effective_chat
+
+    async def later() -> None:
+        await asyncio.sleep(CHAT_ACTION_AFTER)
+        assert chat is not None
+        with suppress(TelegramError):  # decoration: never fail the step for it
+            await context.bot.send_chat_action(chat.id, action)
+
+    task = asyncio.create_task(later()) if chat is not None else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+
+
+async def show_current(update: Update, context: Context, delivery: Delivery) -> None:
+    """Put the delivery's current status (and the actions that make sense now) where its button was."""
+    user_id = update.effective_user.id if update.effective_user else 0
+    await edit_or_send(update, context, delivery_view_for(delivery, user_id, lang(update)))
 
 
 def is_private(update: Update) -> bool:
@@ -67,6 +110,8 @@ async def edit_or_send(update: Update, context: Context, view: View) -> Message 
     """Edit the message whose button was pressed; send a new one if it cannot be edited."""
     query = update.callback_query
     if query is not None and query.message is not None and not getattr(query.message, "photo", None):
+        if _same(query.message, view):
+            return True  # Telegram refuses an edit that changes nothing
         try:
             return await query.edit_message_text(view.text, parse_mode=ParseMode.HTML, reply_markup=view.markup)
         except BadRequest as exc:
@@ -74,6 +119,12 @@ async def edit_or_send(update: Update, context: Context, view: View) -> Message 
                 return True
             log.info("could not edit message, sending a new one: %s", exc)
     return await reply(update, context, view)
+
+
+def _same(message: object, view: View) -> bool:
+    """Would editing `message` into `view` change nothing? (Compared on text and buttons.)"""
+    current = getattr(message, "reply_markup", None)
+    return getattr(message, "text_html", None) == view.text and current == view.markup
 
 
 async def edit_message(context: Context, chat_id: int | None, message_id: int | None, view: View) -> bool:

@@ -1,33 +1,22 @@
 """The drop-off: /dropoff -> location -> nearby lockers -> size -> reserved -> key.
 
-A persistent ConversationHandler carries the customer from the location to the reservation; the
-buttons on the reservation message (key, cancel) work outside it, for as long as the delivery is open.
+The step a customer is in lives in the database (storage ChatState), written before the answer is
+sent, so the next update finds it on any process however fast it comes (DESIGN §8). Every button is
+self-describing (`loc:42`, `size:42:2`, `key:7`) and works whenever what it names is still open; a
+location shared at any moment in a private chat starts a search near it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardButton, ReplyKeyboardRemove, Update
-from telegram.constants import ChatAction, ParseMode
-from telegram.error import TelegramError
-from telegram.ext import (
-    BaseHandler,
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
-)
+from telegram.constants import ChatAction
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import jobs
 from bot.deliveries import (
     AlreadyOpen,
-    Change,
     DeliveryProblem,
-    IssuedKeyView,
     ItemAlreadyInside,
     KeyStillValid,
     ServiceUnavailable,
@@ -38,54 +27,56 @@ from bot.geo import Point, parse_point
 from bot.handlers.common import (
     Context,
     answer,
-    delete_quietly,
+    callback_id,
+    callback_ids,
+    chat_action,
     edit_or_send,
     is_private,
     lang,
     problem_view,
     remember,
     reply,
-    send,
     services,
+    show_current,
 )
-from bot.handlers.errors import stale_button
+from bot.handlers.errors import unexpected_message
 from bot.ui import format as fmt
 from bot.ui import views
-from bot.ui.qr import render_qr
 from bot.ui.texts import raw, t
-from bot.ui.views import View, action_is
+from bot.ui.views import View, action_is, exact
+from storage.models import DropoffStep
 
 log = logging.getLogger(__name__)
 
-ASK_LOCATION, CHOOSE_LOCATION, CHOOSE_SIZE = range(3)
-END = ConversationHandler.END
-POINT_KEY = "dropoff_point"
+Step = DropoffStep
+NEW_MESSAGE = filters.UpdateType.MESSAGE  # edits (a live location's stream) are not new input
+PRIVATE_INPUT = filters.ChatType.PRIVATE & NEW_MESSAGE
 
 
 # entering ------------------------------------------------------------------------------------
 
 
-async def ask_location(update: Update, context: Context) -> int:
+async def ask_location(update: Update, context: Context) -> None:
     await answer(update)
-    who = remember(update, context)
+    who = await remember(update, context)
     language = lang(update)
     if not is_private(update):
         await reply(update, context, View(t("fallback.group", language)))
-        return END
-    open_delivery = services(context).deliveries.open_dropoff(who.id)
+        return
+    svc = services(context)
+    open_delivery = await svc.deliveries.open_dropoff(who.id)
     if open_delivery is not None:
         await reply(update, context, views.already_open(open_delivery, language))
-        return END
+        return
+    assert update.effective_chat is not None
+    await svc.repo.set_chat_state(update.effective_chat.id, Step.ASK_LOCATION)
     await reply(update, context, View(t("dropoff.ask_location", language), views.location_request(language)))
-    return ASK_LOCATION
 
 
-async def restart(update: Update, context: Context) -> int:
+async def restart(update: Update, context: Context) -> None:
     """'Cancel it and start over' on the already-open notice."""
-    delivery_id = int(update.callback_query.data[1])  # type: ignore[index, union-attr]
-    if not await _cancel_delivery(update, context, delivery_id):
-        return END
-    return await ask_location(update, context)
+    if await _cancel_delivery(update, context, callback_id(update)):
+        await ask_location(update, context)
 
 
 # location -> nearby ----------------------------------------------------------------------------
@@ -104,189 +95,163 @@ def _shared_point(update: Update) -> Point | None:
     return None
 
 
-async def got_location(update: Update, context: Context) -> int:
+async def got_location(update: Update, context: Context) -> None:
+    """A location or venue, at any moment: search near it (and forget any earlier step)."""
     point = _shared_point(update)
-    if point is None:
-        return await remind_location(update, context)
-    context.user_data[POINT_KEY] = list(point)  # type: ignore[index]
+    assert point is not None
+    await _search_from(update, context, point)
+
+
+async def _search_from(update: Update, context: Context, point: Point) -> None:
+    assert update.effective_chat is not None
+    await services(context).repo.set_chat_state(update.effective_chat.id, Step.CHOOSE_LOCATION, point=point)
     await reply(update, context, View(t("dropoff.searching", lang(update)), ReplyKeyboardRemove()))
-    return await _show_nearby(update, context, point)
+    await _show_nearby(update, context, point)
 
 
-async def retry_search(update: Update, context: Context) -> int:
+async def in_step(update: Update, context: Context) -> None:
+    """Any other message in a private chat: what it means depends on the step the chat is in."""
+    assert update.effective_chat is not None
+    state = await services(context).repo.chat_state(update.effective_chat.id)
+    if state is None:
+        await unexpected_message(update, context)
+        return
+    point = _shared_point(update)
+    if point is not None:
+        await _search_from(update, context, point)
+        return
+    language = lang(update)
+    if state.step is Step.ASK_LOCATION:
+        await reply(update, context, View(t("dropoff.remind_location", language), views.location_request(language)))
+    elif state.step is Step.CHOOSE_LOCATION:
+        await reply(update, context, View(t("dropoff.remind_choose_location", language)))
+    else:
+        await reply(update, context, View(t("dropoff.remind_choose_size", language)))
+
+
+async def retry_search(update: Update, context: Context) -> None:
+    """'Try again' after an outage, and 'back' from the sizes: search around the point shared last."""
     await answer(update)
-    point = (context.user_data or {}).get(POINT_KEY)
-    if not point:
-        return await ask_location(update, context)
-    return await _show_nearby(update, context, (point[0], point[1]))
+    assert update.effective_chat is not None
+    repo = services(context).repo
+    state = await repo.chat_state(update.effective_chat.id)
+    if state is None or state.lat is None or state.lon is None:
+        await ask_location(update, context)
+        return
+    await repo.set_chat_state(update.effective_chat.id, Step.CHOOSE_LOCATION, keep_point=True)
+    await _show_nearby(update, context, (state.lat, state.lon))
 
 
-async def _show_nearby(update: Update, context: Context, point: Point) -> int:
+async def _show_nearby(update: Update, context: Context, point: Point) -> None:
     language = lang(update)
-    await _action(update, context, ChatAction.FIND_LOCATION)
-    try:
-        result = await services(context).deliveries.nearby(point)
-    except ServiceUnavailable as exc:
-        await edit_or_send(update, context, problem_view(exc, language, views.retry_button(language, "search")))
-        return ASK_LOCATION
+    async with chat_action(update, context, ChatAction.FIND_LOCATION):
+        try:
+            result = await services(context).search.nearby(point)
+        except ServiceUnavailable as exc:
+            await edit_or_send(update, context, problem_view(exc, language, views.retry_button(language, "search")))
+            return
     if not result.places:
+        assert update.effective_chat is not None
+        await services(context).repo.set_chat_state(update.effective_chat.id, Step.ASK_LOCATION)
         await reply(update, context, views.nothing_nearby(result, language))
-        return ASK_LOCATION
+        return
     await edit_or_send(update, context, views.nearby(result, language))
-    return CHOOSE_LOCATION
-
-
-def _location_or(remind: Callable[[Update, Context], Awaitable[int]]) -> Callable[[Update, Context], Awaitable[int]]:
-    """While choosing, a new location (typed too) searches again; any other text gets `remind`,
-    which keeps the step, so the buttons on screen keep working."""
-
-    async def handle(update: Update, context: Context) -> int:
-        if _shared_point(update) is None:
-            return await remind(update, context)
-        return await got_location(update, context)
-
-    return handle
-
-
-async def remind_location(update: Update, context: Context) -> int:
-    language = lang(update)
-    await reply(update, context, View(t("dropoff.remind_location", language), views.location_request(language)))
-    return ASK_LOCATION
-
-
-async def remind_choose_location(update: Update, context: Context) -> int:
-    await reply(update, context, View(t("dropoff.remind_choose_location", lang(update))))
-    return CHOOSE_LOCATION
-
-
-async def remind_choose_size(update: Update, context: Context) -> int:
-    await reply(update, context, View(t("dropoff.remind_choose_size", lang(update))))
-    return CHOOSE_SIZE
 
 
 # location -> sizes -----------------------------------------------------------------------------
 
 
-async def chose_location(update: Update, context: Context) -> int:
+async def chose_location(update: Update, context: Context) -> None:
     await answer(update)
-    location_id = int(update.callback_query.data[1])  # type: ignore[index, union-attr]
+    location_id = callback_id(update)
     language = lang(update)
+    svc = services(context)
     try:
-        offer = await services(context).deliveries.location_offer(location_id)
+        offer = await svc.search.location_offer(location_id)
     except DeliveryProblem as exc:
         retry = views.retry_button(language, "loc", location_id)
         await edit_or_send(update, context, problem_view(exc, language, retry))
-        return CHOOSE_LOCATION
+        return
+    if is_private(update):
+        assert update.effective_chat is not None
+        await svc.repo.set_chat_state(update.effective_chat.id, Step.CHOOSE_SIZE, keep_point=True)
     await edit_or_send(update, context, views.choose_size(offer, language))
-    return CHOOSE_SIZE
-
-
-async def back_to_locations(update: Update, context: Context) -> int:
-    return await retry_search(update, context)
 
 
 # size -> reservation ---------------------------------------------------------------------------
 
 
-async def chose_size(update: Update, context: Context) -> int:
+async def chose_size(update: Update, context: Context) -> None:
     query = update.callback_query
     assert query is not None
     assert update.effective_chat is not None
-    _, location_id, size_id = query.data  # type: ignore[misc]
+    location_id, size_id = callback_ids(update)
     language = lang(update)
+    if not is_private(update):
+        await answer(update, raw("key.private_only", language), alert=True)
+        return
     svc = services(context)
-    who = remember(update, context)
-    await _action(update, context, ChatAction.TYPING)
-    try:
-        delivery = await svc.deliveries.reserve(who.id, int(location_id), int(size_id))
-    except AlreadyOpen as exc:
-        # A double tap, or a second conversation: the first one's reservation stands.
-        log.info("size tap while delivery %s is open: a double tap", exc.delivery.id)
-        await answer(update, raw("dropoff.already_reserving", language))
-        return END
-    except SizeRanOut as exc:
-        await answer(update)
-        await edit_or_send(update, context, views.size_ran_out(exc.offer, exc.size_name, language))
-        return CHOOSE_SIZE
-    except DeliveryProblem as exc:
-        await answer(update)
-        retry = views.retry_button(language, "size", int(location_id), int(size_id))
-        await edit_or_send(update, context, problem_view(exc, language, retry))
-        return CHOOSE_SIZE
+    who = await remember(update, context)
+    async with chat_action(update, context, ChatAction.TYPING):
+        try:
+            delivery = await svc.deliveries.reserve(who.id, location_id, size_id)
+        except AlreadyOpen as exc:
+            # A double tap, or a second search: the first one's reservation stands.
+            log.info("size tap while delivery %s is open: a double tap", exc.delivery.id)
+            await answer(update, raw("dropoff.already_reserving", language))
+            return
+        except SizeRanOut as exc:
+            await answer(update)
+            await edit_or_send(update, context, views.size_ran_out(exc.offer, exc.size_name, language))
+            return
+        except DeliveryProblem as exc:
+            await answer(update)
+            retry = views.retry_button(language, "size", location_id, size_id)
+            await edit_or_send(update, context, problem_view(exc, language, retry))
+            return
     await answer(update)
     assert delivery.id is not None
-    assert delivery.lat is not None
-    assert delivery.lon is not None
-    assert context.job_queue is not None
-    # The timer first: should telling the user fail, the hold still ends on time.
-    jobs.schedule_deadline(context.job_queue, delivery)
     chat_id = update.effective_chat.id
-    await context.bot.send_venue(
-        chat_id, delivery.lat, delivery.lon, title=delivery.location_name, address=delivery.address or "—"
-    )
-    message = await send(context, chat_id, views.reserved(delivery, language))
-    svc.deliveries.attach_status_message(delivery.id, chat_id, message.message_id)
-    if query.message is not None:
-        await delete_quietly(context, chat_id, query.message.message_id)
-    return END
+    # The shared point has done its job; the reservation message carries everything from here.
+    await svc.repo.clear_chat_state(chat_id)
+    message = await edit_or_send(update, context, views.reserved_with_place(delivery, language))
+    if not isinstance(message, bool):
+        await svc.deliveries.attach_status_message(delivery.id, chat_id, message.message_id)
 
 
-# the delivery's buttons (outside the conversation) ---------------------------------------------
+# the delivery's buttons ----------------------------------------------------------------------
 
 
 async def issue_key(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None
     assert update.effective_chat is not None
     assert update.effective_user is not None
     language = lang(update)
     if not is_private(update):
         await answer(update, raw("key.private_only", language), alert=True)
         return
-    delivery_id = int(query.data[1])  # type: ignore[index]
+    delivery_id = callback_id(update)
     svc = services(context)
-    await _action(update, context, ChatAction.UPLOAD_PHOTO)
-    try:
-        issued = await svc.deliveries.issue_dropoff_key(delivery_id, update.effective_user.id, update.effective_chat.id)
-    except KeyStillValid as exc:
-        delivery = svc.deliveries.get(delivery_id)
-        until = fmt.local_time(exc.record.expires_at, delivery.timezone if delivery else None)
-        await answer(update, raw("key.still_valid", language, until=until), alert=True)
-        return
-    except DeliveryProblem as exc:
-        if await _button_of_ended(update, context, exc):
+    async with chat_action(update, context, ChatAction.UPLOAD_PHOTO):
+        try:
+            issued = await svc.deliveries.issue_dropoff_key(
+                delivery_id, update.effective_user.id, update.effective_chat.id
+            )
+        except KeyStillValid as exc:
+            until = fmt.local_time(exc.record.expires_at, exc.delivery.timezone)
+            await answer(update, raw("key.still_valid", language, until=until), alert=True)
             return
-        await answer(update)
-        await reply(update, context, problem_view(exc, language, _retry_for(exc, language, "key", delivery_id)))
-        return
-    await send_key(update, context, issued, language)
-
-
-async def send_key(update: Update, context: Context, issued: IssuedKeyView, language: str | None) -> None:
-    """Render the key as a QR photo in the person's private chat and start its expiry timer."""
-    assert issued.record.id is not None
-    svc = services(context)
-    assert context.job_queue is not None
-    # The timers first: should sending the photo fail, the key still expires and is replaceable.
-    jobs.schedule_key_expiry(context.job_queue, issued.record)
-    if issued.key.kind == "dropoff":  # the key replaced the hold: its deadline no longer applies
-        jobs.cancel_deadline(context.job_queue, issued.delivery.id or 0)
-    png = await asyncio.to_thread(render_qr, issued.key.to_json())
-    caption = views.key_caption(issued.key, issued.delivery, language)
-    message = await context.bot.send_photo(
-        issued.record.chat_id,
-        png,
-        caption=caption,
-        parse_mode=ParseMode.HTML,
-        reply_markup=views.delivery_actions(issued.delivery, language),
-    )
-    svc.deliveries.attach_key_message(issued.record.id, message.message_id)
+        except DeliveryProblem as exc:
+            if await _show_moved_on(update, context, exc):
+                return
+            await answer(update)
+            await reply(update, context, problem_view(exc, language, _retry_for(exc, language, "key", delivery_id)))
+            return
+        await svc.notifier.send_key(issued, language)
     await answer(update)
 
 
 async def cancel_button(update: Update, context: Context) -> None:
-    delivery_id = int(update.callback_query.data[1])  # type: ignore[index, union-attr]
-    await _cancel_delivery(update, context, delivery_id)
+    await _cancel_delivery(update, context, callback_id(update))
 
 
 async def _cancel_delivery(update: Update, context: Context, delivery_id: int) -> bool:
@@ -296,81 +261,60 @@ async def _cancel_delivery(update: Update, context: Context, delivery_id: int) -
     try:
         closed = await svc.deliveries.cancel(delivery_id, update.effective_user.id)
     except DeliveryProblem as exc:
-        if await _button_of_ended(update, context, exc):
+        if await _show_moved_on(update, context, exc):
             return False
         await answer(update)
         await reply(update, context, problem_view(exc, language, _retry_for(exc, language, "cancel", delivery_id)))
-        if isinstance(exc, ItemAlreadyInside) and exc.just_seen:
-            # The watch had not noticed yet: tell it as the watch would have.
-            await jobs.announce(context, Change("in_locker", exc.delivery, exc.used_keys))
         return False
     await answer(update)
-    await jobs.tell_closed(context, closed, views.cancelled(closed.delivery, language))
+    if update.effective_chat is not None:
+        await svc.repo.clear_chat_state(update.effective_chat.id)
+    await services(context).notifier.tell_closed(closed, views.cancelled(closed.delivery, language))
     return True
 
 
-async def _button_of_ended(update: Update, context: Context, exc: DeliveryProblem) -> bool:
-    """A button of a delivery that has ended is a stale button: say so (and drop it), nothing else."""
-    if update.callback_query is None or not isinstance(exc, WrongState) or exc.delivery.state.is_open:
+async def _show_moved_on(update: Update, context: Context, exc: DeliveryProblem) -> bool:
+    """A button of a delivery that has moved on shows where it stands now, with what can be done now."""
+    if update.callback_query is None or not isinstance(exc, WrongState):
         return False
-    await stale_button(update, context)
+    await answer(update, raw("error.moved_on", lang(update)))
+    await show_current(update, context, exc.delivery)
     return True
 
 
 async def resume(update: Update, context: Context) -> None:
     await answer(update)
     assert update.effective_user is not None
-    delivery = services(context).deliveries.get(int(update.callback_query.data[1]))  # type: ignore[index, union-attr]
-    if delivery is None or delivery.sender_id != update.effective_user.id or not delivery.state.is_open:
-        await reply(update, context, View(t("error.stale_button", lang(update))))
+    svc = services(context)
+    delivery = await svc.deliveries.get(callback_id(update))
+    if delivery is None or delivery.sender_id != update.effective_user.id:
+        await reply(update, context, View(t("error.not_found", lang(update))))
         return
     message = await reply(update, context, views.status(delivery, lang(update)))
-    assert delivery.id is not None
-    services(context).deliveries.attach_status_message(delivery.id, message.chat_id, message.message_id)
-
-
-async def leave(update: Update, context: Context) -> int:
-    """/cancel inside the conversation: stop asking (and give back a locker, should one be held)."""
-    assert update.effective_user is not None
-    if context.user_data:
-        context.user_data.pop(POINT_KEY, None)
-    open_delivery = services(context).deliveries.open_dropoff(update.effective_user.id)
-    if open_delivery is not None and open_delivery.id is not None:
-        await _cancel_delivery(update, context, open_delivery.id)
-    else:
-        await reply(update, context, View(t("dropoff.left", lang(update)), ReplyKeyboardRemove()))
-    return END
+    if delivery.state.is_open:
+        assert delivery.id is not None
+        await svc.deliveries.attach_status_message(delivery.id, message.chat_id, message.message_id)
 
 
 async def cancel_command(update: Update, context: Context) -> None:
-    """/cancel outside the conversation: before the drop-off, give the locker back."""
-    assert update.effective_user is not None
+    """/cancel: leave the current step; before the drop-off, give the held locker back."""
+    assert update.effective_user is not None and update.effective_chat is not None
     language = lang(update)
-    deliveries = services(context).deliveries
-    open_delivery = deliveries.open_dropoff(update.effective_user.id)
+    svc = services(context)
+    was_asking = await svc.repo.chat_state(update.effective_chat.id) is not None
+    await svc.repo.clear_chat_state(update.effective_chat.id)
+    open_delivery = await svc.deliveries.open_dropoff(update.effective_user.id)
     if open_delivery is not None and open_delivery.id is not None:
         await _cancel_delivery(update, context, open_delivery.id)
         return
-    inside = deliveries.last_dropped_off(update.effective_user.id)
+    if was_asking:
+        await reply(update, context, View(t("dropoff.left", language), ReplyKeyboardRemove()))
+        return
+    inside = await svc.deliveries.last_dropped_off(update.effective_user.id)
     if inside is not None:
         await reply(update, context, problem_view(ItemAlreadyInside(inside), language))
         return
     await reply(update, context, View(t("dropoff.nothing_to_cancel", language), ReplyKeyboardRemove()))
-
-
-async def my_deliveries(update: Update, context: Context) -> None:
-    await answer(update)
-    who = remember(update, context)
-    language = lang(update)
-    deliveries = services(context).deliveries.open_deliveries(who.id)
-    if not deliveries:
-        await reply(update, context, View(t("my.none", language)))
-        return
-    await reply(update, context, View(t("my.header", language)))
-    from bot.handlers.pickup import delivery_view_for
-
-    for delivery in deliveries:
-        await reply(update, context, delivery_view_for(delivery, who.id, language))
 
 
 def _retry_for(
@@ -379,64 +323,28 @@ def _retry_for(
     return views.retry_button(language, action, delivery_id) if isinstance(exc, ServiceUnavailable) else None
 
 
-async def _action(update: Update, context: Context, action: str) -> None:
-    if update.effective_chat is not None:
-        try:
-            await context.bot.send_chat_action(update.effective_chat.id, action)
-        except TelegramError:  # a chat action is decoration; never fail the step for it
-            log.debug("chat action failed", exc_info=True)
-
-
 # wiring --------------------------------------------------------------------------------------
 
 
-def conversation() -> ConversationHandler:
-    location = filters.LOCATION | filters.VENUE
-    not_command = ~filters.COMMAND
-    return ConversationHandler(
-        entry_points=[
-            CommandHandler("dropoff", ask_location),
-            CallbackQueryHandler(ask_location, pattern=lambda d: d == ["menu", "dropoff"]),
-            CallbackQueryHandler(restart, pattern=action_is("restart")),
-        ],
-        states={
-            ASK_LOCATION: [
-                MessageHandler(location, got_location),
-                MessageHandler(filters.TEXT & not_command, got_location),
-                CallbackQueryHandler(retry_search, pattern=action_is("search")),
-                MessageHandler(not_command, remind_location),
-            ],
-            CHOOSE_LOCATION: [
-                CallbackQueryHandler(chose_location, pattern=action_is("loc")),
-                CallbackQueryHandler(retry_search, pattern=action_is("search")),
-                MessageHandler(location | (filters.TEXT & not_command), _location_or(remind_choose_location)),
-                MessageHandler(not_command, remind_choose_location),
-            ],
-            CHOOSE_SIZE: [
-                CallbackQueryHandler(chose_size, pattern=action_is("size")),
-                CallbackQueryHandler(chose_location, pattern=action_is("loc")),
-                CallbackQueryHandler(back_to_locations, pattern=action_is("back")),
-                MessageHandler(location | (filters.TEXT & not_command), _location_or(remind_choose_size)),
-                MessageHandler(not_command, remind_choose_size),
-            ],
-        },
-        fallbacks=[
-            CommandHandler("cancel", leave),
-            CommandHandler("dropoff", ask_location),
-        ],
-        name="dropoff",
-        persistent=True,
-        allow_reentry=True,
-    )
-
-
 def handlers() -> list[BaseHandler]:
+    location = PRIVATE_INPUT & (filters.LOCATION | filters.VENUE)
     return [
-        conversation(),
-        CallbackQueryHandler(issue_key, pattern=action_is("key")),
-        CallbackQueryHandler(cancel_button, pattern=action_is("cancel")),
-        CallbackQueryHandler(resume, pattern=action_is("resume")),
+        CommandHandler("dropoff", ask_location),
+        CallbackQueryHandler(ask_location, pattern=exact("menu:dropoff")),
+        CallbackQueryHandler(restart, pattern=action_is("restart", int)),
+        MessageHandler(location, got_location),
+        CallbackQueryHandler(retry_search, pattern=action_is("search")),
+        CallbackQueryHandler(retry_search, pattern=action_is("back")),
+        CallbackQueryHandler(chose_location, pattern=action_is("loc", int)),
+        CallbackQueryHandler(chose_size, pattern=action_is("size", int, int)),
+        CallbackQueryHandler(issue_key, pattern=action_is("key", int)),
+        CallbackQueryHandler(cancel_button, pattern=action_is("cancel", int)),
+        CallbackQueryHandler(resume, pattern=action_is("resume", int)),
         CommandHandler("cancel", cancel_command),
-        CommandHandler("my", my_deliveries),
-        CallbackQueryHandler(my_deliveries, pattern=lambda d: d == ["menu", "my"]),
     ]
+
+
+def step_handler() -> BaseHandler:
+    """Registered after every other feature's handlers: text and other messages in a private chat."""
+    return MessageHandler(PRIVATE_INPUT & ~filters.COMMAND, in_step)
+

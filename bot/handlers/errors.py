@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 from telegram.error import Forbidden, NetworkError, RetryAfter, TimedOut
-from telegram.ext import BaseHandler, CallbackQueryHandler, InvalidCallbackData, MessageHandler, filters
+from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
 
 from bot.handlers.common import Context, answer, is_private, lang, reply
 from bot.ui.texts import raw, t
@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 async def stale_button(update: Update, context: Context) -> None:
     """A button from a message whose moment has passed (or one we never made)."""
     await answer(update, raw("error.stale_button", lang(update)), alert=True)
-    if update.callback_query is not None and update.callback_query.message is not None:
-        # Drop the dead buttons so nobody taps them again.
+    message = update.callback_query.message if update.callback_query is not None else None
+    # Drop the dead buttons so nobody taps them again (when there are any: Telegram refuses an edit
+    # that changes nothing).
+    if message is not None and getattr(message, "reply_markup", None) is not None:
         try:
             await update.callback_query.edit_message_reply_markup(None)
         except Exception:
@@ -53,7 +55,6 @@ async def on_error(update: object, context: Context) -> None:
 def handlers() -> list[BaseHandler]:
     """Catch-alls, registered after every feature's handlers."""
     return [
-        CallbackQueryHandler(stale_button, pattern=InvalidCallbackData),
         CallbackQueryHandler(stale_button),
         MessageHandler(filters.ALL, unexpected_message),
     ]

@@ -9,18 +9,18 @@ from bot.handlers.common import Context, answer, lang, remember, reply, services
 from bot.ui import format as fmt
 from bot.ui import views
 from bot.ui.texts import t
-from bot.ui.views import View
+from bot.ui.views import View, exact
 
 
 async def start(update: Update, context: Context) -> None:
-    who = remember(update, context)
+    who = await remember(update, context)
     language = lang(update)
     await reply(update, context, View(t("start.greeting", language, name=who.first_name)))
     await reply(update, context, View(t("start.menu", language), views.main_menu(language)))
 
 
 async def help_command(update: Update, context: Context) -> None:
-    remember(update, context)
+    await remember(update, context)
     hold = fmt.duration(services(context).settings.reservation_seconds)
     await reply(update, context, View(t("help", lang(update), hold=hold), views.main_menu(lang(update))))
 
@@ -35,5 +35,5 @@ def handlers() -> list[BaseHandler]:
     return [
         CommandHandler("start", start, filters=filters.ChatType.PRIVATE),
         CommandHandler("help", help_command),
-        CallbackQueryHandler(menu_help, pattern=lambda d: d == ["menu", "help"]),
+        CallbackQueryHandler(menu_help, pattern=exact("menu:help")),
     ]

@@ -56,6 +56,7 @@ EN: dict[str, str] = {
         "📎 menu, or type coordinates like <code>37.7793, -122.4193</code>. /cancel to stop."
     ),
     "dropoff.searching": "Looking for free lockers near you…",
+    "dropoff.directions_button": "🧭 Directions",
     "dropoff.nearby_header": "Free lockers within {radius} km:",
     "dropoff.nearby_item": "<b>{index}. {name}</b> — {distance}\n{address}\n{sizes}",
     "dropoff.nearby_footer": "Tap a location to choose a size.",
@@ -107,6 +108,10 @@ EN: dict[str, str] = {
     ),
     "handover.revoke_button": "🚫 Revoke the link",
     "handover.new_link_button": "🔁 New link",
+    "handover.link_expired": (
+        "⌛ Nobody opened your pickup link for locker <b>{locker}</b> at <b>{name}</b> in time, so it no "
+        "longer works. Choose below how the item gets picked up."
+    ),
     "handover.revoked": "The pickup link no longer works. You can make a new one any time.",
     "handover.claimed_sender": "🔗 {who} opened your pickup link and will collect the item from locker {locker}.",
     "handover.self_done": "Okay, you'll pick it up yourself.",
@@ -186,6 +191,7 @@ EN: dict[str, str] = {
     ),
     "error.retry_button": "🔁 Try again",
     "error.stale_button": "This button is no longer active.",
+    "error.moved_on": "This delivery has moved on: here is where it stands now.",
     "error.not_found": "I can't find that delivery. /my lists yours.",
     "error.wrong_state": "That's no longer possible: this delivery is {state}.",
     "error.location_gone": "That location is no longer available. Share your location again to see what's near.",

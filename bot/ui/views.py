@@ -1,12 +1,13 @@
 """What each screen looks like: text plus buttons, built from domain objects.
 
-Handlers and jobs send these; nothing else composes Telegram markup. Callback data are short lists
-`[action, *ids]` (JSON-able, so PTB's callback-data cache persists them across restarts).
+Handlers and jobs send these; nothing else composes Telegram markup. Callback data are short strings
+`action:id:id` that any process can read (DESIGN §8).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,22 +34,41 @@ class View:
 
 
 # callback data -------------------------------------------------------------------------------
+# Self-describing strings, `action:arg:arg` (DESIGN §8): any process can act on any button ever sent,
+# with no cache. The handler's pattern says which args an action takes, so forged data matches none.
+
+CALLBACK_SEP = ":"
+MAX_CALLBACK_BYTES = 64  # Telegram's limit
+_ARG = {int: r"-?\d{1,19}", str: r"[A-Za-z0-9_-]{1,32}"}
 
 
-def data(action: str, *args: int | str | float) -> list[int | str | float]:
-    return [action, *args]
+def data(action: str, *args: int | str) -> str:
+    value = CALLBACK_SEP.join([action, *(str(a) for a in args)])
+    if len(value.encode()) > MAX_CALLBACK_BYTES:
+        raise ValueError(f"callback data over {MAX_CALLBACK_BYTES} bytes: {action}")
+    return value
 
 
-def action_is(action: str) -> Callable[[object], bool]:
-    """A CallbackQueryHandler pattern matching our callback data for `action`."""
-
-    def match(value: object) -> bool:
-        return isinstance(value, list | tuple) and len(value) > 0 and value[0] == action
-
-    return match
+def action_is(action: str, *kinds: type[int] | type[str]) -> re.Pattern[str]:
+    """A CallbackQueryHandler pattern: exactly this action with these kinds of argument."""
+    parts = [re.escape(action), *(f"({_ARG[kind]})" for kind in kinds)]
+    return re.compile("^" + re.escape(CALLBACK_SEP).join(parts) + "$")
 
 
-def button(label: str, action: str, *args: int | str | float) -> InlineKeyboardButton:
+def exact(value: str) -> re.Pattern[str]:
+    """A pattern for callback data without arguments that varies (menu buttons)."""
+    return re.compile("^" + re.escape(value) + "$")
+
+
+def callback_args(value: str | object) -> list[int | str]:
+    """The arguments of callback data that matched its action's pattern (ints where digits)."""
+    if not isinstance(value, str):
+        return []
+    parts = value.split(CALLBACK_SEP)[1:]
+    return [int(p) if p.lstrip("-").isdigit() else p for p in parts]
+
+
+def button(label: str, action: str, *args: int | str) -> InlineKeyboardButton:
     return InlineKeyboardButton(label, callback_data=data(action, *args))
 
 
@@ -162,6 +182,16 @@ def reserved(delivery: Delivery, lang: str | None, *, now: datetime | None = Non
     return View(text, delivery_actions(delivery, lang))
 
 
+def reserved_with_place(delivery: Delivery, lang: str | None) -> View:
+    """The reservation, with a way to the locker: one message where a venue and a text said it in two."""
+    view = reserved(delivery, lang)
+    rows = list(view.markup.inline_keyboard) if isinstance(view.markup, InlineKeyboardMarkup) else []
+    if delivery.lat is not None and delivery.lon is not None:
+        url = f"https://www.google.com/maps/dir/?api=1&destination={delivery.lat:.6f},{delivery.lon:.6f}"
+        rows.append([InlineKeyboardButton(raw("dropoff.directions_button", lang), url=url)])
+    return View(view.text, keyboard(*rows))
+
+
 def already_open(delivery: Delivery, lang: str | None) -> View:
     did = delivery.id or 0
     text = t(
@@ -250,5 +280,5 @@ def harbor_down(lang: str | None, retry: InlineKeyboardButton | None = None) -> 
     return View(t("error.harbor_down", lang), keyboard([retry] if retry else []))
 
 
-def retry_button(lang: str | None, action: str, *args: int | str | float) -> InlineKeyboardButton:
+def retry_button(lang: str | None, action: str, *args: int | str) -> InlineKeyboardButton:
     return button(raw("error.retry_button", lang), action, *args)

@@ -16,7 +16,6 @@ import zxingcpp
 from PIL import Image
 from telegram.ext import Application
 
-from bot import jobs
 from bot.app import Overrides, build_application
 from bot.config import Settings
 from bot.harbor.factory import connect_harbor
@@ -88,20 +87,20 @@ class World:
             self.settings = self.settings.model_copy(update=changes)
         return await self.start()
 
-    async def run_job(self, name: str) -> None:
-        """Run a scheduled job now, as the JobQueue would when its time comes."""
-        assert self.app is not None and self.app.job_queue is not None
-        found = self.app.job_queue.get_jobs_by_name(name)
-        assert found, f"no job named {name!r}; jobs: {[j.name for j in self.app.job_queue.jobs()]}"
-        await found[0].run(self.app)
+    async def deadlines(self) -> None:
+        """One round of the deadlines (as the scheduler runs it every tick), and what it announces."""
+        await self.services.deadlines.run_due()
+        await self.services.notifier.deliver()
 
     async def watch(self) -> None:
-        """One round of the locker watch."""
-        await self.run_job(jobs.POLL_JOB)
+        """One round of the locker watch, and what it announces."""
+        await self.services.watch.poll()
+        await self.services.notifier.deliver()
 
-    def job_names(self) -> list[str]:
-        assert self.app is not None and self.app.job_queue is not None
-        return sorted(str(j.name) for j in self.app.job_queue.jobs())
+    async def tick(self) -> None:
+        """One scheduler tick: the shared jobs that are due, then the outbox."""
+        assert self.app is not None
+        await self.app.bot_data["scheduler"].tick()
 
     @property
     def services(self) -> Any:

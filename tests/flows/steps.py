@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.keys import LockerKey
 from sandbox.telegram_driver import ChatMessage, UserDriver, snapshot
-from storage.engine import make_engine, make_session_factory
+from storage.engine import make_async_engine, make_async_session_factory, make_engine
 from storage.models import IssuedKey, PickupLink
 from storage.repository import Repository
 from tests.flows.harness import SF, World, decode_key
@@ -61,7 +62,7 @@ async def item_in_locker(w: World, sender: UserDriver, *, size: str = "small") -
     assert used.status_code == 200, used.text
     await w.watch()
     inside = await sender.wait_for("is in locker")
-    delivery = w.services.deliveries.open_deliveries(sender.id)[0]
+    delivery = (await w.services.deliveries.open_deliveries(sender.id))[0]
     return delivery.id, inside
 
 
@@ -95,11 +96,16 @@ def pickup_tokens(w: World) -> list[dict]:
     return [t for t in w.simulator.issued_tokens() if t["kind"] == "pickup"]
 
 
+def sync_engine(w: World) -> Engine:
+    """A plain engine on the bot's database, for a test to move time in it behind the bot's back."""
+    return make_engine(w.settings.database_url)
+
+
 def expire_links(w: World, delivery_id: int) -> None:
     """Move the expiry of a delivery's links into the past, as if PICKUP_LINK_DAYS had gone by."""
     past = w.services.deliveries.now() - timedelta(seconds=1)
     assert w.app is not None
-    with Session(w.app.bot_data["engine"]) as session:
+    with Session(sync_engine(w)) as session:
         for link in session.exec(select(PickupLink).where(PickupLink.delivery_id == delivery_id)):
             link.expires_at = past
             session.add(link)
@@ -109,7 +115,7 @@ def expire_links(w: World, delivery_id: int) -> None:
 def age_key(w: World, key_id: int) -> None:
     """Move a key's expiry into the past, as if KEY_SECONDS had gone by (its timer then finds it due)."""
     assert w.app is not None
-    with Session(w.app.bot_data["engine"]) as session:
+    with Session(sync_engine(w)) as session:
         key = session.get(IssuedKey, key_id)
         assert key is not None
         key.expires_at = w.services.deliveries.now() - timedelta(seconds=1)
@@ -157,11 +163,11 @@ def forward(w: World, message: ChatMessage, to: UserDriver, *, group_id: int | N
     return snapshot(w.emulator, w.emulator.new_message(bot, chat, bot.as_user(), content, from_bot=True))
 
 
-@contextmanager
-def repository(w: World) -> Iterator[Repository]:
+@asynccontextmanager
+async def repository(w: World) -> AsyncIterator[Repository]:
     """The bot's database while the bot is stopped (as an operator's script would see it)."""
-    engine = make_engine(w.settings.database_url)
+    engine = make_async_engine(w.settings.database_url)
     try:
-        yield Repository(make_session_factory(engine))
+        yield Repository(make_async_session_factory(engine))
     finally:
-        engine.dispose()
+        await engine.dispose()

@@ -68,16 +68,16 @@ async def test_non_admins_get_one_sentence_and_no_data(w: World) -> None:
     await mallory.command("lockers", chat_id=-1009999, mention=True)
     answer = await mallory.next_reply(chat_id=-1009999)
     assert answer.content == ONLY_ADMINS
-    assert w.services.deliveries.get(delivery_id).state is DeliveryState.IN_LOCKER
-    assert w.simulator.holder(w.services.deliveries.get(delivery_id).locker_id) == ME
-    assert w.services.handover.couriers() == []
+    assert (await w.services.deliveries.get(delivery_id)).state is DeliveryState.IN_LOCKER
+    assert w.simulator.holder((await w.services.deliveries.get(delivery_id)).locker_id) == ME
+    assert (await w.services.handover.couriers()) == []
 
 
 async def test_lockers_flags_orphans_and_releases_them(w: World) -> None:
     ada = await admin_of(w)
     alice = w.user(101, "Alice")
     delivery_id, _ = await item_in_locker(w, alice)
-    delivery = w.services.deliveries.get(delivery_id)
+    delivery = (await w.services.deliveries.get(delivery_id))
     w.simulator.set_locker_status(ORPHAN, "reserved", holder=ME)  # held by the service, no delivery
 
     await ada.command("lockers")
@@ -157,7 +157,7 @@ async def test_release_in_the_middle_of_a_delivery(w: World) -> None:
     await bob.open_link(url)
     waiting = await bob.wait_for("waiting for you")
     key = await get_pickup_key(w, bob, waiting)
-    locker_id = w.services.deliveries.get(delivery_id).locker_id
+    locker_id = (await w.services.deliveries.get(delivery_id)).locker_id
 
     alice.mark()
     bob.mark()
@@ -167,7 +167,7 @@ async def test_release_in_the_middle_of_a_delivery(w: World) -> None:
     told = [await alice.wait_for("has released locker"), await bob.wait_for("has released locker")]
     assert not any(m.edited for m in told)  # new messages: an edit would make no sound
     assert not [m for m in bob.bot_messages if m.photo]  # the dead key's QR is gone
-    assert w.services.deliveries.get(delivery_id).state is DeliveryState.RELEASED
+    assert (await w.services.deliveries.get(delivery_id)).state is DeliveryState.RELEASED
     assert w.simulator.locker(locker_id)["status"]["name"] == "available" and w.simulator.holder(locker_id) is None
     assert (await w.use_at_tower(key)).status_code != 200
 

@@ -22,7 +22,7 @@ def held_by_bot(w: World) -> list[int]:
 async def test_dropoff_while_one_is_open_offers_to_resume_it(w: World) -> None:
     alice = w.user(101, "Alice")
     await reserve(alice)
-    delivery = w.services.deliveries.open_dropoff(alice.id)
+    delivery = (await w.services.deliveries.open_dropoff(alice.id))
 
     await alice.command("dropoff")
     offer = await alice.wait_for("already have a drop-off under way")
@@ -41,7 +41,7 @@ async def test_dropoff_while_one_is_open_offers_to_resume_it(w: World) -> None:
 async def test_dropoff_while_one_is_open_can_start_over(w: World) -> None:
     alice = w.user(101, "Alice")
     held = await reserve(alice)
-    first = w.services.deliveries.open_dropoff(alice.id)
+    first = (await w.services.deliveries.open_dropoff(alice.id))
 
     await alice.command("dropoff")
     await alice.wait_for("already have a drop-off under way")
@@ -49,7 +49,7 @@ async def test_dropoff_while_one_is_open_can_start_over(w: World) -> None:
     await alice.wait_for("where are you")
     # The first reservation was given back at Harbor and its message says so.
     assert harbor_status(w, first.locker_id) == "available"
-    assert w.services.deliveries.get(first.id).state is DeliveryState.CANCELLED
+    assert (await w.services.deliveries.get(first.id)).state is DeliveryState.CANCELLED
     assert "cancelled" in (next(m for m in alice.chat if m.message_id == held.message_id).content or "").lower()
 
     await alice.share_location(*SF)
@@ -58,7 +58,7 @@ async def test_dropoff_while_one_is_open_can_start_over(w: World) -> None:
     await alice.wait_for("which locker size")
     await alice.press("large")
     await alice.wait_for("is held for you")
-    second = w.services.deliveries.open_dropoff(alice.id)
+    second = (await w.services.deliveries.open_dropoff(alice.id))
     assert second.id != first.id and second.size_name == "large"
     assert held_by_bot(w) == [second.locker_id]
 
@@ -110,8 +110,7 @@ async def _cancel(alice: UserDriver, how: str, message: ChatMessage) -> None:
 async def test_cancel_after_the_reservation_gives_the_locker_back(w: World, how: str) -> None:
     alice = w.user(101, "Alice")
     held = await reserve(alice)
-    delivery = w.services.deliveries.open_dropoff(alice.id)
-    assert f"deadline:{delivery.id}" in w.job_names()
+    delivery = (await w.services.deliveries.open_dropoff(alice.id))
 
     await _cancel(alice, how, held)
     cancelled = await alice.wait_for("cancelled")
@@ -120,8 +119,7 @@ async def test_cancel_after_the_reservation_gives_the_locker_back(w: World, how:
     assert not cancelled.inline_buttons  # no key button for a cancelled delivery
     assert harbor_status(w, delivery.locker_id) == "available"
     assert held_by_bot(w) == []
-    assert w.services.deliveries.get(delivery.id).state is DeliveryState.CANCELLED
-    assert f"deadline:{delivery.id}" not in w.job_names()
+    assert (await w.services.deliveries.get(delivery.id)).state is DeliveryState.CANCELLED
 
 
 @pytest.mark.parametrize("how", ["command", "button"])
@@ -131,14 +129,14 @@ async def test_cancel_after_the_key_releases_the_locker(w: World, how: str) -> N
     await alice.press("key", held)
     photo = await alice.wait_for(lambda m: m.photo is not None)
     key = decode_key(photo)
-    delivery = w.services.deliveries.open_dropoff(alice.id)
+    delivery = (await w.services.deliveries.open_dropoff(alice.id))
     assert harbor_status(w, delivery.locker_id) == "rented"
 
     await _cancel(alice, how, photo)
     await alice.wait_for("cancelled")
     assert harbor_status(w, delivery.locker_id) == "available"
     assert held_by_bot(w) == []
-    assert w.services.deliveries.get(delivery.id).state is DeliveryState.CANCELLED
+    assert (await w.services.deliveries.get(delivery.id)).state is DeliveryState.CANCELLED
     # The key is gone from the chat, and the tower refuses it.
     assert all(m.photo is None for m in alice.bot_messages)
     refused = await w.use_at_tower(key)
@@ -151,7 +149,7 @@ async def test_cancel_once_the_item_is_in_is_refused_kindly(w: World) -> None:
     held = await reserve(alice)
     await alice.press("key", held)
     photo = await alice.wait_for(lambda m: m.photo is not None)
-    delivery = w.services.deliveries.open_dropoff(alice.id)
+    delivery = (await w.services.deliveries.open_dropoff(alice.id))
     used = await w.use_at_tower(decode_key(photo))
     assert used.status_code == 200, used.text
 
@@ -161,7 +159,7 @@ async def test_cancel_once_the_item_is_in_is_refused_kindly(w: World) -> None:
     assert f"locker {delivery.locker_name}" in (refused.content or "").lower()
     inside = await alice.wait_for("is in locker")
     assert any("pickup link" in b.lower() for b in inside.buttons)
-    assert w.services.deliveries.get(delivery.id).state is DeliveryState.IN_LOCKER
+    assert (await w.services.deliveries.get(delivery.id)).state is DeliveryState.IN_LOCKER
     assert all(m.photo is None for m in alice.bot_messages)  # the used key is gone
 
     # Once it is known to be in: the command says the same, and the old message lost its buttons.
@@ -170,7 +168,7 @@ async def test_cancel_once_the_item_is_in_is_refused_kindly(w: World) -> None:
     old = next(m for m in alice.bot_messages if m.message_id == held.message_id)
     assert old.buttons == [] and "in the locker" in old.content
     assert harbor_status(w, delivery.locker_id) == "occupied"
-    assert w.services.deliveries.get(delivery.id).state is DeliveryState.IN_LOCKER
+    assert (await w.services.deliveries.get(delivery.id)).state is DeliveryState.IN_LOCKER
 
 
 # /my -------------------------------------------------------------------------------------------
@@ -189,7 +187,7 @@ async def test_my_lists_open_deliveries_with_their_state_and_actions(w: World) -
     await w.watch()
     await alice.wait_for("is in locker")
     await reserve(alice, "medium")
-    inside, reserved = sorted(w.services.deliveries.open_deliveries(alice.id), key=lambda d: d.id)
+    inside, reserved = sorted((await w.services.deliveries.open_deliveries(alice.id)), key=lambda d: d.id)
 
     await alice.command("my")
     await alice.wait_for(f"#{reserved.id}")

@@ -30,10 +30,10 @@ def held_by_bot(w: World) -> list[int]:
     return sorted(lk["id"] for lk in w.simulator.assigned_lockers(w.settings.harbor_client_id))
 
 
-def open_lockers(w: World) -> list[int]:
+async def open_lockers(w: World) -> list[int]:
     """The lockers of the bot's open deliveries: Harbor should hold exactly these for the bot."""
     held = (DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF, DeliveryState.IN_LOCKER)
-    return sorted(d.locker_id for d in w.services.repo.deliveries_in(held))
+    return sorted(d.locker_id for d in (await w.services.repo.deliveries_in(held)))
 
 
 def no_tracebacks(*users: UserDriver) -> None:
@@ -99,7 +99,7 @@ async def test_harbor_outage_at_each_call_gets_a_retry_button(
     else:
         await alice.press("small", sizes)
         held = await alice.wait_for("is held for you")
-    assert held_by_bot(w) == open_lockers(w)
+    assert held_by_bot(w) == (await open_lockers(w))
 
     if step == "key":
         photo = await outage_then_retry(alice.press("key", held), "drop-off key")
@@ -112,7 +112,7 @@ async def test_harbor_outage_at_each_call_gets_a_retry_button(
         await outage_then_retry(alice.press("cancel", photo), "cancelled")
         assert (await w.use_at_tower(decode_key(photo))).status_code >= 400
 
-    assert held_by_bot(w) == open_lockers(w)
+    assert held_by_bot(w) == (await open_lockers(w))
     no_tracebacks(alice)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "an outage must not reach the error handler"
 
@@ -129,8 +129,8 @@ async def test_a_reservation_whose_answer_was_lost_is_not_made_twice(fw: World) 
     # Harbor reserved it, the bot never heard back, read Harbor's list and carried on.
     held = await alice.wait_for("is held for you")
     assert [r.status for r in w.harbor_requests("POST", "/reservations")] == [200]
-    assert len(held_by_bot(w)) == 1 and held_by_bot(w) == open_lockers(w)
-    delivery = w.services.deliveries.open_dropoff(alice.id)
+    assert len(held_by_bot(w)) == 1 and held_by_bot(w) == (await open_lockers(w))
+    delivery = (await w.services.deliveries.open_dropoff(alice.id))
     assert f"Locker {delivery.locker_name}" in (held.content or "")
 
 
@@ -142,11 +142,11 @@ async def test_a_reservation_whose_outcome_cannot_be_read_leaves_no_locker_held(
     await alice.press("small", sizes)
 
     down = await alice.wait_for(HARBOR_DOWN)
-    assert held_by_bot(w) == open_lockers(w) == []  # whatever Harbor did was given back
+    assert held_by_bot(w) == (await open_lockers(w)) == []  # whatever Harbor did was given back
     w.simulator.clear_faults()
     await alice.press("try again", down)
     await alice.wait_for("is held for you")
-    assert len(held_by_bot(w)) == 1 and held_by_bot(w) == open_lockers(w)
+    assert len(held_by_bot(w)) == 1 and held_by_bot(w) == (await open_lockers(w))
 
 
 async def test_a_key_whose_answer_was_lost_is_replaced_and_nothing_stays_held(fw: World) -> None:
@@ -156,7 +156,7 @@ async def test_a_key_whose_answer_was_lost_is_replaced_and_nothing_stays_held(fw
     await alice.press("key", held)
     down = await alice.wait_for(HARBOR_DOWN)
     assert len(w.simulator.issued_tokens()) == 1  # Harbor issued one the customer never got
-    assert held_by_bot(w) == open_lockers(w)
+    assert held_by_bot(w) == (await open_lockers(w))
 
     await alice.press("try again", down)
     photo = await alice.wait_for(lambda m: m.photo is not None)
@@ -164,7 +164,7 @@ async def test_a_key_whose_answer_was_lost_is_replaced_and_nothing_stays_held(fw
     assert (key.payload, key.payload_auth) == tuple(
         w.simulator.issued_tokens()[-1][k] for k in ("payload", "payload_auth")
     )
-    assert held_by_bot(w) == open_lockers(w)
+    assert held_by_bot(w) == (await open_lockers(w))
 
 
 async def test_a_key_lost_then_cancelled_leaves_no_locker_held(fw: World) -> None:
@@ -176,7 +176,7 @@ async def test_a_key_lost_then_cancelled_leaves_no_locker_held(fw: World) -> Non
     # Harbor turned the reservation into a rental for the lost key; cancelling must end that too.
     await alice.press("cancel", held)
     await alice.wait_for("cancelled")
-    assert held_by_bot(w) == open_lockers(w) == []
+    assert held_by_bot(w) == (await open_lockers(w)) == []
 
 
 async def test_a_cancel_whose_answer_was_lost_still_cancels(fw: World) -> None:
@@ -185,7 +185,7 @@ async def test_a_cancel_whose_answer_was_lost_still_cancels(fw: World) -> None:
     w.simulator.add_fault(method="DELETE", path=r"/reservations$", stall=0.6, stall_after=True)
     await alice.press("cancel", held)
     await alice.wait_for("cancelled")
-    assert held_by_bot(w) == open_lockers(w) == []
+    assert held_by_bot(w) == (await open_lockers(w)) == []
 
 
 # Telegram ----------------------------------------------------------------------------------------

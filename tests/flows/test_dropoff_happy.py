@@ -29,8 +29,10 @@ async def test_from_location_to_item_in_locker(w: World) -> None:
     await alice.press("small")
     held = await alice.wait_for("is held for you")
     assert "Civic Center" in held.content and "small" in held.content
-    venue = [m for m in alice.bot_messages if m.venue]
-    assert venue and "McAllister" in venue[-1].venue["address"]
+    # One message says where and until when, with the way there; the size list became it.
+    assert "McAllister" in held.content and held.message_id == sizes.message_id
+    [directions] = [b for row in held.inline_buttons for b in row if b.url]
+    assert "destination=37.78" in directions.url
 
     await alice.press("key", held)
     photo = await alice.wait_for(lambda m: m.photo is not None)

@@ -155,7 +155,7 @@ async def test_sizes_and_reservation_say_what_where_and_until_when(w: World) -> 
 
     await alice.press("medium")
     held = await alice.wait_for("is held for you")
-    delivery = w.services.deliveries.open_dropoff(alice.id)
+    delivery = (await w.services.deliveries.open_dropoff(alice.id))
     text = held.content or ""
     assert f"Locker {delivery.locker_name} (medium)" in text
     assert "Civic Center" in text and CIVIC_CENTER_ADDRESS in text
@@ -217,4 +217,4 @@ async def test_a_forged_button_press_is_answered_and_changes_nothing(w: World) -
     await asyncio.wait_for(state.answered.wait(), 5)
     assert state.answer is not None and "no longer active" in (state.answer["text"] or "").lower()
     assert not w.harbor_requests("POST", "reservations")
-    assert w.services.deliveries.open_dropoff(alice.id) is None
+    assert (await w.services.deliveries.open_dropoff(alice.id)) is None

@@ -20,10 +20,10 @@ def held_by_bot(w: World) -> list[int]:
     return [lk["id"] for lk in w.simulator.assigned_lockers(w.settings.harbor_client_id)]
 
 
-def open_lockers(w: World) -> list[int]:
+async def open_lockers(w: World) -> list[int]:
     """The lockers of the bot's open deliveries: Harbor should hold exactly these for the bot."""
     watched = (DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF, DeliveryState.IN_LOCKER)
-    return sorted(d.locker_id for d in w.services.repo.deliveries_in(watched))
+    return sorted(d.locker_id for d in (await w.services.repo.deliveries_in(watched)))
 
 
 async def test_two_people_race_for_the_last_large_locker(w: World) -> None:
@@ -45,7 +45,7 @@ async def test_two_people_race_for_the_last_large_locker(w: World) -> None:
     assert len(winners) == 1 and len(losers) == 1, [m.describe() for m in outcomes]
 
     # Harbor reserved the one locker once, for the winner.
-    assert held_by_bot(w) == [YERBA_BUENA_LARGE[0]] == open_lockers(w)
+    assert held_by_bot(w) == [YERBA_BUENA_LARGE[0]] == (await open_lockers(w))
     assert "(large)" in (winners[0].content or "")
     # The loser is told, and offered what is still free there (not large).
     lost = losers[0]
@@ -56,7 +56,7 @@ async def test_two_people_race_for_the_last_large_locker(w: World) -> None:
     loser = bob if lost.chat_id == bob.id else alice
     await loser.press("medium", lost)
     await loser.wait_for("is held for you")
-    assert sorted(held_by_bot(w)) == open_lockers(w)
+    assert sorted(held_by_bot(w)) == (await open_lockers(w))
 
 
 async def test_someone_faster_at_harbor_the_bot_takes_the_next_locker(w: World) -> None:
@@ -73,7 +73,7 @@ async def test_someone_faster_at_harbor_the_bot_takes_the_next_locker(w: World) 
     await pressed
 
     held = await alice.wait_for("is held for you")
-    delivery = w.services.deliveries.open_dropoff(alice.id)
+    delivery = (await w.services.deliveries.open_dropoff(alice.id))
     assert delivery.locker_id == second
     assert f"Locker {w.simulator.locker(second)['name']} (large)" in (held.content or "")
     assert w.simulator.holder(first) == OTHER_PROVIDER
@@ -95,7 +95,7 @@ async def test_a_double_tap_on_a_size_reserves_once(w: World) -> None:
 
     await alice.wait_for("is held for you")
     assert len(w.harbor_requests("POST", "/reservations")) == 1
-    assert held_by_bot(w) == open_lockers(w) and len(open_lockers(w)) == 1
+    assert held_by_bot(w) == (await open_lockers(w)) and len((await open_lockers(w))) == 1
     assert len([m for m in alice.bot_messages if "is held for you" in (m.content or "")]) == 1
     # The second tap got a friendly word, not silence (while the first is still being handled, or
     # just after the conversation ended).

@@ -24,7 +24,7 @@ async def test_a_hold_that_ends_unused_gives_the_locker_back(database_url: str) 
     async with world(database_url, reservation_seconds=1) as w:
         alice = w.user(101, "Alice")
         held = await reserve(alice)
-        delivery = w.services.deliveries.open_dropoff(alice.id)
+        delivery = (await w.services.deliveries.open_dropoff(alice.id))
         assert harbor_status(w, delivery.locker_id) == "reserved"
 
         ended = await alice.wait_for("ended unused", timeout=4)
@@ -32,7 +32,7 @@ async def test_a_hold_that_ends_unused_gives_the_locker_back(database_url: str) 
         assert ended.message_id == held.message_id and not ended.inline_buttons
         assert f"locker {delivery.locker_name}" in (ended.content or "").lower()
         assert harbor_status(w, delivery.locker_id) == "available"
-        assert w.services.deliveries.get(delivery.id).state is DeliveryState.EXPIRED
+        assert (await w.services.deliveries.get(delivery.id)).state is DeliveryState.EXPIRED
         assert w.job_names() == ["watch-lockers"]
         # A new drop-off can start at once.
         await alice.command("dropoff")
@@ -44,14 +44,14 @@ async def test_an_expired_key_is_replaced_by_a_note_and_a_new_key(database_url: 
         alice = w.user(101, "Alice")
         photo = await get_key(alice, await reserve(alice))
         old = decode_key(photo)
-        delivery = w.services.deliveries.open_dropoff(alice.id)
+        delivery = (await w.services.deliveries.open_dropoff(alice.id))
 
         note = await alice.wait_for("expired unused", timeout=4)
         assert all(m.photo is None for m in alice.bot_messages)  # the expired QR is gone
         assert f"locker {delivery.locker_name}" in (note.content or "").lower()
         assert any("new drop-off key" in b.lower() for b in note.buttons)
         # The customer gets another hold period to ask for a new key.
-        assert w.services.deliveries.get(delivery.id).state is DeliveryState.AWAITING_DROPOFF
+        assert (await w.services.deliveries.get(delivery.id)).state is DeliveryState.AWAITING_DROPOFF
         assert f"deadline:{delivery.id}" in w.job_names()
 
         await alice.press("new drop-off key", note)
@@ -93,8 +93,8 @@ async def test_a_restart_rebuilds_the_timers_and_they_still_fire(database_url: s
             return await get_key(bob, await reserve(bob))
 
         _, bob_key = await asyncio.gather(reserve(alice), bob_gets_a_key())
-        alice_delivery = w.services.deliveries.open_dropoff(alice.id)
-        (bob_key_record,) = w.services.repo.active_keys()
+        alice_delivery = (await w.services.deliveries.open_dropoff(alice.id))
+        (bob_key_record,) = (await w.services.repo.active_keys())
         before = w.job_names()
 
         await w.restart()
@@ -107,7 +107,7 @@ async def test_a_restart_rebuilds_the_timers_and_they_still_fire(database_url: s
         await bob.wait_for("expired unused", timeout=4)
         assert bob_key.message_id not in {m.message_id for m in bob.chat}
         assert harbor_status(w, alice_delivery.locker_id) == "available"
-        assert w.services.deliveries.get(alice_delivery.id).state is DeliveryState.EXPIRED
+        assert (await w.services.deliveries.get(alice_delivery.id)).state is DeliveryState.EXPIRED
 
 
 async def test_the_watch_on_its_own_interval_sees_the_item_go_in(database_url: str) -> None:
@@ -119,5 +119,5 @@ async def test_the_watch_on_its_own_interval_sees_the_item_go_in(database_url: s
 
         inside = await alice.wait_for("is in locker", timeout=3)  # nobody ran the watch by hand
         assert any("pickup link" in b.lower() for b in inside.buttons)
-        delivery = w.services.deliveries.open_deliveries(alice.id)[0]
+        delivery = (await w.services.deliveries.open_deliveries(alice.id))[0]
         assert delivery.state is DeliveryState.IN_LOCKER

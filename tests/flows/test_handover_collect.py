@@ -29,19 +29,19 @@ async def test_self_pickup(w: World) -> None:
     waiting = await alice.wait_for("waiting for you")
     assert "small" in waiting.content and "Civic Center" in waiting.content
     assert [m for m in alice.bot_messages if m.venue and m.message_id < waiting.message_id]
-    delivery = w.services.deliveries.get(delivery_id)
+    delivery = (await w.services.deliveries.get(delivery_id))
     assert (delivery.collector_kind, delivery.collector_id) == (CollectorKind.SELF, alice.id)
 
     key = await get_pickup_key(w, alice, waiting)
     assert harbor_token_for(w, key)["locker_id"] == delivery.locker_id
-    assert w.services.deliveries.get(delivery_id).state is DeliveryState.AWAITING_PICKUP
+    assert (await w.services.deliveries.get(delivery_id)).state is DeliveryState.AWAITING_PICKUP
     assert (await w.use_at_tower(key)).status_code == 200
     await w.watch()
     done = await alice.wait_for("is complete")
     assert f"#{delivery_id}" in done.content
     told = [m for m in alice.bot_messages if "is complete" in (m.content or "") or "thank you" in (m.content or "")]
     assert len(told) == 1  # the sender collecting herself is told once
-    assert w.services.deliveries.get(delivery_id).state is DeliveryState.COMPLETED
+    assert (await w.services.deliveries.get(delivery_id)).state is DeliveryState.COMPLETED
     assert w.simulator.locker(delivery.locker_id)["status"]["name"] == "available"
 
 
@@ -101,7 +101,7 @@ async def test_double_taps_assign_one_collector_and_issue_one_key(w: World) -> N
     jobs = [m for m in carl.bot_messages if "new pickup job" in (m.content or "").lower()]
     assert len(jobs) == 1
     assert len([m for m in alice.bot_messages if "will collect the item" in (m.content or "")]) == 1, alice.transcript()
-    events = [e.kind for e in w.services.repo.events(delivery_id)]
+    events = [e.kind for e in (await w.services.repo.events(delivery_id))]
     assert events.count("collector_courier") == 1, events
 
     # Two taps on the key button at once: one Harbor token, one QR; the other tap is told the key is valid.
@@ -120,4 +120,4 @@ async def test_double_tap_on_pick_up_myself(w: World) -> None:
     await settled(w)
     assert len([m for m in alice.bot_messages if "waiting for you" in (m.content or "")]) == 1
     assert len([m for m in alice.bot_messages if "pick it up yourself" in (m.content or "")]) == 1
-    assert [e.kind for e in w.services.repo.events(delivery_id)].count("collector_self") == 1
+    assert [e.kind for e in (await w.services.repo.events(delivery_id))].count("collector_self") == 1

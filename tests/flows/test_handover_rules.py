@@ -41,7 +41,7 @@ async def test_a_stranger_pressing_a_forwarded_key_button_gets_nothing(w: World)
     await settled(w)
     assert not [m for m in mallory.bot_messages if m.photo or m.venue]
     assert not pickup_tokens(w)
-    delivery = w.services.deliveries.get(delivery_id)
+    delivery = (await w.services.deliveries.get(delivery_id))
     assert delivery.locker_name not in (refused.content or "") and "Civic" not in (refused.content or "")
 
     # The same for the sender's handover buttons: no link, no courier names, no collector change.
@@ -52,8 +52,8 @@ async def test_a_stranger_pressing_a_forwarded_key_button_gets_nothing(w: World)
         await mallory.wait_for(NOT_FOUND)
     await settled(w)
     assert not [m for m in mallory.bot_messages if "t.me/" in (m.content or "") or "Carl" in str(m.buttons)]
-    assert w.services.deliveries.get(delivery_id).collector_id == bob.id
-    assert not w.services.repo.live_links(delivery_id, now=w.services.deliveries.now())
+    assert (await w.services.deliveries.get(delivery_id)).collector_id == bob.id
+    assert not (await w.services.repo.live_links(delivery_id, now=w.services.deliveries.now()))
 
 
 async def test_keys_only_in_a_private_chat(w: World) -> None:
@@ -90,7 +90,7 @@ async def test_a_courier_taken_off_the_job_gets_no_key(w: World) -> None:
     await alice.wait_for("pick it up yourself")
     await carl.wait_for("no longer yours to collect")
     assert not [m for m in carl.bot_messages if m.photo]  # his key's QR is gone
-    [record] = w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP)
+    [record] = (await w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP))
     assert record.state is KeyState.VOID
     await carl.press("pickup key", job)
     await carl.wait_for(NOT_FOUND)
@@ -111,12 +111,12 @@ async def test_a_courier_taken_off_the_job_gets_no_key(w: World) -> None:
 async def test_an_expired_pickup_key_is_replaced_on_request(w: World) -> None:
     _, bob, delivery_id, _, waiting = await claimed(w)
     first = await get_pickup_key(w, bob, waiting)
-    [record] = w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP)
+    [record] = (await w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP))
     age_key(w, record.id)
-    await w.run_job(f"key:{record.id}")  # as the JobQueue does when KEY_SECONDS are over
+    await w.deadlines()  # as the scheduler does every tick
     note = await bob.wait_for("expired unused")
     assert not [m for m in bob.bot_messages if m.photo and "pickup" in (m.caption or "").lower()]  # QR removed
-    assert w.services.repo.get_key(record.id).state is KeyState.EXPIRED
+    assert (await w.services.repo.get_key(record.id)).state is KeyState.EXPIRED
     second = await get_pickup_key(w, bob, note)
     assert second.payload != first.payload and len(pickup_tokens(w)) == 2
     assert (await w.use_at_tower(second)).status_code == 200

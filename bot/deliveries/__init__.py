@@ -1,0 +1,60 @@
+"""The delivery services (DESIGN §3): finding a locker, holds and keys, the watch, deadlines.
+
+No Telegram here and no SQL strings. The names handlers and tests use are re-exported.
+"""
+
+from bot.deliveries.model import (
+    AlreadyOpen,
+    Change,
+    ChangeKind,
+    Closed,
+    DeliveryNotFound,
+    DeliveryProblem,
+    IssuedKeyView,
+    ItemAlreadyInside,
+    KeyStillValid,
+    LocationNotFound,
+    LocationOffer,
+    LockerLost,
+    Nearby,
+    NearbyResult,
+    Person,
+    Policy,
+    ServiceUnavailable,
+    SizeOffer,
+    SizeRanOut,
+    WrongState,
+    client_info,
+)
+from bot.deliveries.search import LocationSearch
+from bot.deliveries.service import DeliveryService
+from bot.deliveries.timers import Deadlines
+from bot.deliveries.watch import LockerWatch
+
+__all__ = [
+    "AlreadyOpen",
+    "Change",
+    "ChangeKind",
+    "Closed",
+    "Deadlines",
+    "DeliveryNotFound",
+    "DeliveryProblem",
+    "DeliveryService",
+    "IssuedKeyView",
+    "ItemAlreadyInside",
+    "KeyStillValid",
+    "LocationNotFound",
+    "LocationOffer",
+    "LocationSearch",
+    "LockerLost",
+    "LockerWatch",
+    "Nearby",
+    "NearbyResult",
+    "Person",
+    "Policy",
+    "ServiceUnavailable",
+    "SizeOffer",
+    "SizeRanOut",
+    "WrongState",
+    "client_info",
+]

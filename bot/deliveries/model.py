@@ -1,0 +1,177 @@
+"""What the delivery services take and return, and the problems they raise. No Telegram, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.config import Settings
+from bot.geo import Point
+from bot.harbor.models import Location, LockerType
+from bot.keys import LockerKey
+from storage.models import Delivery, IssuedKey
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The settings the services obey (a slice of bot.config.Settings)."""
+
+    reservation_seconds: int = 300
+    key_seconds: int = 300
+    search_radius_km: float = 5.0
+    max_radius_km: float = 50.0
+    max_results: int = 5
+    key_env: str = "sandbox"
+    include_sdk_token: bool = True
+    pickup_link_days: int = 7
+    reminder_hours: float = 24.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            reservation_seconds=settings.reservation_seconds,
+            key_seconds=settings.key_seconds,
+            search_radius_km=settings.search_radius_km,
+            key_env=settings.key_env,
+            include_sdk_token=settings.key_include_sdk_token,
+            pickup_link_days=settings.pickup_link_days,
+            reminder_hours=settings.reminder_hours,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who is talking to the bot, as the front end knows them."""
+
+    id: int
+    first_name: str
+    last_name: str | None = None
+    username: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Nearby:
+    location: Location
+    distance_km: float
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyResult:
+    center: Point
+    radius_km: float
+    places: list[Nearby]
+
+
+@dataclass(frozen=True, slots=True)
+class SizeOffer:
+    type: LockerType
+    free: int
+
+
+@dataclass(frozen=True, slots=True)
+class LocationOffer:
+    location: Location
+    sizes: list[SizeOffer]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKeyView:
+    """A key just issued: the material for the QR (never stored) and the record that is."""
+
+    key: LockerKey
+    record: IssuedKey
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """A delivery that was closed (cancelled, expired, released) and the keys that died with it."""
+
+    delivery: Delivery
+    voided_keys: list[IssuedKey] = field(default_factory=list)
+
+
+class ChangeKind(StrEnum):
+    IN_LOCKER = "in_locker"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Something the locker watch saw."""
+
+    kind: ChangeKind
+    delivery: Delivery
+    used_keys: list[IssuedKey]
+
+
+class DeliveryProblem(Exception):
+    """Something the user can act on; the handlers turn each subclass into a friendly message."""
+
+
+class DeliveryNotFound(DeliveryProblem):
+    """Unknown, or not this person's: both look the same from outside."""
+
+
+class WrongState(DeliveryProblem):
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__(delivery.state)
+        self.delivery = delivery
+
+
+class AlreadyOpen(DeliveryProblem):
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__(delivery.id)
+        self.delivery = delivery
+
+
+class SizeRanOut(DeliveryProblem):
+    def __init__(self, offer: LocationOffer, size_name: str) -> None:
+        super().__init__(offer.location.id)
+        self.offer = offer
+        self.size_name = size_name
+
+
+class LocationNotFound(DeliveryProblem):
+    pass
+
+
+class KeyStillValid(DeliveryProblem):
+    def __init__(self, record: IssuedKey, delivery: Delivery) -> None:
+        super().__init__(record.id)
+        self.record = record
+        self.delivery = delivery
+
+
+class LockerLost(DeliveryProblem):
+    """The locker went to someone else while the customer had no valid key; the delivery expired."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__(delivery.id)
+        self.delivery = delivery
+
+
+class ItemAlreadyInside(DeliveryProblem):
+    """Too late to cancel: the item is in the locker (announced to the sender through the outbox)."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__(delivery.id)
+        self.delivery = delivery
+
+
+class ServiceUnavailable(DeliveryProblem):
+    """Harbor did not answer (or answered with an error we cannot act on); nothing was changed."""
+
+
+def client_info(delivery_id: int) -> str:
+    """What Harbor stores with a token, so its webhooks and logs point back to the delivery."""
+    return f"harbor-bot:delivery:{delivery_id}"
+
+
+def delivery_of_client_info(value: str | None) -> int | None:
+    """The delivery a Harbor webhook's `client_info` names, when it is one of ours."""
+    prefix = "harbor-bot:delivery:"
+    if value and value.startswith(prefix) and value[len(prefix) :].isdigit():
+        return int(value[len(prefix) :])
+    return None

@@ -1,0 +1,492 @@
+"""Holds and keys: the drop-off half of the state machine of DESIGN §3.
+
+No Telegram here and no SQL: it takes the Harbor client, the repository, the locks and a clock, and
+returns dataclasses and storage rows that the handlers render. Every transition is a compare-and-set
+persisted (with an event row, and the notices it causes) before anyone is told. A read-decide-write
+that spans a Harbor call runs under the delivery's lock, which every process shares (storage.locks);
+the database's unique indexes keep one pre-drop-off delivery per sender and one open delivery per
+locker whatever happens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+
+from bot.deliveries import notices
+from bot.deliveries.model import (
+    AlreadyOpen,
+    Closed,
+    DeliveryNotFound,
+    IssuedKeyView,
+    ItemAlreadyInside,
+    KeyStillValid,
+    LocationOffer,
+    LockerLost,
+    Person,
+    Policy,
+    ServiceUnavailable,
+    SizeRanOut,
+    WrongState,
+    client_info,
+)
+from bot.deliveries.search import LocationSearch, free_sizes, harbor_call
+from bot.harbor.client import HarborClient
+from bot.harbor.errors import (
+    HarborAuthError,
+    HarborError,
+    HarborNotAvailable,
+    HarborNotFound,
+    HarborOutcomeUnknown,
+)
+from bot.harbor.models import Locker, LockerToken
+from bot.keys import LockerKey
+from storage.locks import Locks, LockScope
+from storage.models import (
+    AFTER_DROPOFF_STATES,
+    PRE_DROPOFF_STATES,
+    Delivery,
+    DeliveryState,
+    IssuedKey,
+    KeyKind,
+    KeyState,
+    User,
+)
+from storage.repository import Conflict, Notice, Repository
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+S = DeliveryState
+OCCUPIED = "occupied"
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        harbor: HarborClient,
+        repo: Repository,
+        policy: Policy,
+        *,
+        search: LocationSearch | None = None,
+        locks: Locks | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.harbor = harbor
+        self.repo = repo
+        self.policy = policy
+        self.search = search or LocationSearch(harbor, policy)
+        self.locks = locks or Locks(None)
+        self.now = now
+
+    def lock(self, delivery_id: int) -> AbstractAsyncContextManager[None]:
+        return self.locks(LockScope.DELIVERY, delivery_id)
+
+    # people --------------------------------------------------------------------------------
+
+    async def remember(self, person: Person) -> User:
+        return await self.repo.upsert_user(
+            person.id,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            username=person.username,
+            language=person.language,
+        )
+
+    # lists -----------------------------------------------------------------------------------
+
+    async def open_dropoff(self, user_id: int) -> Delivery | None:
+        """The user's delivery that has not reached a locker yet (one at a time)."""
+        for delivery in await self.repo.open_deliveries_of(user_id):
+            if delivery.sender_id == user_id and delivery.state in PRE_DROPOFF_STATES:
+                return delivery
+        return None
+
+    async def last_dropped_off(self, user_id: int) -> Delivery | None:
+        """The user's newest delivery whose item is already in a locker: too late to cancel."""
+        inside = [
+            d
+            for d in await self.repo.open_deliveries_of(user_id)
+            if d.sender_id == user_id and d.state in AFTER_DROPOFF_STATES
+        ]
+        return max(inside, key=lambda d: d.id or 0, default=None)
+
+    async def open_deliveries(self, user_id: int) -> list[Delivery]:
+        return await self.repo.open_deliveries_of(user_id)
+
+    async def get(self, delivery_id: int) -> Delivery | None:
+        return await self.repo.get_delivery(delivery_id)
+
+    async def sent_by(self, delivery_id: int, user_id: int) -> Delivery:
+        delivery = await self.repo.get_delivery(delivery_id)
+        if delivery is None or delivery.sender_id != user_id:
+            raise DeliveryNotFound(delivery_id)
+        return delivery
+
+    # reserving -------------------------------------------------------------------------------
+
+    async def reserve(self, user_id: int, location_id: int, size_id: int) -> Delivery:
+        """Hold a free locker of that size; try the next one when someone else was faster."""
+        existing = await self.open_dropoff(user_id)
+        if existing is not None:
+            raise AlreadyOpen(existing)
+        location, lockers = await self.search.location_and_lockers(location_id)
+        # A locker just emptied by a pickup looks available before the watch has closed its
+        # delivery; handing it out then would let the old collector's key open the new item.
+        in_use = await self.repo.open_by_locker()
+        candidates = sorted(
+            (lk for lk in lockers if lk.is_available and lk.type.id == size_id and (lk.tower_id, lk.id) not in in_use),
+            key=lambda lk: (lk.is_low_locker, lk.id),  # a low locker only when nothing else is free
+        )
+        if not candidates:
+            size_name = next((lk.type.name for lk in lockers if lk.type.id == size_id), str(size_id))
+            raise SizeRanOut(LocationOffer(location, free_sizes(lockers)), size_name)
+        try:
+            delivery = await self.repo.create_delivery(
+                Delivery(
+                    sender_id=user_id,
+                    location_id=location.id,
+                    location_name=location.name,
+                    address=location.address,
+                    timezone=location.timezone,
+                    lat=location.lat,
+                    lon=location.lon,
+                    size_id=size_id,
+                    size_name=candidates[0].type.name,
+                ),
+                actor_id=user_id,
+            )
+        except Conflict:
+            # A double tap on another process (or task) got there first: its reservation stands.
+            existing = await self.open_dropoff(user_id)
+            if existing is None:
+                raise ServiceUnavailable("a concurrent reservation ended meanwhile") from None
+            raise AlreadyOpen(existing) from None
+        assert delivery.id is not None
+        for locker in candidates:
+            try:
+                await self.harbor.reserve(locker.tower_id, locker.id, self.policy.reservation_seconds)
+            except HarborNotAvailable:
+                log.info("delivery %s: locker %s taken meanwhile, trying the next", delivery.id, locker.id)
+                continue
+            except HarborOutcomeUnknown:
+                holds = await self._holds(locker, "reserved")
+                if not holds:
+                    if holds is None:
+                        # Harbor may hold it for us with no delivery to show for it: give it back.
+                        await self._cancel_quietly(locker)
+                    await self._abandon(delivery.id, "harbor_outcome_unknown")
+                    raise ServiceUnavailable("reservation outcome unknown") from None
+                log.info("delivery %s: reservation timed out but Harbor holds it for us", delivery.id)
+            except HarborError as exc:
+                await self._abandon(delivery.id, f"harbor_error: {type(exc).__name__}")
+                raise ServiceUnavailable(str(exc)) from exc
+            try:
+                reserved = await self.repo.transition(
+                    delivery.id,
+                    from_states=[S.DRAFT],
+                    to_state=S.RESERVED,
+                    actor_id=user_id,
+                    event="reserved",
+                    detail=f"locker {locker.name} (id {locker.id}) in tower {locker.tower_id}",
+                    tower_id=locker.tower_id,
+                    locker_id=locker.id,
+                    locker_name=locker.name,
+                    low_locker=locker.is_low_locker,
+                    reserved_until=self.now() + timedelta(seconds=self.policy.reservation_seconds),
+                )
+            except Conflict:
+                # Another open delivery holds this locker (it emptied a moment ago): not ours to use.
+                await self._cancel_quietly(locker)
+                continue
+            if reserved is None:  # cancelled (by an admin) while Harbor answered
+                await self._cancel_quietly(locker)
+                current = await self.repo.get_delivery(delivery.id)
+                assert current is not None
+                raise WrongState(current)
+            return reserved
+        await self._abandon(delivery.id, "size_ran_out")
+        try:
+            fresh = await self.harbor.location_lockers(location_id)
+        except HarborError:
+            fresh = [lk for lk in lockers if lk.type.id != size_id]
+        raise SizeRanOut(LocationOffer(location, free_sizes(fresh)), delivery.size_name)
+
+    # keys ------------------------------------------------------------------------------------
+
+    async def issue_dropoff_key(self, delivery_id: int, user_id: int, chat_id: int) -> IssuedKeyView:
+        async with self.lock(delivery_id):
+            delivery = await self.sent_by(delivery_id, user_id)
+            if delivery.state not in (S.RESERVED, S.AWAITING_DROPOFF):
+                raise WrongState(delivery)
+            await self.refuse_if_key_live(delivery, KeyKind.DROPOFF, user_id)
+            assert delivery.tower_id
+            assert delivery.locker_id is not None
+            try:
+                token = await self.harbor.dropoff_token(
+                    delivery.tower_id,
+                    delivery.locker_id,
+                    duration=self.policy.key_seconds,
+                    client_info=client_info(delivery_id),
+                )
+            except (HarborNotAvailable, HarborAuthError, HarborNotFound) as exc:
+                if isinstance(exc, HarborAuthError) and exc.status_code != 403:
+                    raise ServiceUnavailable(str(exc)) from exc
+                lost = await self.close(delivery, S.EXPIRED, actor_id=None, event="locker_lost", detail=exc.detail)
+                raise LockerLost(lost.delivery) from exc
+            except HarborError as exc:
+                raise ServiceUnavailable(str(exc)) from exc
+            return await self.record_key(
+                delivery, token, KeyKind.DROPOFF, user_id, chat_id, to_state=S.AWAITING_DROPOFF
+            )
+
+    async def record_key(
+        self,
+        delivery: Delivery,
+        token: LockerToken,
+        kind: KeyKind,
+        user_id: int,
+        chat_id: int,
+        *,
+        to_state: DeliveryState,
+    ) -> IssuedKeyView:
+        """Turn a Harbor locker token into the key for the QR, and record (never the material) who got it."""
+        assert delivery.id is not None
+        sdk_token = None
+        if self.policy.include_sdk_token:
+            # The locker token already exists at Harbor; if this fails it simply expires unused.
+            sdk_token = (await harbor_call(self.harbor.tower_access_token())).get_secret_value()
+        key = LockerKey(
+            kind=kind.value,  # type: ignore[arg-type]
+            env=self.policy.key_env,  # type: ignore[arg-type]
+            tower_id=token.tower_id,
+            locker_id=token.locker.id,
+            locker_name=token.locker.name,
+            payload=token.payload.get_secret_value(),
+            payload_auth=token.payload_auth.get_secret_value(),
+            expires=token.expires,
+            sdk_token=sdk_token,
+        )
+        record = await self.repo.add_key(
+            IssuedKey(
+                delivery_id=delivery.id,
+                kind=kind,
+                user_id=user_id,
+                chat_id=chat_id,
+                harbor_token_id=None if token.id is None else str(token.id),
+                expires_at=self.now() + timedelta(seconds=self.policy.key_seconds),
+            )
+        )
+        moved = await self.repo.transition(
+            delivery.id,
+            from_states=[delivery.state],
+            to_state=to_state,
+            actor_id=user_id,
+            event=f"{kind.value}_key_issued",
+            detail=f"key #{record.id}, Harbor token {record.harbor_token_id}",
+            reserved_until=None if kind is KeyKind.DROPOFF else delivery.reserved_until,
+        )
+        if moved is None:
+            # The delivery moved on while Harbor made the token (closed by an admin, or by another
+            # process): the key must not be used, and a closed delivery's locker must not stay ours.
+            assert record.id is not None
+            await self.repo.set_key_state(record.id, KeyState.VOID)
+            current = await self.repo.get_delivery(delivery.id)
+            assert current is not None
+            if not current.state.is_open:
+                await self._release_quietly(current)
+            raise WrongState(current)
+        return IssuedKeyView(key, record, moved)
+
+    async def refuse_if_key_live(self, delivery: Delivery, kind: KeyKind, user_id: int) -> None:
+        assert delivery.id is not None
+        now = self.now()
+        for record in await self.repo.keys_of(delivery.id, kind=kind, states=[KeyState.ACTIVE]):
+            if record.user_id == user_id and record.expires_at > now:
+                raise KeyStillValid(record, delivery)
+
+    async def attach_key_message(self, key_id: int, message_id: int) -> None:
+        await self.repo.set_key_message(key_id, message_id)
+
+    async def attach_status_message(self, delivery_id: int, chat_id: int, message_id: int) -> None:
+        await self.repo.update_delivery(delivery_id, status_chat_id=chat_id, status_message_id=message_id)
+
+    # ending before the drop-off -------------------------------------------------------------
+
+    async def cancel(self, delivery_id: int, user_id: int) -> Closed:
+        """The sender gives the locker back before the drop-off."""
+        async with self.lock(delivery_id):
+            delivery = await self.sent_by(delivery_id, user_id)
+            if delivery.state in AFTER_DROPOFF_STATES:
+                raise ItemAlreadyInside(delivery)
+            if delivery.state not in PRE_DROPOFF_STATES:
+                raise WrongState(delivery)
+            await self._give_back(delivery)
+            return await self.close(delivery, S.CANCELLED, actor_id=user_id, event="cancelled")
+
+    async def expire_if_due(self, delivery_id: int) -> Closed | None:
+        """The hold ended: a reservation nobody used, or a drop-off whose last key ran out long ago."""
+        async with self.lock(delivery_id):
+            delivery = await self.repo.get_delivery(delivery_id)
+            if (
+                delivery is None
+                or delivery.state not in (S.RESERVED, S.AWAITING_DROPOFF)
+                or delivery.reserved_until is None
+                or delivery.reserved_until > self.now() + timedelta(seconds=1)
+                or await self.repo.keys_of(delivery_id, kind=KeyKind.DROPOFF, states=[KeyState.ACTIVE])
+            ):
+                return None
+            try:
+                await self._give_back(delivery)
+            except ItemAlreadyInside:
+                return None  # the customer is told it is in, not that it expired
+            except ServiceUnavailable:
+                # Harbor ends reservations and unused tokens by itself, so nothing stays held.
+                log.warning("delivery %s: could not give the locker back at expiry; Harbor will", delivery_id)
+            return await self.close(
+                delivery, S.EXPIRED, actor_id=None, event="hold_expired", notices=notices.hold_expired(delivery)
+            )
+
+    async def expire_key(self, key_id: int) -> bool:
+        """A key's time is up: its QR goes and its holder hears whether a new one can be had."""
+        key = await self.repo.get_key(key_id)
+        if key is None or key.state is not KeyState.ACTIVE:
+            return False
+        async with self.lock(key.delivery_id):
+            if key.expires_at > self.now() + timedelta(seconds=1):
+                return False
+            delivery = await self.repo.get_delivery(key.delivery_id)
+            assert delivery is not None and delivery.id is not None
+            renewable = (key.kind is KeyKind.DROPOFF and delivery.state is S.AWAITING_DROPOFF) or (
+                key.kind is KeyKind.PICKUP and delivery.state in AFTER_DROPOFF_STATES
+            )
+            expired = await self.repo.set_key_state(
+                key_id, KeyState.EXPIRED, notices=notices.key_expired(key, delivery, renewable=renewable)
+            )
+            if expired is None:
+                return False
+            await self.repo.add_event(delivery.id, f"{key.kind.value}_key_expired", detail=f"key #{key_id}")
+            if key.kind is KeyKind.DROPOFF and delivery.state is S.AWAITING_DROPOFF:
+                # Harbor gives the locker back when an unused drop-off token expires; the customer
+                # gets one more hold period to ask for a new key before the delivery expires.
+                grace = self.now() + timedelta(seconds=self.policy.reservation_seconds)
+                await self.repo.update_delivery(delivery.id, reserved_until=grace)
+            return True
+
+    # shared with the watch and the handover ------------------------------------------------
+
+    async def mark_in_locker(self, delivery: Delivery) -> Delivery | None:
+        """The item is in; the caller holds the delivery's lock. The sender hears it once."""
+        assert delivery.id is not None
+        now = self.now()
+        await self.repo.close_keys(delivery.id, KeyState.USED, kind=KeyKind.DROPOFF)
+        return await self.repo.transition(
+            delivery.id,
+            # RESERVED too: a key whose answer was lost at Harbor is the only way that can happen.
+            from_states=[S.RESERVED, S.AWAITING_DROPOFF],
+            to_state=S.IN_LOCKER,
+            actor_id=None,
+            event="in_locker",
+            detail="Harbor reports the locker occupied",
+            notices=notices.in_locker(delivery),
+            dropped_at=now,
+            reserved_until=None,
+            reminder_due_at=now + timedelta(hours=self.policy.reminder_hours),
+        )
+
+    async def close(
+        self,
+        delivery: Delivery,
+        state: DeliveryState,
+        *,
+        actor_id: int | None,
+        event: str,
+        detail: str = "",
+        notices: Sequence[Notice] = (),
+    ) -> Closed:
+        assert delivery.id is not None
+        voided = await self.repo.close_keys(delivery.id, KeyState.VOID)
+        closed = await self.repo.transition(
+            delivery.id,
+            from_states=[delivery.state],
+            to_state=state,
+            actor_id=actor_id,
+            event=event,
+            detail=detail,
+            notices=notices,
+            closed_at=self.now(),
+            reserved_until=None,
+            reminder_due_at=None,
+        )
+        return Closed(closed or delivery, voided)
+
+    # Harbor, carefully -----------------------------------------------------------------------
+
+    async def _holds(self, locker: Locker, status: str) -> bool | None:
+        """After a POST with no answer: does Harbor now list this locker as ours, in `status`?
+        None when Harbor cannot tell us either."""
+        try:
+            held = await self.harbor.assigned_lockers()
+        except HarborError:
+            return None
+        return any(lk.id == locker.id and lk.status.name == status for lk in held)
+
+    async def _cancel_quietly(self, locker: Locker) -> None:
+        """Best effort; a reservation nobody cancels still lapses at Harbor when its time is up."""
+        try:
+            await self.harbor.cancel_reservation(locker.tower_id, locker.id)
+        except HarborError as exc:
+            log.warning("locker %s: reservation not cancelled: %s", locker.id, type(exc).__name__)
+
+    async def _release_quietly(self, delivery: Delivery) -> None:
+        if delivery.tower_id is None or delivery.locker_id is None:
+            return
+        try:
+            await self.harbor.release(delivery.tower_id, delivery.locker_id)
+        except HarborError as exc:
+            log.warning("delivery %s: locker not released: %s", delivery.id, type(exc).__name__)
+
+    async def _give_back(self, delivery: Delivery) -> None:
+        """Cancel the reservation or release the locker at Harbor; refuse if the item is already in."""
+        if delivery.tower_id is None or delivery.locker_id is None:
+            return
+        try:
+            if delivery.state is S.RESERVED:
+                try:
+                    await self.harbor.cancel_reservation(delivery.tower_id, delivery.locker_id)
+                    return
+                except HarborNotAvailable:
+                    # Not reserved any more: it lapsed, or a drop-off key whose answer was lost turned
+                    # it into a rental that would stay held by nobody. Harbor's own list tells which.
+                    pass
+            # Only lockers Harbor counts as ours: an occupied locker of someone else is not our item.
+            held = await self.harbor.assigned_lockers()
+            current = next((lk for lk in held if lk.id == delivery.locker_id), None)
+            if current is None:
+                return
+            if current.status.name == OCCUPIED:
+                moved = await self.mark_in_locker(delivery)
+                raise ItemAlreadyInside(moved or delivery)
+            await self.harbor.release(delivery.tower_id, delivery.locker_id)
+        except (HarborNotAvailable, HarborNotFound):
+            # Already given back (expired at Harbor): the goal is reached.
+            return
+        except HarborAuthError as exc:
+            if exc.status_code == 403:  # held by someone else now: not ours to give back
+                return
+            raise ServiceUnavailable(str(exc)) from exc
+        except HarborError as exc:
+            raise ServiceUnavailable(str(exc)) from exc
+
+    async def _abandon(self, delivery_id: int, reason: str) -> None:
+        await self.repo.transition(
+            delivery_id,
+            from_states=[S.DRAFT],
+            to_state=S.CANCELLED,
+            actor_id=None,
+            event="not_reserved",
+            detail=reason,
+            closed_at=self.now(),
+        )
