@@ -6,7 +6,19 @@ import math
 import re
 
 EARTH_RADIUS_KM = 6371.0088
-_POINT = re.compile(r"^\s*(-?\d{1,3}(?:\.\d+)?)\s*[,;\s]\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+
+# Longest text worth parsing as a typed point: "-89.1234567890123, -179.1234567890123" is 38 characters,
+# so 64 leaves room for generous precision and spacing. Anything longer is not a point, and checking
+# the length first keeps every later step cheap whatever a person (or a script) sends.
+MAX_POINT_CHARS = 64
+# Checked before stripping so even a megabyte of padding costs O(1) to turn away; nobody types hundreds
+# of spaces round a coordinate pair.
+_MAX_RAW_CHARS = 256
+_NUMBER = r"(-?\d{1,3}(?:\.\d+)?)"
+# Each stretch of text can be matched one way only, so a failed match cannot backtrack into trying
+# every split of a run of spaces (the old `\s*[,;\s]\s*` could, which made it quadratic): the
+# separator is either one comma or semicolon with optional spaces round it, or spaces alone.
+_POINT = re.compile(rf"{_NUMBER}(?:\s*[,;]\s*|\s+){_NUMBER}")
 
 Point = tuple[float, float]
 
@@ -29,9 +41,15 @@ def box_around(center: Point, half_side_km: float) -> tuple[Point, Point]:
 
 def parse_point(text: str) -> Point | None:
     """`37.77, -122.41` (comma, semicolon or space between) -> (lat, lon), or None if it is not one."""
-    match = _POINT.match(text)
+    if len(text) > _MAX_RAW_CHARS:
+        return None
+    text = text.strip()
+    if len(text) > MAX_POINT_CHARS:
+        return None
+    match = _POINT.fullmatch(text)
     if not match:
         return None
+    # `\d` also matches other scripts' digits (Arabic-Indic, Devanagari, ...), which float() reads too.
     lat, lon = float(match.group(1)), float(match.group(2))
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return None

@@ -15,23 +15,48 @@ token (DESIGN.md §4). The parameters:
 * Module size: the largest whole number of pixels that keeps the image within 1280 px, so Telegram
   never rescales it (a rescale by a non-integer factor smears module edges before the JPEG step).
   Version 40 still gets 6 px, so every key gets at least 4 px per module.
-* A 1-bit image (mode ``"1"``) from qrcode's PIL factory, saved as PNG without optimisation;
-  data in a single byte-mode segment (keys are ASCII JSON; qrcode's mixed-mode optimiser saves
-  nothing on it but costs a regular-expression pass).
+* Data in a single byte-mode segment (keys are ASCII JSON; qrcode's mixed-mode optimiser saves
+  nothing on it but costs a regular-expression pass), at the smallest version that holds it.
+* A fixed mask pattern, MASK_PATTERN. Every mask is a valid QR code; qrcode's default tries all
+  eight and scores each with the standard's penalty rules, which was three quarters of the render
+  time of the largest key. The penalty score is a proxy for scanner robustness; we measured the
+  robustness itself instead (``python -m bench.qr_render --masks``, see MASK_PATTERN).
+* A 1-bit greyscale PNG written straight from the module matrix (bot/ui/qr_png.py) instead of
+  qrcode's PIL image with a rectangle drawn per module: 14 KB for the largest key.
+
+Rendering is CPU-bound (about 20 ms for the largest key, most of it qrcode's pure-Python
+Reed-Solomon encoder, which holds the GIL), so async code calls ``render_qr_async``: it renders in
+one worker process, shared and started on first use, so the event loop never waits for it. Call
+``shutdown_renderer()`` when the application stops.
 """
 
 from __future__ import annotations
 
-import io
+import asyncio
+import logging
+import multiprocessing
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import qrcode
+from qrcode import util
 from qrcode.constants import ERROR_CORRECT_L, ERROR_CORRECT_M
-from qrcode.exceptions import DataOverflowError
-from qrcode.image.pil import PilImage
+
+from bot.ui.qr_png import png_from_matrix
+
+log = logging.getLogger(__name__)
 
 MAX_SIDE = 1280  # Telegram downscales photos whose long side is larger
 BORDER = 4  # modules of quiet zone on every side
 LEVELS = (ERROR_CORRECT_M, ERROR_CORRECT_L)  # tried in order; the first that holds the data wins
+# Measured with python -m bench.qr_render --masks (4 keys from no token to the largest): every
+# mask reads back after JPEG q80, q60 and at 800 px; with a glare spot over 20 % of the code, every
+# mask read back from 31 of 32 places (the same one failed for all). Only bigger spots tell them
+# apart, and barely (read-backs of 92, 10 spots per key): 85-88 at 26 %, 72-74 at 32 %, a spread
+# within noise. Mask 5 led both (88, 74); qrcode's penalty score picks mask 2 for all four (86, 72).
+MASK_PATTERN = 5
 
 # Terminal drawing: one character covers two module rows (upper, lower); True = drawn as ink.
 _HALF_BLOCKS = {
@@ -42,17 +67,35 @@ _HALF_BLOCKS = {
 }
 
 
+def _smallest_version(n_bytes: int, level: int) -> int | None:
+    """The smallest QR version holding ``n_bytes`` in one byte-mode segment at ``level``, if any.
+
+    What qrcode's ``make(fit=True)`` finds too, but by arithmetic: qrcode finds it by writing the
+    whole data into a bit buffer (a third of the time of the rest of the encoding).
+    """
+    for version in range(1, 41):
+        # 4 bits of mode indicator, the character count (8 or 16 bits), 8 bits per byte.
+        needed = 4 + util.length_in_bits(util.MODE_8BIT_BYTE, version) + 8 * n_bytes
+        if needed <= util.BIT_LIMIT_TABLE[level][version]:
+            return version
+    return None
+
+
 def _make(data: str, border: int) -> qrcode.QRCode:
     """The smallest code for ``data`` at the first error-correction level in LEVELS that holds it."""
+    raw = data.encode("utf-8")
+    segment = util.QRData(raw, mode=util.MODE_8BIT_BYTE, check_data=False)
     for level in LEVELS:
-        code = qrcode.QRCode(error_correction=level, border=border, box_size=1)
-        code.add_data(data, optimize=0)
-        try:
-            code.make(fit=True)
-        except (DataOverflowError, ValueError):  # qrcode 8 raises ValueError past version 40
+        version = _smallest_version(len(raw), level)
+        if version is None:
             continue
+        code = qrcode.QRCode(
+            version=version, error_correction=level, border=border, box_size=1, mask_pattern=MASK_PATTERN
+        )
+        code.add_data(segment)
+        code.make(fit=False)
         return code
-    raise ValueError(f"{len(data.encode())} bytes do not fit in a QR code")
+    raise ValueError(f"{len(raw)} bytes do not fit in a QR code")
 
 
 def box_size_for(modules: int, *, border: int = BORDER, max_side: int = MAX_SIDE) -> int:
@@ -67,17 +110,81 @@ def render_qr(data: str, *, box_size: int | None = None) -> bytes:
     docstring); an explicit ``box_size`` overrides that, and then the caller answers for the size.
     Raises ValueError when the data does not fit in any QR code or box_size is below 1.
 
-    CPU-bound: about 25 ms for a key without SDK token, 150 ms for the largest (three quarters of
-    it qrcode choosing the mask pattern); from async code call it via ``asyncio.to_thread``.
+    CPU-bound and holding the GIL for most of its time: from async code use ``render_qr_async``.
     """
     if box_size is not None and box_size < 1:
         raise ValueError(f"box_size must be at least 1, not {box_size}")
     code = _make(data, BORDER)
-    code.box_size = box_size if box_size is not None else box_size_for(code.modules_count)
-    image = code.make_image(image_factory=PilImage)  # mode "1", black on white
-    buffer = io.BytesIO()
-    image.save(buffer, kind="PNG")
-    return buffer.getvalue()
+    box = box_size if box_size is not None else box_size_for(code.modules_count)
+    return png_from_matrix(code.get_matrix(), box)  # get_matrix includes the border
+
+
+# --- off the event loop --------------------------------------------------------------------------
+
+# One worker: a key is rendered per hand-over, a few a minute at most, and 20 ms each; a second
+# process would only cost memory. "spawn", not "fork": the bot has threads (the job queue, the
+# HTTP pool) whose locks a forked child would inherit in whatever state they were.
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return _pool
+
+
+def _discard_pool(broken: ProcessPoolExecutor) -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is broken:
+            _pool = None
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
+def _render_measured(data: str, box_size: int | None) -> tuple[bytes, float]:
+    """``render_qr`` and the CPU seconds it took, measured where it ran (the worker process)."""
+    start = time.process_time()
+    png = render_qr(data, box_size=box_size)
+    return png, time.process_time() - start
+
+
+async def render_qr_measured_async(data: str, *, box_size: int | None = None) -> tuple[bytes, float]:
+    """``render_qr_async`` plus the CPU seconds the render took in the worker (for the benchmark)."""
+    loop = asyncio.get_running_loop()
+    pool = _executor()
+    try:
+        return await loop.run_in_executor(pool, _render_measured, data, box_size)
+    except BrokenProcessPool:
+        # The worker died (killed by the OOM killer, say). Start afresh next time; this key still
+        # has to reach the user, so render it in a thread: the loop slows down for once, not fails.
+        log.warning("QR render worker died; rendering in a thread and restarting the worker next time")
+        _discard_pool(pool)
+        return await asyncio.to_thread(_render_measured, data, box_size)
+
+
+async def render_qr_async(data: str, *, box_size: int | None = None) -> bytes:
+    """``render_qr`` in a worker process, so the event loop keeps running meanwhile.
+
+    Same arguments, bytes and errors as ``render_qr``. The worker starts on the first call (about
+    a tenth of a second, off the loop but added to that call's wait).
+    """
+    png, _cpu = await render_qr_measured_async(data, box_size=box_size)
+    return png
+
+
+def shutdown_renderer() -> None:
+    """Stop the render worker, if it was started; a later render starts a new one."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- terminal ------------------------------------------------------------------------------------
 
 
 def render_qr_text(data: str, *, light_terminal: bool = False) -> str:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import time
+from collections.abc import Callable
 
-from bot.geo import box_around, distance_km, parse_point
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.geo import MAX_POINT_CHARS, box_around, distance_km, parse_point
 
 SF = (37.7749, -122.4194)
 AUSTIN = (30.2672, -97.7431)
@@ -89,3 +94,90 @@ def test_parse_point_accepts_the_usual_ways_of_typing_coordinates(text, point) -
 )
 def test_parse_point_rejects_out_of_range_values_and_junk(text) -> None:
     assert parse_point(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "point"),
+    [
+        ("37.7, -122.4\n", (37.7, -122.4)),  # a pasted line keeps its newline
+        ("\t37.7\t-122.4\t", (37.7, -122.4)),
+        ("37.7 ;  -122.4", (37.7, -122.4)),
+        ("37.7\u00a0-122.4", (37.7, -122.4)),  # a no-break space, as some keyboards insert
+        ("٣٧.٧, -١٢٢.٤", (37.7, -122.4)),  # Arabic-Indic digits, which float() reads as well
+    ],
+)
+def test_parse_point_accepts_the_other_forms_the_old_pattern_did(text, point) -> None:
+    assert parse_point(text) == point
+
+
+@pytest.mark.parametrize("text", ["37.7 , ; -122.4", "37.7,,-122.4", "37.7 - 122.4", "37. 7, 1", ".5, 1", "+37.7, 1"])
+def test_parse_point_rejects_doubled_or_odd_separators(text) -> None:
+    assert parse_point(text) is None
+
+
+def test_parse_point_rejects_text_longer_than_any_typed_point() -> None:
+    point = "37.7793, -122.4193"
+    assert parse_point(point + " " * 40) == (37.7793, -122.4193)  # padding is stripped before measuring
+    assert parse_point("37." + "1" * MAX_POINT_CHARS + ", -122.4") is None  # a valid shape, but absurd
+
+
+# Shapes that made the old pattern backtrack over every split of a long run: a number, a long run of
+# separators, then something that is not a number.
+_HOSTILE_SHAPES: list[Callable[[int], str]] = [
+    lambda n: " " * n,
+    lambda n: "1" + " " * n + "x",
+    lambda n: "1" + " " * n + "1x",
+    lambda n: "1" * n,
+    lambda n: "1," * (n // 2),
+    lambda n: "1;" * (n // 2),
+    lambda n: "1 " * (n // 2) + "x",
+    lambda n: "1." + "1" * n + " x",
+    lambda n: "-" * n,
+    lambda n: "\t" * n + "1",
+]
+
+
+@pytest.mark.parametrize("size", [4 * 1024, 1024 * 1024])
+@pytest.mark.parametrize("shape", range(len(_HOSTILE_SHAPES)))
+def test_parse_point_turns_away_long_hostile_text_fast(shape, size) -> None:
+    text = _HOSTILE_SHAPES[shape](size)
+    started = time.process_time()
+    for _ in range(1000):
+        assert parse_point(text) is None
+    # Linear work on these inputs takes microseconds per call; the old quadratic pattern needed about
+    # 0.15 s for ONE 4 KB text of the second shape, i.e. minutes for a thousand, so the bound is loose.
+    assert time.process_time() - started < 0.5
+
+
+@pytest.mark.parametrize("shape", range(len(_HOSTILE_SHAPES)))
+def test_parse_point_is_fast_on_hostile_text_just_under_the_length_limit(shape) -> None:
+    # Past the length checks the pattern itself must still be linear.
+    text = _HOSTILE_SHAPES[shape](MAX_POINT_CHARS)[:MAX_POINT_CHARS]
+    started = time.process_time()
+    for _ in range(1000):
+        parse_point(text)
+    assert time.process_time() - started < 0.5
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_parse_point_never_raises_on_any_text(text) -> None:
+    point = parse_point(text)
+    if point is not None:
+        lat, lon = point
+        assert -90 <= lat <= 90
+        assert -180 <= lon <= 180
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lat=st.floats(min_value=-90, max_value=90, allow_nan=False),
+    lon=st.floats(min_value=-180, max_value=180, allow_nan=False),
+    places=st.integers(min_value=0, max_value=8),
+    separator=st.sampled_from([",", ", ", " , ", ";", "; ", " ", "   ", "\t"]),
+    padding=st.sampled_from(["", " ", "  ", "\n"]),
+)
+def test_parse_point_reads_back_a_formatted_point(lat, lon, places, separator, padding) -> None:
+    typed_lat, typed_lon = f"{lat:.{places}f}", f"{lon:.{places}f}"
+
+    assert parse_point(f"{padding}{typed_lat}{separator}{typed_lon}{padding}") == (float(typed_lat), float(typed_lon))

@@ -1,18 +1,26 @@
-"""bot.ui.qr: every key's QR code must read back after Telegram recompresses the photo."""
+"""bot.ui.qr: every key's QR code must read back after Telegram recompresses the photo.
+
+Speed is the benchmark's business (python -m bench.qr_render): no timings here.
+"""
 
 from __future__ import annotations
 
 import io
 import json
 import random
+from collections.abc import Iterator
 
 import pytest
+import qrcode
 import zxingcpp
 from PIL import Image, ImageDraw
+from qrcode.constants import ERROR_CORRECT_M
 
 from bench.qr_render import decode, keycloak_like_jwt, largest_key, small_key, telegram_photo
 from bot.keys import LockerKey
-from bot.ui.qr import BORDER, MAX_SIDE, render_qr, render_qr_text
+from bot.ui import qr
+from bot.ui.qr import BORDER, MASK_PATTERN, MAX_SIDE, render_qr, render_qr_async, render_qr_text, shutdown_renderer
+from bot.ui.qr_png import png_from_matrix
 
 SMALL = small_key().to_json()
 LARGEST = largest_key().to_json()
@@ -68,6 +76,79 @@ def test_reads_back_after_telegram_recompression(data: str, quality: int) -> Non
 def test_reads_back_from_telegrams_800px_preview(data: str) -> None:
     # Margin: chats show the 800 px size of a photo until it is opened.
     assert decode(telegram_photo(render_qr(data), quality=80, max_side=800)) == [data]
+
+
+@KEYS
+def test_uses_the_fixed_mask_and_otherwise_the_same_code_as_qrcode(data: str) -> None:
+    reference = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=BORDER, mask_pattern=MASK_PATTERN)
+    reference.add_data(data, optimize=0)
+    reference.make(fit=True)
+    code = qr._make(data, BORDER)
+    assert (code.version, code.error_correction, code.mask_pattern) == (
+        reference.version,
+        ERROR_CORRECT_M,
+        MASK_PATTERN,
+    )
+    assert code.get_matrix() == reference.get_matrix()
+
+
+@KEYS
+def test_png_pixels_are_the_module_matrix_scaled_up(data: str) -> None:
+    matrix = qr._make(data, BORDER).get_matrix()
+    box = qr.box_size_for(len(matrix) - 2 * BORDER)
+    # The reference: Pillow's own nearest-neighbour scale-up of the matrix, black on white.
+    small = Image.frombytes(
+        "L", (len(matrix), len(matrix)), bytes(0 if dark else 255 for row in matrix for dark in row)
+    )
+    expected = small.resize((len(matrix) * box,) * 2, Image.Resampling.NEAREST)
+    with Image.open(io.BytesIO(render_qr(data))) as image:
+        assert image.mode == "1"
+        assert image.convert("L").tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("box", [1, 3, 8])
+def test_png_from_matrix_packs_rows_of_any_width(box: int) -> None:
+    matrix = [[True, False, True], [False, False, True]]  # 3 modules wide: rows end mid-byte
+    with Image.open(io.BytesIO(png_from_matrix(matrix, box))) as image:
+        assert image.size == (3 * box, 2 * box)
+        for y, row in enumerate(matrix):
+            for x, dark in enumerate(row):
+                assert image.getpixel((x * box + box - 1, y * box)) == (0 if dark else 255)
+    with pytest.raises(ValueError, match="box"):
+        png_from_matrix(matrix, 0)
+    with pytest.raises(ValueError, match="rectangle"):
+        png_from_matrix([[True], [True, False]], 1)
+
+
+# --- off the event loop --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def renderer() -> Iterator[None]:
+    """The async API's worker process, stopped after the test."""
+    yield
+    shutdown_renderer()
+
+
+@pytest.mark.usefixtures("renderer")
+async def test_async_render_returns_the_sync_bytes_and_errors() -> None:
+    assert await render_qr_async(LARGEST) == render_qr(LARGEST)
+    assert await render_qr_async(SMALL, box_size=3) == render_qr(SMALL, box_size=3)
+    with pytest.raises(ValueError, match="do not fit"):
+        await render_qr_async("x" * 3000)
+
+
+@pytest.mark.usefixtures("renderer")
+async def test_async_render_survives_a_shutdown_and_a_dead_worker() -> None:
+    assert await render_qr_async(SMALL) == render_qr(SMALL)
+    shutdown_renderer()  # a later render starts a new worker
+    assert await render_qr_async(SMALL) == render_qr(SMALL)
+    pool = qr._executor()
+    for process in list(pool._processes.values()):  # as if the OOM killer took it
+        process.kill()
+        process.join()
+    assert await render_qr_async(SMALL) == render_qr(SMALL)  # rendered in a thread this once
+    assert qr._executor() is not pool
 
 
 def test_round_trip_through_locker_key() -> None:
