@@ -21,6 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="harbor-bot: Harbor Lockers in Telegram")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (long polling) with the settings from the environment")
+    sub.add_parser("web", help="serve Telegram's webhook (and Harbor's) on HOST:PORT; run many behind a proxy")
+    hook = sub.add_parser("set-webhook", help="register {WEBHOOK_URL}/telegram with Telegram (a deploy step)")
+    hook.add_argument("--max-connections", type=int, default=40, help="Telegram's concurrent requests (1-100)")
+    hook.add_argument("--drop-pending", action="store_true", help="drop updates Telegram still holds")
     console = sub.add_parser("console", help="chat with the bot in this terminal (no Telegram, no Harbor account)")
     console.add_argument("--near", type=parse_point, help="share this location first (LAT,LON)")
     doctor = sub.add_parser("doctor", help="check the settings, Harbor and Telegram; exit non-zero on failure")
@@ -39,9 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         from bot.console import main as console_main
 
         return console_main(near=args.near)
-    from bot.runner import main as run_main
+    from bot import runner
 
-    return run_main()
+    if command == "web":
+        return runner.web()
+    if command == "set-webhook":
+        return runner.set_webhook(max_connections=args.max_connections, drop_pending=args.drop_pending)
+    return runner.main()
 
 
 if __name__ == "__main__":

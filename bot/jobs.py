@@ -47,7 +47,9 @@ class Scheduler:
     def watch_interval(self) -> timedelta:
         settings = self.services.settings
         # With Harbor's webhooks arriving, polling is only the fallback for an event that was lost.
-        seconds = settings.harbor_webhook_poll_seconds if settings.harbor_webhook_secret else settings.locker_poll_seconds
+        seconds = (
+            settings.harbor_webhook_poll_seconds if settings.harbor_webhook_secret else settings.locker_poll_seconds
+        )
         return timedelta(seconds=seconds)
 
     @property

@@ -181,13 +181,17 @@ class Notifier:
                     name=delivery.location_name,
                 )  # fmt: skip
             else:
-                text = t("pickup.completed_collector", language, locker=delivery.locker_name, name=delivery.location_name)
+                text = t(
+                    "pickup.completed_collector", language, locker=delivery.locker_name, name=delivery.location_name
+                )
             await send_view(bot, chat_id, View(text), notify=True)
         elif kind is NoticeKind.REMINDER:
             values = {"locker": delivery.locker_name, "name": delivery.location_name, "address": delivery.address}
             if body.get("role") == "collector":
                 key = keyboard([button(t("pickup.key_button", language), "pkey", delivery.id or 0)])
-                await send_view(bot, chat_id, View(t("pickup.reminder_collector", language, **values), key), notify=True)
+                await send_view(
+                    bot, chat_id, View(t("pickup.reminder_collector", language, **values), key), notify=True
+                )
             else:
                 await send_view(bot, chat_id, View(t("pickup.reminder_sender", language, **values)), notify=True)
         elif kind is NoticeKind.HOLD_EXPIRED:
@@ -206,7 +210,9 @@ class Notifier:
         elif kind is NoticeKind.RELEASED:
             for key in await self.repo.keys_of(delivery.id or 0, states=[KeyState.VOID]):
                 await self._delete_key_message(key)
-            text = t("pickup.released", language, locker=delivery.locker_name, name=delivery.location_name, id=delivery.id)
+            text = t(
+                "pickup.released", language, locker=delivery.locker_name, name=delivery.location_name, id=delivery.id
+            )
             await send_view(bot, chat_id, View(text), notify=True)
         elif kind is NoticeKind.LINK_EXPIRED:
             if delivery.state.is_open:
@@ -221,14 +227,18 @@ class Notifier:
                 key = await self.repo.get_key(int(key_id))
                 if key is not None:
                     await self._delete_key_message(key)
-            text = t("pickup.unassigned", language, id=delivery.id, locker=delivery.locker_name, name=delivery.location_name)
+            text = t(
+                "pickup.unassigned", language, id=delivery.id, locker=delivery.locker_name, name=delivery.location_name
+            )
             await send_view(bot, chat_id, View(text), notify=True)
         elif kind is NoticeKind.COURIER_JOB:
             if delivery.collector_id != chat_id or not delivery.state.is_open:
                 return  # reassigned or closed before the courier heard of it
             sender = await self.repo.get_user(delivery.sender_id)
             intro = t("pickup.courier_job", language, id=delivery.id, sender=sender.display_name if sender else "")
-            await send_view(bot, chat_id, hv.waiting_view(delivery, language, self.reminder_hours, intro=intro), notify=True)
+            await send_view(
+                bot, chat_id, hv.waiting_view(delivery, language, self.reminder_hours, intro=intro), notify=True
+            )
 
     async def _retire_keys(self, delivery: Delivery, kind: KeyKind) -> None:
         for key in await self.repo.keys_of(delivery.id or 0, kind=kind, states=[KeyState.USED]):

@@ -1,37 +1,56 @@
-"""`python -m bot run`: long polling until SIGTERM/SIGINT, with clear words when settings are missing."""
+"""`python -m bot run` (long polling), `web` (webhooks, many processes) and `set-webhook` (a deploy step),
+with clear words when settings are missing. All stop cleanly on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
-from telegram import Update
-from telegram.error import InvalidToken, NetworkError
+import uvicorn
+from telegram import Bot, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot import logs
-from bot.config import ConfigError, load_settings
+from bot.app import Overrides, build_application
+from bot.config import ConfigError, Settings, load_settings
+from bot.web import create_web_app
+from storage.engine import redacted
+
+# What the bot handles: messages (commands, locations, links) and button presses. Edited messages
+# (a live location's stream) are not input.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
 log = logging.getLogger("bot")
 
 
-def main() -> int:
+def _settings(*, web: bool = False) -> Settings | None:
     logs.setup()
     try:
         settings = load_settings()
         settings.require_telegram_token()
+        if web:
+            settings.require_webhook_secret()
     except ConfigError as exc:
         print(f"harbor-bot cannot start: {exc}", file=sys.stderr)
-        return 2
-    from bot.app import build_application
+        return None
+    logs.setup_from_settings(settings)
+    return settings
 
+
+def main() -> int:
+    settings = _settings()
+    if settings is None:
+        return 2
     application = build_application(settings)
     log.info("Harbor: %s (%s); database: %s", settings.harbor_env.value, settings.harbor_urls[0], _db(settings))
     try:
         # run_polling stops cleanly on SIGINT, SIGTERM and SIGABRT, finishing the updates in hand.
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+        application.run_polling(allowed_updates=ALLOWED_UPDATES)
     except InvalidToken:
-        print("harbor-bot cannot start: Telegram refused TELEGRAM_BOT_TOKEN; check it with @BotFather.",
-              file=sys.stderr)
+        print(
+            "harbor-bot cannot start: Telegram refused TELEGRAM_BOT_TOKEN; check it with @BotFather.", file=sys.stderr
+        )
         return 2
     except NetworkError as exc:
         print(f"harbor-bot cannot reach Telegram at {settings.telegram_api_url}: {exc}", file=sys.stderr)
@@ -39,7 +58,58 @@ def main() -> int:
     return 0
 
 
-def _db(settings: object) -> str:
-    from storage.engine import redacted
+def web() -> int:
+    """Serve /telegram, /harbor, /healthz and /readyz on HOST:PORT; never calls getUpdates."""
+    settings = _settings(web=True)
+    if settings is None:
+        return 2
+    application = build_application(settings, Overrides(polling=False))
+    log.info("web on %s:%s; Harbor: %s; database: %s", settings.host, settings.port, settings.harbor_env.value,
+             _db(settings))  # fmt: skip
+    config = uvicorn.Config(
+        create_web_app(application), host=settings.host, port=settings.port, log_config=None, proxy_headers=True
+    )
+    uvicorn.Server(config).run()
+    return 0
 
-    return redacted(settings.database_url)  # type: ignore[attr-defined]
+
+async def _set_webhook(settings: Settings, max_connections: int, drop_pending: bool) -> str:
+    bot = Bot(
+        settings.require_telegram_token().get_secret_value(),
+        base_url=f"{settings.telegram_api_url}/bot",
+        base_file_url=f"{settings.telegram_api_url}/file/bot",
+    )
+    async with bot:
+        url = f"{settings.webhook_url}/telegram"
+        await bot.set_webhook(
+            url,
+            secret_token=settings.require_webhook_secret().get_secret_value(),
+            allowed_updates=ALLOWED_UPDATES,
+            max_connections=max_connections,
+            drop_pending_updates=drop_pending,
+        )
+        info = await bot.get_webhook_info()
+        return (
+            f"webhook set: {info.url} (pending updates: {info.pending_update_count}, max connections: "
+            f"{info.max_connections})"
+        )
+
+
+def set_webhook(*, max_connections: int = 40, drop_pending: bool = False) -> int:
+    """Register {WEBHOOK_URL}/telegram with the secret: once per deploy, not by each process."""
+    settings = _settings(web=True)
+    if settings is None:
+        return 2
+    if not settings.webhook_url or not settings.webhook_url.startswith("https://"):
+        print("harbor-bot: WEBHOOK_URL must be the public https:// base of the `web` processes.", file=sys.stderr)
+        return 2
+    try:
+        print(asyncio.run(_set_webhook(settings, max_connections, drop_pending)))
+    except TelegramError as exc:
+        print(f"harbor-bot: Telegram refused the webhook: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _db(settings: Settings) -> str:
+    return redacted(settings.database_url)

@@ -2,7 +2,9 @@
 
 `database_url` is a fresh, empty database: a SQLite file, and, when TEST_DATABASE_URL points at a
 PostgreSQL server (CI sets it), also a new database on that server (test ids "sqlite" / "postgres").
-`engine` is that database migrated to head; `session_factory` opens sqlmodel Sessions on it.
+`engine` is that database migrated to head (migrations run on a sync engine); `session_factory` opens
+sqlmodel Sessions on it. `async_engine` is the same migrated database through the asyncio driver the bot
+runs on, and `repo` an async Repository on it.
 Other fixtures belong in the subfolders' conftest files.
 """
 
@@ -10,15 +12,23 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 
-from storage.engine import make_engine, make_session_factory, normalize_url
+from storage.engine import (
+    make_async_engine,
+    make_async_session_factory,
+    make_engine,
+    make_session_factory,
+    normalize_url,
+)
 from storage.migrate import upgrade
+from storage.repository import Repository
 
 _BACKENDS = ["sqlite", "postgres"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
 
@@ -58,3 +68,16 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def session_factory(engine: Engine) -> Callable[[], Session]:
     return make_session_factory(engine)
+
+
+@pytest.fixture
+async def async_engine(engine: Engine, database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The migrated database through the asyncio driver (aiosqlite / psycopg async)."""
+    async_engine = make_async_engine(database_url)
+    yield async_engine
+    await async_engine.dispose()
+
+
+@pytest.fixture
+def repo(async_engine: AsyncEngine) -> Repository:
+    return Repository(make_async_session_factory(async_engine))

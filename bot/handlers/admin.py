@@ -305,7 +305,9 @@ async def delivery_lines(repo: Repository, delivery: Delivery, language: str | N
     collector = raw("admin.nobody", language)
     if delivery.collector_id is not None:
         kind = delivery.collector_kind.value if delivery.collector_kind else "?"
-        collector = raw("admin.collector", language, who=await _who(repo, delivery.collector_id, names, language), kind=kind)
+        collector = raw(
+            "admin.collector", language, who=await _who(repo, delivery.collector_id, names, language), kind=kind
+        )
     card = t(
         "admin.delivery_card",
         language,
@@ -328,7 +330,11 @@ async def delivery_lines(repo: Repository, delivery: Delivery, language: str | N
     if not events:
         lines.append(t("admin.events_none", language))
     for event in events:
-        values = {"at": _stamp(event.at, tz), "actor": await _who(repo, event.actor_id, names, language), "kind": event.kind}
+        values = {
+            "at": _stamp(event.at, tz),
+            "actor": await _who(repo, event.actor_id, names, language),
+            "kind": event.kind,
+        }
         if event.detail:
             lines.append(t("admin.event_line_detail", language, **values, detail=event.detail))
         else:

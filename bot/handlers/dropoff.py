@@ -347,4 +347,3 @@ def handlers() -> list[BaseHandler]:
 def step_handler() -> BaseHandler:
     """Registered after every other feature's handlers: text and other messages in a private chat."""
     return MessageHandler(PRIVATE_INPUT & ~filters.COMMAND, in_step)
-

@@ -65,9 +65,7 @@ class Availability(_Model):
     counts: Counts = Field(
         default_factory=Counts, validation_alias=AliasChoices("lockerAvailability", "locker_availability")
     )
-    by_type: list[TypeAvailability] = Field(
-        default_factory=list, validation_alias=AliasChoices("byType", "by_type")
-    )
+    by_type: list[TypeAvailability] = Field(default_factory=list, validation_alias=AliasChoices("byType", "by_type"))
 
     def free_by_type(self) -> list[TypeAvailability]:
         """Types with at least one free locker, in Harbor's type-id order."""

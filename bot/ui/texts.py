@@ -62,8 +62,7 @@ EN: dict[str, str] = {
     "dropoff.nearby_footer": "Tap a location to choose a size.",
     "dropoff.location_button": "📍 {name} ({distance})",
     "dropoff.nothing_nearby": (
-        "I found no free lockers within {radius} km of that place. Share another location to try again, "
-        "or /cancel."
+        "I found no free lockers within {radius} km of that place. Share another location to try again, or /cancel."
     ),
     "dropoff.remind_choose_location": "Tap one of the locations above, or share another location. /cancel to stop.",
     "dropoff.choose_size": "<b>{name}</b>\n{address}\n\nWhich locker size do you need?",
@@ -167,8 +166,7 @@ EN: dict[str, str] = {
     "key.private_only": "For your safety I only send keys in our private chat. Open a chat with me and try there.",
     # watching
     "watch.in_locker": (
-        "📦 Your item is in locker <b>{locker}</b> at <b>{name}</b>, {address}.\n"
-        "Who picks it up? Choose below."
+        "📦 Your item is in locker <b>{locker}</b> at <b>{name}</b>, {address}.\nWho picks it up? Choose below."
     ),
     "watch.completed_sender": "✅ Delivery #{id} is complete: the item was collected from locker {locker} at {name}.",
     # /my
@@ -186,8 +184,7 @@ EN: dict[str, str] = {
     "state.released": "released by the service",
     # problems
     "error.harbor_down": (
-        "The locker network is not answering right now. Nothing was changed on your side; please try "
-        "again in a minute."
+        "The locker network is not answering right now. Nothing was changed on your side; please try again in a minute."
     ),
     "error.retry_button": "🔁 Try again",
     "error.stale_button": "This button is no longer active.",

@@ -77,7 +77,7 @@ async def test_lockers_flags_orphans_and_releases_them(w: World) -> None:
     ada = await admin_of(w)
     alice = w.user(101, "Alice")
     delivery_id, _ = await item_in_locker(w, alice)
-    delivery = (await w.services.deliveries.get(delivery_id))
+    delivery = await w.services.deliveries.get(delivery_id)
     w.simulator.set_locker_status(ORPHAN, "reserved", holder=ME)  # held by the service, no delivery
 
     await ada.command("lockers")

@@ -130,7 +130,7 @@ async def test_a_reservation_whose_answer_was_lost_is_not_made_twice(fw: World) 
     held = await alice.wait_for("is held for you")
     assert [r.status for r in w.harbor_requests("POST", "/reservations")] == [200]
     assert len(held_by_bot(w)) == 1 and held_by_bot(w) == (await open_lockers(w))
-    delivery = (await w.services.deliveries.open_dropoff(alice.id))
+    delivery = await w.services.deliveries.open_dropoff(alice.id)
     assert f"Locker {delivery.locker_name}" in (held.content or "")
 
 

@@ -155,7 +155,7 @@ async def test_sizes_and_reservation_say_what_where_and_until_when(w: World) -> 
 
     await alice.press("medium")
     held = await alice.wait_for("is held for you")
-    delivery = (await w.services.deliveries.open_dropoff(alice.id))
+    delivery = await w.services.deliveries.open_dropoff(alice.id)
     text = held.content or ""
     assert f"Locker {delivery.locker_name} (medium)" in text
     assert "Civic Center" in text and CIVIC_CENTER_ADDRESS in text

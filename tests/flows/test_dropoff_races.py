@@ -73,7 +73,7 @@ async def test_someone_faster_at_harbor_the_bot_takes_the_next_locker(w: World) 
     await pressed
 
     held = await alice.wait_for("is held for you")
-    delivery = (await w.services.deliveries.open_dropoff(alice.id))
+    delivery = await w.services.deliveries.open_dropoff(alice.id)
     assert delivery.locker_id == second
     assert f"Locker {w.simulator.locker(second)['name']} (large)" in (held.content or "")
     assert w.simulator.holder(first) == OTHER_PROVIDER
@@ -95,7 +95,7 @@ async def test_a_double_tap_on_a_size_reserves_once(w: World) -> None:
 
     await alice.wait_for("is held for you")
     assert len(w.harbor_requests("POST", "/reservations")) == 1
-    assert held_by_bot(w) == (await open_lockers(w)) and len((await open_lockers(w))) == 1
+    assert held_by_bot(w) == (await open_lockers(w)) and len(await open_lockers(w)) == 1
     assert len([m for m in alice.bot_messages if "is held for you" in (m.content or "")]) == 1
     # The second tap got a friendly word, not silence (while the first is still being handled, or
     # just after the conversation ended).

@@ -24,7 +24,7 @@ async def test_a_hold_that_ends_unused_gives_the_locker_back(database_url: str) 
     async with world(database_url, reservation_seconds=1) as w:
         alice = w.user(101, "Alice")
         held = await reserve(alice)
-        delivery = (await w.services.deliveries.open_dropoff(alice.id))
+        delivery = await w.services.deliveries.open_dropoff(alice.id)
         assert harbor_status(w, delivery.locker_id) == "reserved"
 
         ended = await alice.wait_for("ended unused", timeout=4)
@@ -44,7 +44,7 @@ async def test_an_expired_key_is_replaced_by_a_note_and_a_new_key(database_url: 
         alice = w.user(101, "Alice")
         photo = await get_key(alice, await reserve(alice))
         old = decode_key(photo)
-        delivery = (await w.services.deliveries.open_dropoff(alice.id))
+        delivery = await w.services.deliveries.open_dropoff(alice.id)
 
         note = await alice.wait_for("expired unused", timeout=4)
         assert all(m.photo is None for m in alice.bot_messages)  # the expired QR is gone
@@ -93,8 +93,8 @@ async def test_a_restart_rebuilds_the_timers_and_they_still_fire(database_url: s
             return await get_key(bob, await reserve(bob))
 
         _, bob_key = await asyncio.gather(reserve(alice), bob_gets_a_key())
-        alice_delivery = (await w.services.deliveries.open_dropoff(alice.id))
-        (bob_key_record,) = (await w.services.repo.active_keys())
+        alice_delivery = await w.services.deliveries.open_dropoff(alice.id)
+        (bob_key_record,) = await w.services.repo.active_keys()
         before = w.job_names()
 
         await w.restart()

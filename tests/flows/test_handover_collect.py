@@ -29,7 +29,7 @@ async def test_self_pickup(w: World) -> None:
     waiting = await alice.wait_for("waiting for you")
     assert "small" in waiting.content and "Civic Center" in waiting.content
     assert [m for m in alice.bot_messages if m.venue and m.message_id < waiting.message_id]
-    delivery = (await w.services.deliveries.get(delivery_id))
+    delivery = await w.services.deliveries.get(delivery_id)
     assert (delivery.collector_kind, delivery.collector_id) == (CollectorKind.SELF, alice.id)
 
     key = await get_pickup_key(w, alice, waiting)

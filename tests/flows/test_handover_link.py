@@ -29,7 +29,7 @@ async def test_link_recipient_collects_and_both_are_told(w: World) -> None:
     assert url.startswith(f"https://t.me/{BOT_USERNAME}?start=")
     code = LINK.search(url).group(1)  # type: ignore[union-attr]
     assert len(code) >= 22  # 128 random bits in base64url need 22 characters
-    link = (await w.services.repo.live_links(delivery_id, now=w.services.deliveries.now()))
+    link = await w.services.repo.live_links(delivery_id, now=w.services.deliveries.now())
     assert len(link) == 1 and code not in link[0].code_hash  # only a hash is kept
     assert timedelta(days=6, hours=23) < link[0].expires_at - w.services.deliveries.now() <= timedelta(days=7)
 
@@ -37,7 +37,7 @@ async def test_link_recipient_collects_and_both_are_told(w: World) -> None:
     waiting = await bob.wait_for("waiting for you")
     venue = [m for m in bob.bot_messages if m.venue]
     assert venue and venue[-1].venue["title"].startswith("Civic Center") and "McAllister" in venue[-1].venue["address"]
-    delivery = (await w.services.deliveries.get(delivery_id))
+    delivery = await w.services.deliveries.get(delivery_id)
     assert f"locker {delivery.locker_name}" in waiting.content.lower()
     assert "small" in waiting.content and "24 h" in waiting.content.replace("hours", "h")
     assert any("key" in b.lower() for b in waiting.buttons)
@@ -84,7 +84,7 @@ async def _refusal(w: World, who_id: int, name: str, url_or_code: str) -> str:
 async def test_every_dead_link_gets_the_same_polite_refusal(w: World) -> None:
     alice = w.user(101, "Alice", username="alice")
     delivery_id, inside = await item_in_locker(w, alice)
-    delivery = (await w.services.deliveries.get(delivery_id))
+    delivery = await w.services.deliveries.get(delivery_id)
 
     revoked, made = await share_link(alice, inside)
     await alice.press("revoke", made)

@@ -41,7 +41,7 @@ async def test_a_stranger_pressing_a_forwarded_key_button_gets_nothing(w: World)
     await settled(w)
     assert not [m for m in mallory.bot_messages if m.photo or m.venue]
     assert not pickup_tokens(w)
-    delivery = (await w.services.deliveries.get(delivery_id))
+    delivery = await w.services.deliveries.get(delivery_id)
     assert delivery.locker_name not in (refused.content or "") and "Civic" not in (refused.content or "")
 
     # The same for the sender's handover buttons: no link, no courier names, no collector change.
@@ -90,7 +90,7 @@ async def test_a_courier_taken_off_the_job_gets_no_key(w: World) -> None:
     await alice.wait_for("pick it up yourself")
     await carl.wait_for("no longer yours to collect")
     assert not [m for m in carl.bot_messages if m.photo]  # his key's QR is gone
-    [record] = (await w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP))
+    [record] = await w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP)
     assert record.state is KeyState.VOID
     await carl.press("pickup key", job)
     await carl.wait_for(NOT_FOUND)
@@ -111,7 +111,7 @@ async def test_a_courier_taken_off_the_job_gets_no_key(w: World) -> None:
 async def test_an_expired_pickup_key_is_replaced_on_request(w: World) -> None:
     _, bob, delivery_id, _, waiting = await claimed(w)
     first = await get_pickup_key(w, bob, waiting)
-    [record] = (await w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP))
+    [record] = await w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP)
     age_key(w, record.id)
     await w.deadlines()  # as the scheduler does every tick
     note = await bob.wait_for("expired unused")
