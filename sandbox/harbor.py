@@ -25,7 +25,8 @@ credentials"} for a missing/unknown/expired bearer, 403 for a token without that
 
 Hooks (no auth, never faulted, never logged): POST /_sim/use-token {"payload", "payload_auth"?,
 "sdk_token"?}; GET /_sim/lockers/{id}; POST /_sim/lockers/{id}/status {"status", "holder"?};
-GET|POST /_sim/clock {"advance": s}; POST|DELETE /_sim/faults; GET|DELETE /_sim/requests; GET /_sim/tokens.
+GET|POST /_sim/clock {"advance": s}; POST|DELETE /_sim/faults; GET|DELETE /_sim/requests; GET /_sim/tokens;
+GET|POST|DELETE /_sim/webhook {"url", "secret"?, "duplicate_events"?} (§7 events, see sandbox/harbor_webhooks.py).
 
 Seed format (sandbox/seed.json; `--seed FILE` or `HarborSimulator(seed=dict)` take the same shape):
 
@@ -49,10 +50,11 @@ import argparse
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
@@ -66,6 +68,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.harbor_base import MAX_DURATION, Fault, OAuthError, iso
 from sandbox.harbor_state import DEFAULT_CLIENTS, TOKEN_PATH, Clock, HarborSimulator, RequestRecord, SimError
+from sandbox.harbor_webhooks import webhook_hook
 
 __all__ = [
     "DEFAULT_CLIENTS",
@@ -519,8 +522,15 @@ def create_app(simulator: HarborSimulator | None = None) -> Starlette:
         Route("/_sim/faults", hook_faults, methods=["POST", "DELETE"]),
         Route("/_sim/requests", hook_requests, methods=["GET", "DELETE"]),
         Route("/_sim/tokens", hook_tokens, methods=["GET"]),
+        Route("/_sim/webhook", webhook_hook, methods=["GET", "POST", "DELETE"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await sim.webhooks.aclose()  # no delivery outlives the server
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception}, lifespan=lifespan)
     app.add_middleware(_SimMiddleware, simulator=sim)
     app.state.simulator = sim
     return app

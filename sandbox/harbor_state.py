@@ -57,6 +57,7 @@ from sandbox.harbor_base import (
     iso,
     load_default_seed,
 )
+from sandbox.harbor_webhooks import HarborWebhooks
 
 __all__ = ["DEFAULT_CLIENTS", "TOKEN_PATH", "Clock", "HarborSimulator", "OAuthError", "RequestRecord", "SimError"]
 
@@ -73,8 +74,16 @@ class HarborSimulator:
         clients: dict[str, str] | None = None,
         clock: Clock | None = None,
         rng_seed: int | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        duplicate_events: bool = False,
+        webhook_retry_delay: float = 0.2,
     ) -> None:
         self.clock = clock or Clock()
+        # §7 events (sandbox/harbor_webhooks.py holds the envelope and the signature contract).
+        self.webhooks = HarborWebhooks(
+            webhook_url, webhook_secret, duplicate_events=duplicate_events, retry_delay=webhook_retry_delay
+        )
         self.clients = dict(DEFAULT_CLIENTS if clients is None else clients)
         self.requests: list[RequestRecord] = []
         self._rng = random.Random(rng_seed)
@@ -430,10 +439,12 @@ class HarborSimulator:
         self._next_token_id += 1
         self._tokens.append(token)
         self._by_payload[token.payload] = token
+        reservation_id = locker.reservation.id if locker.reservation else None  # a drop-off token ends it
         if kind == "dropoff" and locker.status != "occupied":
             was_rented = locker.status == "rented" and locker.rent_expires is not None
             locker.rent_expires = max(locker.rent_expires, token.expires) if was_rented else token.expires
             locker.status, locker.holder, locker.reservation = "rented", client_id, None
+        self.webhooks.token_event("LOCKER_TOKEN_CREATED", token, locker, now, reservation_id)
         return {
             "id": token.id,
             "tower_id": token.tower_id,
@@ -493,6 +504,7 @@ class HarborSimulator:
             locker.status, locker.reservation, locker.rent_expires = "occupied", None, None
         else:
             self._free(locker, now)
+        self.webhooks.token_event("LOCKER_TOKEN_USED", token, locker, now)
         return {"token": token.view(now), "locker": self._locker_json(locker)}
 
     def set_locker_status(self, locker_id: int, status: str, holder: str | None = None) -> dict:
@@ -507,6 +519,10 @@ class HarborSimulator:
             self._void_tokens(locker.id, now)
         locker.status, locker.holder, locker.reservation, locker.rent_expires = status, holder, None, None
         return self._locker_json(locker)
+
+    async def webhooks_idle(self) -> None:
+        """Wait until every webhook event was delivered (or given up after its retries)."""
+        await self.webhooks.idle()
 
     def _locker(self, locker_id: int) -> LockerRecord:
         try:
