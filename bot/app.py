@@ -22,6 +22,7 @@ from bot.menus import set_commands
 from bot.notify import Notifier
 from bot.ratelimit import FairRateLimiter
 from bot.services import Services
+from bot.ui.qr import shutdown_renderer
 from storage.engine import make_async_engine, make_async_session_factory, make_engine
 from storage.locks import Locks
 from storage.migrate import upgrade
@@ -130,3 +131,4 @@ async def _on_start(application: Application) -> None:
 async def _on_stop(application: Application) -> None:
     await application.bot_data["harbor_connection"].aclose()
     await application.bot_data["engine"].dispose()
+    shutdown_renderer()

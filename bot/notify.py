@@ -40,7 +40,11 @@ OUTBOX_LEASE = timedelta(seconds=30)
 OUTBOX_BATCH = 50
 RETRY_DELAYS = (2, 5, 15, 60, 300)  # seconds after a failed attempt (network trouble, Telegram 5xx)
 MAX_ATTEMPTS = 8
-NOTIFY = Priority.NOTIFY  # behind every user's own answers in the rate limiter
+
+
+def _priority(bot: Bot, notify: bool) -> Priority | None:
+    """Notifications queue behind every user's own answers; PTB refuses the argument without a limiter."""
+    return Priority.NOTIFY if notify and getattr(bot, "rate_limiter", None) is not None else None
 
 
 async def send_view(bot: Bot, chat_id: int, view: View, *, notify: bool = False) -> Message:
@@ -49,7 +53,7 @@ async def send_view(bot: Bot, chat_id: int, view: View, *, notify: bool = False)
         view.text,
         parse_mode=ParseMode.HTML,
         reply_markup=view.markup,
-        rate_limit_args=NOTIFY if notify else None,
+        rate_limit_args=_priority(bot, notify),
     )
 
 
@@ -64,7 +68,7 @@ async def edit_view(bot: Bot, chat_id: int | None, message_id: int | None, view:
             message_id=message_id,
             parse_mode=ParseMode.HTML,
             reply_markup=view.markup if not isinstance(view.markup, views.ReplyKeyboardMarkup) else None,
-            rate_limit_args=NOTIFY if notify else None,
+            rate_limit_args=_priority(bot, notify),
         )
     except BadRequest as exc:
         return "not modified" in str(exc).lower()
@@ -77,7 +81,7 @@ async def delete_quietly(bot: Bot, chat_id: int, message_id: int | None) -> None
     if message_id is None:
         return
     with suppress(TelegramError):
-        await bot.delete_message(chat_id, message_id, rate_limit_args=NOTIFY)
+        await bot.delete_message(chat_id, message_id)
 
 
 class Notifier:

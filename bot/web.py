@@ -131,19 +131,13 @@ def create_web_app(application: Application) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await application.initialize()
-        if application.post_init is not None:
-            await application.post_init(application)
-        await application.start()
+        await start_application(application)
         try:
             yield
         finally:
             for task in list(background):
                 task.cancel()
-            await application.stop()
-            if application.post_shutdown is not None:
-                await application.post_shutdown(application)
-            await application.shutdown()
+            await stop_application(application)
 
     return Starlette(
         routes=[
@@ -154,6 +148,21 @@ def create_web_app(application: Application) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+async def start_application(application: Application) -> None:
+    """What run_polling does around its loop, without the polling: hooks, the job queue, the processor."""
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    await application.start()
+
+
+async def stop_application(application: Application) -> None:
+    await application.stop()
+    if application.post_shutdown is not None:
+        await application.post_shutdown(application)
+    await application.shutdown()
 
 
 async def _tower_of(services: Services, data: dict[str, Any]) -> str | None:

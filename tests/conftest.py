@@ -81,3 +81,7 @@ async def async_engine(engine: Engine, database_url: str) -> AsyncIterator[Async
 @pytest.fixture
 def repo(async_engine: AsyncEngine) -> Repository:
     return Repository(make_async_session_factory(async_engine))
+
+
+# For fixtures elsewhere that need a PostgreSQL database of their own (tests/flows/cluster.py).
+postgres_database = _postgres_database

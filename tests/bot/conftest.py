@@ -1,6 +1,7 @@
 """Fixtures for the unit tests of the bot's own logic: the delivery and handover services against the
-Harbor simulator in process, on a real database (the `session_factory` fixture of tests/conftest.py,
-so SQLite and, with TEST_DATABASE_URL, PostgreSQL).
+Harbor simulator in process, on a real database (the async `repo` fixture of tests/conftest.py, so
+SQLite and, with TEST_DATABASE_URL, PostgreSQL). The locker watch and the deadlines round are the
+lab's `watch` and `deadlines`; what they announce is read back from the outbox (`lab.notices`).
 
 One clock rules both sides: the simulator's frozen `Clock(start=START)` is also the services' `now`, so
 `lab.advance(seconds)` ends reservations and keys at Harbor and in the bot together, without waiting.
@@ -10,6 +11,7 @@ Seed facts the tests rely on (sandbox/seed.json) are named here once.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,13 +23,13 @@ from sqlalchemy import MetaData, select
 from sqlmodel import Session
 
 from bot.config import load_settings
-from bot.deliveries import DeliveryService, IssuedKeyView, Person, Policy
+from bot.deliveries import Deadlines, DeliveryService, IssuedKeyView, LockerWatch, Person, Policy
 from bot.handover import HandoverService
 from bot.harbor.client import HarborClient
 from bot.harbor.factory import connect_harbor
 from sandbox.harbor import Clock, HarborSimulator, RequestRecord, create_app
 from sandbox.harbor_base import load_default_seed
-from storage.models import Delivery, DeliveryState
+from storage.models import Delivery, DeliveryState, OutboxMessage
 from storage.repository import Repository
 
 START = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)  # 09:00 in San Francisco, 11:00 in Austin
@@ -84,6 +86,8 @@ class Lab:
     repo: Repository
     deliveries: DeliveryService
     handover: HandoverService
+    watch: LockerWatch
+    deadlines: Deadlines
     transport: Interceptor
     session_factory: Callable[[], Session]
     policy: Policy
@@ -119,15 +123,22 @@ class Lab:
 
     # what the bot stored ---------------------------------------------------------------------
 
-    def get(self, delivery_id: int) -> Delivery:
-        delivery = self.repo.get_delivery(delivery_id)
+    async def get(self, delivery_id: int) -> Delivery:
+        delivery = await self.repo.get_delivery(delivery_id)
         assert delivery is not None
         return delivery
 
-    def events(self, delivery_id: int) -> list[str]:
-        return [e.kind for e in self.repo.events(delivery_id)]
+    async def events(self, delivery_id: int) -> list[str]:
+        return [e.kind for e in await self.repo.events(delivery_id)]
 
-    def all_stored_text(self) -> str:
+    async def notices(self, chat_id: int | None = None) -> list[OutboxMessage]:
+        """The announcements recorded in the outbox (for one chat), oldest first."""
+        return await self.repo.outbox(chat_id=chat_id)
+
+    async def notice_kinds(self, chat_id: int | None = None) -> list[str]:
+        return [json.loads(m.body)["kind"] for m in await self.notices(chat_id)]
+
+    async def all_stored_text(self) -> str:
         """Every value of every row of every table, as one string (to look for secrets in it)."""
         meta = MetaData()
         with self.session_factory() as session:
@@ -156,9 +167,9 @@ class Lab:
     async def in_locker(self, person: Person = ALICE, location: int = CIVIC, size: int = SMALL) -> Delivery:
         view = await self.awaiting_dropoff(person, location, size)
         self.use(view)
-        await self.deliveries.poll()
+        await self.watch.poll()
         assert view.delivery.id is not None
-        delivery = self.get(view.delivery.id)
+        delivery = await self.get(view.delivery.id)
         assert delivery.state is DeliveryState.IN_LOCKER
         return delivery
 
@@ -199,7 +210,7 @@ LabFactory = Callable[..., Any]
 
 
 @pytest.fixture
-async def make_lab(session_factory: Callable[[], Session]) -> AsyncIterator[LabFactory]:
+async def make_lab(repo: Repository, session_factory: Callable[[], Session]) -> AsyncIterator[LabFactory]:
     """`await make_lab(seed=None, policy=Policy(), **client_options)`: a Lab on a fresh simulator."""
     labs: list[Lab] = []
 
@@ -208,7 +219,6 @@ async def make_lab(session_factory: Callable[[], Session]) -> AsyncIterator[LabF
         transport = Interceptor(httpx.ASGITransport(app=create_app(sim)))
         settings = load_settings(_env_file=None, harbor_env="simulator")
         connection = connect_harbor(settings, transport=transport, simulator=sim, **client_options)
-        repo = Repository(session_factory)
         policy = policy or Policy()
         deliveries = DeliveryService(connection.client, repo, policy, now=sim.clock.now)
         lab = Lab(
@@ -217,12 +227,14 @@ async def make_lab(session_factory: Callable[[], Session]) -> AsyncIterator[LabF
             repo=repo,
             deliveries=deliveries,
             handover=HandoverService(deliveries),
+            watch=LockerWatch(deliveries),
+            deadlines=Deadlines(deliveries),
             transport=transport,
             session_factory=session_factory,
             policy=policy,
         )
         for person in PEOPLE:
-            deliveries.remember(person)
+            await deliveries.remember(person)
         labs.append(lab)
         return lab
 

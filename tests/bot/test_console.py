@@ -121,7 +121,9 @@ async def test_a_whole_dropoff_from_start_to_item_in_the_locker(database_url: st
         assert "Which locker size do you need?" in screen.text
 
         yield screen.number("small")
-        assert "📍 Civic Center - McAllister St — 355 McAllister St" in screen.text  # the venue pin
+        # One message with the way there: the address, and a Directions button (no separate venue pin).
+        assert "held for you at Civic Center - McAllister St, 355 McAllister St" in screen.text
+        assert "🧭 Directions (https://www.google.com/maps/dir/?api=1&destination=37.780500,-122.417700)" in screen.text
         assert "is held for you" in screen.text
 
         mark = len(screen.blocks)

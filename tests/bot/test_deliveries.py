@@ -1,4 +1,4 @@
-"""DeliveryService (bot/deliveries.py) against the Harbor simulator in process, on a real database.
+"""DeliveryService, LocationSearch, LockerWatch and Deadlines (bot/deliveries/) against the Harbor simulator in process, on a real database.
 
 Each test drives the service the way the handlers and jobs do and checks what a user would notice:
 which locker they got, what Harbor now holds, what the delivery's state and history say.
@@ -7,17 +7,17 @@ which locker they got, what Harbor now holds, what the delivery's state and hist
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
 
 from bot.deliveries import (
     AlreadyOpen,
-    Change,
+    ChangeKind,
     Closed,
     DeliveryNotFound,
     ItemAlreadyInside,
-    KeyExpired,
     KeyStillValid,
     LocationNotFound,
     LockerLost,
@@ -57,7 +57,7 @@ S = DeliveryState
 
 
 async def test_nearby_lists_locations_with_free_lockers_nearest_first(lab: Lab) -> None:
-    result = await lab.deliveries.nearby(SF_CENTRE)
+    result = await lab.deliveries.search.nearby(SF_CENTRE)
 
     assert result.radius_km == 5
     # Hayes Valley is the nearest of all, but every locker there is occupied: it is left out.
@@ -74,7 +74,7 @@ async def test_nearby_lists_locations_with_free_lockers_nearest_first(lab: Lab) 
 async def test_nearby_widens_the_search_until_something_is_found(lab: Lab) -> None:
     north_of_sf = (37.95, -122.42)  # about 19 km from the nearest lockers
 
-    result = await lab.deliveries.nearby(north_of_sf)
+    result = await lab.deliveries.search.nearby(north_of_sf)
 
     assert result.radius_km == 20  # 5 -> 10 -> 20 km
     assert {p.location.id for p in result.places} == {CIVIC, YERBA}
@@ -92,7 +92,7 @@ async def test_nearby_shows_at_most_five_places(make_lab) -> None:
     lab = await make_lab(seed=seed)
     lab.take(90001 + 700, 90002 + 700)  # location 308's two lockers
 
-    result = await lab.deliveries.nearby(centre)
+    result = await lab.deliveries.search.nearby(centre)
 
     assert [p.location.id for p in result.places] == [302, 304, 301, 306, 303]
 
@@ -100,7 +100,7 @@ async def test_nearby_shows_at_most_five_places(make_lab) -> None:
 async def test_nearby_finds_nothing_within_50_km(lab: Lab) -> None:
     nevada = (38.5, -117.0)  # hundreds of km from every seeded location
 
-    result = await lab.deliveries.nearby(nevada)
+    result = await lab.deliveries.search.nearby(nevada)
 
     assert result.places == []
     assert result.radius_km == 50
@@ -114,7 +114,7 @@ async def test_nearby_leaves_out_places_in_the_box_corners_beyond_the_radius(mak
     lab = await make_lab(seed=seed_with_locations([corner]))
     assert distance_km(centre, (corner["lat"], corner["lon"])) == pytest.approx(56.6, abs=0.5)
 
-    result = await lab.deliveries.nearby(centre)
+    result = await lab.deliveries.search.nearby(centre)
 
     assert all(p.distance_km <= result.radius_km for p in result.places)
     assert result.places == []
@@ -124,7 +124,7 @@ async def test_nearby_leaves_out_places_in_the_box_corners_beyond_the_radius(mak
 
 
 async def test_location_offer_counts_free_lockers_per_size(lab: Lab) -> None:
-    offer = await lab.deliveries.location_offer(CIVIC)
+    offer = await lab.deliveries.search.location_offer(CIVIC)
 
     assert offer.location.id == CIVIC
     assert offer.location.timezone == "America/Los_Angeles"
@@ -133,12 +133,12 @@ async def test_location_offer_counts_free_lockers_per_size(lab: Lab) -> None:
 
 
 async def test_location_offer_of_a_full_location_has_no_sizes(lab: Lab) -> None:
-    assert (await lab.deliveries.location_offer(HAYES)).sizes == []
+    assert (await lab.deliveries.search.location_offer(HAYES)).sizes == []
 
 
 async def test_location_offer_of_an_unknown_location(lab: Lab) -> None:
     with pytest.raises(LocationNotFound):
-        await lab.deliveries.location_offer(999)
+        await lab.deliveries.search.location_offer(999)
 
 
 # --- reserve ----------------------------------------------------------------------------------------
@@ -159,7 +159,7 @@ async def test_reserve_holds_a_free_locker_of_the_size_and_prefers_a_non_low_one
     assert delivery.timezone == "America/Los_Angeles"
     assert delivery.reserved_until == lab.now() + timedelta(seconds=lab.policy.reservation_seconds)
     assert (lab.status(1005), lab.holder(1005)) == ("reserved", ME)
-    assert lab.events(delivery.id) == ["created", "reserved"]
+    assert await lab.events(delivery.id) == ["created", "reserved"]
 
 
 async def test_reserve_takes_a_low_locker_when_nothing_else_is_free(lab: Lab) -> None:
@@ -180,7 +180,7 @@ async def test_reserve_tries_the_next_locker_when_someone_else_was_faster(lab: L
     assert delivery.locker_id == 1006
     assert (lab.holder(1005), lab.holder(1006)) == (OTHER, ME)
     assert [r.status for r in lab.requests("POST", "/reservations")] == [400, 200]
-    assert lab.events(delivery.id) == ["created", "reserved"]
+    assert await lab.events(delivery.id) == ["created", "reserved"]
 
 
 async def test_reserve_when_the_size_ran_out_meanwhile_offers_the_sizes_still_free(lab: Lab) -> None:
@@ -193,10 +193,10 @@ async def test_reserve_when_the_size_ran_out_meanwhile_offers_the_sizes_still_fr
     assert caught.value.size_name == "large"
     assert {s.type.name: s.free for s in caught.value.offer.sizes} == {"small": 6, "medium": 6}
     # The attempt is closed, so the customer can simply pick another size.
-    assert lab.deliveries.open_dropoff(ALICE.id) is None
-    [attempt] = lab.repo.recent_deliveries()
+    assert await lab.deliveries.open_dropoff(ALICE.id) is None
+    [attempt] = await lab.repo.recent_deliveries()
     assert attempt.state is S.CANCELLED
-    assert lab.events(attempt.id) == ["created", "not_reserved"]
+    assert await lab.events(attempt.id) == ["created", "not_reserved"]
     assert lab.sim.assigned_lockers(ME) == []
 
 
@@ -209,7 +209,7 @@ async def test_reserve_a_size_with_nothing_free_raises_size_ran_out_before_touch
     assert caught.value.size_name == "large"
     assert [s.type.name for s in caught.value.offer.sizes] == ["small", "medium"]
     assert lab.requests("POST", "/reservations") == []
-    assert lab.repo.recent_deliveries() == []
+    assert await lab.repo.recent_deliveries() == []
 
 
 async def test_reserve_refuses_a_second_drop_off_while_one_is_open(lab: Lab) -> None:
@@ -259,7 +259,7 @@ async def test_reserve_whose_request_never_reached_harbor_holds_nothing(make_lab
 
     assert len(lab.requests("POST", "/reservations")) == 1
     assert lab.sim.assigned_lockers(ME) == []
-    assert lab.deliveries.open_dropoff(ALICE.id) is None  # free to try again
+    assert await lab.deliveries.open_dropoff(ALICE.id) is None  # free to try again
 
 
 # --- drop-off keys ------------------------------------------------------------------------------------
@@ -300,13 +300,13 @@ async def test_issue_dropoff_key_matches_the_token_harbor_issued(lab: Lab) -> No
     assert record.harbor_token_id == str(token["id"])
     assert record.expires_at == key.expires
     assert lab.status(1005) == "rented"
-    assert lab.events(delivery.id) == ["created", "reserved", "dropoff_key_issued"]
+    assert await lab.events(delivery.id) == ["created", "reserved", "dropoff_key_issued"]
 
 
 async def test_key_material_is_never_stored(lab: Lab) -> None:
     view = await lab.awaiting_dropoff()
 
-    stored = lab.all_stored_text()
+    stored = await lab.all_stored_text()
     assert str(view.record.id) in stored  # the record is there ...
     for secret in (view.key.payload, view.key.payload_auth, view.key.sdk_token):
         assert secret
@@ -365,11 +365,11 @@ async def test_a_key_when_the_locker_went_to_someone_else_loses_the_delivery(lab
         await lab.deliveries.issue_dropoff_key(delivery.id, ALICE.id, ALICE.id)
 
     assert caught.value.delivery.state is S.EXPIRED
-    assert lab.get(delivery.id).state is S.EXPIRED
-    assert lab.events(delivery.id)[-1] == "locker_lost"
+    assert (await lab.get(delivery.id)).state is S.EXPIRED
+    assert (await lab.events(delivery.id))[-1] == "locker_lost"
     assert lab.holder(1005) == OTHER  # their hold is untouched
     assert lab.sim.issued_tokens() == []
-    assert lab.deliveries.open_dropoff(ALICE.id) is None
+    assert await lab.deliveries.open_dropoff(ALICE.id) is None
 
 
 async def test_a_key_for_a_cancelled_delivery_is_refused(lab: Lab) -> None:
@@ -395,10 +395,10 @@ async def test_cancel_a_reservation_gives_the_locker_back(lab: Lab) -> None:
     assert lab.status(1005) == "available"
     assert len(lab.requests("DELETE", "/lockers/1005/reservations")) == 1
     assert lab.requests("POST", "/release-locker") == []
-    events = lab.repo.events(delivery.id)
+    events = await lab.repo.events(delivery.id)
     assert [e.kind for e in events] == ["created", "reserved", "cancelled"]
     assert events[-1].actor_id == ALICE.id
-    assert lab.deliveries.open_dropoff(ALICE.id) is None
+    assert await lab.deliveries.open_dropoff(ALICE.id) is None
 
 
 async def test_cancel_after_the_key_was_issued_releases_the_locker_and_voids_the_key(lab: Lab) -> None:
@@ -408,7 +408,7 @@ async def test_cancel_after_the_key_was_issued_releases_the_locker_and_voids_the
 
     assert closed.delivery.state is S.CANCELLED
     assert [k.id for k in closed.voided_keys] == [view.record.id]
-    assert lab.repo.get_key(view.record.id).state is KeyState.VOID
+    assert (await lab.repo.get_key(view.record.id)).state is KeyState.VOID
     assert lab.status(1005) == "available"
     assert len(lab.requests("POST", "/lockers/1005/release-locker")) == 1
     assert [t["state"] for t in lab.sim.issued_tokens()] == ["voided"]  # the QR no longer opens the door
@@ -422,28 +422,28 @@ async def test_cancel_when_the_item_is_already_inside_keeps_it_there(lab: Lab) -
         await lab.deliveries.cancel(view.delivery.id, ALICE.id)
 
     assert caught.value.delivery.state is S.IN_LOCKER
-    delivery = lab.get(view.delivery.id)
+    delivery = await lab.get(view.delivery.id)
     assert delivery.state is S.IN_LOCKER
     assert delivery.dropped_at == lab.now()
-    assert lab.repo.get_key(view.record.id).state is KeyState.USED
+    assert (await lab.repo.get_key(view.record.id)).state is KeyState.USED
     assert lab.status(1005) == "occupied"
     assert lab.requests("POST", "/release-locker") == []
-    assert lab.events(delivery.id)[-1] == "in_locker"
+    assert (await lab.events(delivery.id))[-1] == "in_locker"
 
 
 async def test_cancel_of_a_draft_asks_harbor_nothing(lab: Lab) -> None:
     # A draft is what a reservation interrupted half way (a crash, a restart) leaves behind.
-    draft = lab.repo.create_delivery(
+    draft = await lab.repo.create_delivery(
         Delivery(sender_id=ALICE.id, location_id=CIVIC, location_name="Civic", size_id=SMALL, size_name="small"),
         actor_id=ALICE.id,
     )
-    assert lab.deliveries.open_dropoff(ALICE.id).id == draft.id
+    assert (await lab.deliveries.open_dropoff(ALICE.id)).id == draft.id
 
     closed = await lab.deliveries.cancel(draft.id, ALICE.id)
 
     assert closed.delivery.state is S.CANCELLED
     assert lab.sim.requests == []
-    assert lab.deliveries.open_dropoff(ALICE.id) is None
+    assert await lab.deliveries.open_dropoff(ALICE.id) is None
 
 
 async def test_cancel_of_someone_elses_delivery_is_not_found(lab: Lab) -> None:
@@ -452,7 +452,7 @@ async def test_cancel_of_someone_elses_delivery_is_not_found(lab: Lab) -> None:
     with pytest.raises(DeliveryNotFound):
         await lab.deliveries.cancel(delivery.id, BOB.id)
 
-    assert lab.get(delivery.id).state is S.RESERVED
+    assert (await lab.get(delivery.id)).state is S.RESERVED
 
 
 async def test_cancel_after_the_drop_off_is_refused(lab: Lab) -> None:
@@ -461,7 +461,7 @@ async def test_cancel_after_the_drop_off_is_refused(lab: Lab) -> None:
     with pytest.raises(ItemAlreadyInside):
         await lab.deliveries.cancel(delivery.id, ALICE.id)
 
-    assert lab.get(delivery.id).state is S.IN_LOCKER
+    assert (await lab.get(delivery.id)).state is S.IN_LOCKER
     assert lab.status(delivery.locker_id) == "occupied"
     assert lab.requests("POST", "/release-locker") == []
 
@@ -473,7 +473,7 @@ async def test_cancel_of_a_finished_delivery_is_refused(lab: Lab) -> None:
     with pytest.raises(WrongState):
         await lab.deliveries.cancel(delivery.id, ALICE.id)
 
-    assert lab.events(delivery.id).count("cancelled") == 1
+    assert (await lab.events(delivery.id)).count("cancelled") == 1
 
 
 async def test_two_cancels_at_once_close_the_delivery_once(lab: Lab) -> None:
@@ -486,7 +486,7 @@ async def test_two_cancels_at_once_close_the_delivery_once(lab: Lab) -> None:
     )
 
     assert sorted(type(r).__name__ for r in results) == ["Closed", "WrongState"]
-    assert lab.events(delivery.id).count("cancelled") == 1
+    assert (await lab.events(delivery.id)).count("cancelled") == 1
     assert len(lab.requests("DELETE", "/reservations")) == 1
 
 
@@ -500,9 +500,9 @@ async def test_a_cancel_racing_the_expiry_timer_closes_the_delivery_once(lab: La
         return_exceptions=True,
     )
 
-    closing = [k for k in lab.events(delivery.id) if k in ("cancelled", "hold_expired")]
+    closing = [k for k in await lab.events(delivery.id) if k in ("cancelled", "hold_expired")]
     assert len(closing) == 1
-    assert lab.get(delivery.id).state in (S.CANCELLED, S.EXPIRED)
+    assert (await lab.get(delivery.id)).state in (S.CANCELLED, S.EXPIRED)
 
 
 # --- expiry ---------------------------------------------------------------------------------------------
@@ -514,7 +514,7 @@ async def test_expire_if_due_waits_for_the_end_of_the_hold(lab: Lab) -> None:
 
     assert await lab.deliveries.expire_if_due(delivery.id) is None
 
-    assert lab.get(delivery.id).state is S.RESERVED
+    assert (await lab.get(delivery.id)).state is S.RESERVED
     assert lab.holder(1005) == ME
 
 
@@ -526,11 +526,11 @@ async def test_expire_if_due_closes_an_unused_reservation(lab: Lab) -> None:
 
     assert isinstance(closed, Closed)
     assert closed.delivery.state is S.EXPIRED
-    assert lab.events(delivery.id)[-1] == "hold_expired"
-    assert lab.repo.events(delivery.id)[-1].actor_id is None
+    assert (await lab.events(delivery.id))[-1] == "hold_expired"
+    assert (await lab.repo.events(delivery.id))[-1].actor_id is None
     assert lab.status(1005) == "available"
     assert await lab.deliveries.expire_if_due(delivery.id) is None  # a second timer run changes nothing
-    assert lab.events(delivery.id).count("hold_expired") == 1
+    assert (await lab.events(delivery.id)).count("hold_expired") == 1
 
 
 async def test_expire_if_due_leaves_a_drop_off_alone_while_its_key_lives(lab: Lab) -> None:
@@ -538,20 +538,27 @@ async def test_expire_if_due_leaves_a_drop_off_alone_while_its_key_lives(lab: La
     lab.advance(lab.policy.reservation_seconds + 1)
 
     assert await lab.deliveries.expire_if_due(view.delivery.id) is None
-    assert lab.get(view.delivery.id).state is S.AWAITING_DROPOFF
+    assert (await lab.get(view.delivery.id)).state is S.AWAITING_DROPOFF
 
 
 async def test_an_expired_drop_off_key_gives_one_more_hold_then_the_delivery_expires(lab: Lab) -> None:
     view = await lab.awaiting_dropoff()
     lab.advance(lab.policy.key_seconds)
 
-    expired = await lab.deliveries.expire_key(view.record.id)
+    assert await lab.deliveries.expire_key(view.record.id) is True
 
-    assert isinstance(expired, KeyExpired)
-    assert expired.renewable is True
-    assert expired.record.state is KeyState.EXPIRED
-    assert expired.delivery.reserved_until == lab.now() + timedelta(seconds=lab.policy.reservation_seconds)
-    assert lab.events(view.delivery.id)[-1] == "dropoff_key_expired"
+    assert (await lab.repo.get_key(view.record.id)).state is KeyState.EXPIRED
+    assert (await lab.get(view.delivery.id)).reserved_until == lab.now() + timedelta(
+        seconds=lab.policy.reservation_seconds
+    )
+    assert (await lab.events(view.delivery.id))[-1] == "dropoff_key_expired"
+    [notice] = await lab.notices(ALICE.id)
+    assert json.loads(notice.body) == {
+        "kind": "key_expired",
+        "delivery_id": view.delivery.id,
+        "key_id": view.record.id,
+        "renewable": True,
+    }
 
     lab.advance(lab.policy.reservation_seconds)
     closed = await lab.deliveries.expire_if_due(view.delivery.id)
@@ -568,11 +575,11 @@ async def test_expire_if_due_finds_the_item_inside_and_reports_it_in_the_locker(
     await lab.deliveries.expire_key(view.record.id)
     lab.advance(lab.policy.reservation_seconds)
 
-    change = await lab.deliveries.expire_if_due(view.delivery.id)
+    # Not closed: the sender hears (through the outbox) that the item is in, not that the hold expired.
+    assert await lab.deliveries.expire_if_due(view.delivery.id) is None
 
-    assert isinstance(change, Change)
-    assert change.kind == "in_locker"
-    assert lab.get(view.delivery.id).state is S.IN_LOCKER
+    assert (await lab.get(view.delivery.id)).state is S.IN_LOCKER
+    assert await lab.notice_kinds(ALICE.id) == ["key_expired", "in_locker"]
     assert lab.status(1005) == "occupied"  # not given back with the item inside
     assert lab.requests("POST", "/release-locker") == []
 
@@ -581,37 +588,39 @@ async def test_expire_key_before_its_time_does_nothing(lab: Lab) -> None:
     view = await lab.awaiting_dropoff()
     lab.advance(lab.policy.key_seconds - 5)
 
-    assert await lab.deliveries.expire_key(view.record.id) is None
-    assert lab.repo.get_key(view.record.id).state is KeyState.ACTIVE
+    assert await lab.deliveries.expire_key(view.record.id) is False
+    assert (await lab.repo.get_key(view.record.id)).state is KeyState.ACTIVE
+    assert await lab.notices() == []
 
 
 async def test_expire_key_of_a_used_key_does_nothing(lab: Lab) -> None:
     view = await lab.awaiting_dropoff()
     lab.use(view)
-    await lab.deliveries.poll()
+    await lab.watch.poll()
     lab.advance(lab.policy.key_seconds)
 
-    assert await lab.deliveries.expire_key(view.record.id) is None
-    assert lab.repo.get_key(view.record.id).state is KeyState.USED
+    assert await lab.deliveries.expire_key(view.record.id) is False
+    assert (await lab.repo.get_key(view.record.id)).state is KeyState.USED
+    assert "key_expired" not in await lab.notice_kinds()
 
 
 async def test_an_expired_pickup_key_can_be_renewed(lab: Lab) -> None:
     view = await lab.awaiting_pickup()
     lab.advance(lab.policy.key_seconds)
 
-    expired = await lab.deliveries.expire_key(view.record.id)
+    assert await lab.deliveries.expire_key(view.record.id) is True
 
-    assert expired is not None
-    assert expired.renewable is True
-    assert expired.delivery.state is S.AWAITING_PICKUP
-    assert lab.events(view.delivery.id)[-1] == "pickup_key_expired"
+    assert (await lab.get(view.delivery.id)).state is S.AWAITING_PICKUP
+    [notice] = [json.loads(n.body) for n in await lab.notices(ALICE.id) if "key_expired" in n.dedupe_key]
+    assert (notice["key_id"], notice["renewable"]) == (view.record.id, True)
+    assert (await lab.events(view.delivery.id))[-1] == "pickup_key_expired"
 
 
 async def test_a_key_of_a_closed_delivery_expires_without_renewal(lab: Lab) -> None:
     delivery = await lab.reserved()
     await lab.deliveries.cancel(delivery.id, ALICE.id)
     # A key left active on a closed delivery (e.g. written just before the close) must not offer renewal.
-    record = lab.repo.add_key(
+    record = await lab.repo.add_key(
         IssuedKey(
             delivery_id=delivery.id,
             kind=KeyKind.DROPOFF,
@@ -621,12 +630,12 @@ async def test_a_key_of_a_closed_delivery_expires_without_renewal(lab: Lab) -> N
         )
     )
 
-    expired = await lab.deliveries.expire_key(record.id)
+    assert await lab.deliveries.expire_key(record.id) is True
 
-    assert expired is not None
-    assert expired.renewable is False
-    assert lab.get(delivery.id).state is S.CANCELLED
-    assert lab.get(delivery.id).reserved_until is None
+    [notice] = [json.loads(n.body) for n in await lab.notices(ALICE.id)]
+    assert (notice["kind"], notice["key_id"], notice["renewable"]) == ("key_expired", record.id, False)
+    assert (await lab.get(delivery.id)).state is S.CANCELLED
+    assert (await lab.get(delivery.id)).reserved_until is None
 
 
 # --- the locker watch ------------------------------------------------------------------------------------
@@ -638,7 +647,7 @@ async def test_poll_reads_each_tower_once_however_many_lockers_are_watched(lab: 
     await lab.awaiting_dropoff(CAROL, YERBA)
     lab.sim.requests.clear()
 
-    assert await lab.deliveries.poll() == []
+    assert await lab.watch.poll() == []
 
     paths = sorted(r.path for r in lab.requests("GET", "/towers/"))
     assert paths == [f"/api/v1/towers/{CIVIC_TOWER_A}/lockers", f"/api/v1/towers/{YERBA_TOWER}/lockers"]
@@ -648,7 +657,7 @@ async def test_poll_with_nothing_watched_asks_harbor_nothing(lab: Lab) -> None:
     await lab.reserved()  # a reservation is not watched: nothing can be in the locker yet
     lab.sim.requests.clear()
 
-    assert await lab.deliveries.poll() == []
+    assert await lab.watch.poll() == []
     assert lab.sim.requests == []
 
 
@@ -657,31 +666,33 @@ async def test_poll_sees_the_item_in_and_the_locker_empty_again(lab: Lab) -> Non
     bob = await lab.awaiting_dropoff(BOB)
     lab.use(alice)
 
-    [change] = await lab.deliveries.poll()
+    [change] = await lab.watch.poll()
 
-    assert (change.kind, change.delivery.id) == ("in_locker", alice.delivery.id)
-    assert [k.id for k in change.used_keys] == [alice.record.id]
-    delivery = lab.get(alice.delivery.id)
+    assert (change.kind, change.delivery.id) == (ChangeKind.IN_LOCKER, alice.delivery.id)
+    # The watch no longer lists the drop-off key it used up (see the report); the key itself is USED.
+    assert (await lab.repo.get_key(alice.record.id)).state is KeyState.USED
+    assert await lab.notice_kinds(ALICE.id) == ["in_locker"]
+    delivery = await lab.get(alice.delivery.id)
     assert delivery.state is S.IN_LOCKER
     assert delivery.dropped_at == lab.now()
     assert delivery.reminder_due_at == lab.now() + timedelta(hours=lab.policy.reminder_hours)
-    assert lab.get(bob.delivery.id).state is S.AWAITING_DROPOFF
-    assert await lab.deliveries.poll() == []  # seen once, told once
+    assert (await lab.get(bob.delivery.id)).state is S.AWAITING_DROPOFF
+    assert await lab.watch.poll() == []  # seen once, told once
 
     pickup = await lab.handover.issue_pickup_key(alice.delivery.id, ALICE.id, ALICE.id)
     lab.advance(60)
     lab.sim.use_token(pickup.key.payload, pickup.key.payload_auth)
 
-    [done] = await lab.deliveries.poll()
+    [done] = await lab.watch.poll()
 
-    assert (done.kind, done.delivery.id) == ("completed", alice.delivery.id)
+    assert (done.kind, done.delivery.id) == (ChangeKind.COMPLETED, alice.delivery.id)
     assert [k.id for k in done.used_keys] == [pickup.record.id]
-    delivery = lab.get(alice.delivery.id)
+    delivery = await lab.get(alice.delivery.id)
     assert delivery.state is S.COMPLETED
     assert delivery.completed_at == delivery.closed_at == lab.now()
     assert delivery.reminder_due_at is None
-    assert lab.repo.get_key(pickup.record.id).state is KeyState.USED
-    assert await lab.deliveries.poll() == []
+    assert (await lab.repo.get_key(pickup.record.id)).state is KeyState.USED
+    assert await lab.watch.poll() == []
 
 
 async def test_poll_goes_on_when_one_tower_cannot_be_read(lab: Lab) -> None:
@@ -691,11 +702,11 @@ async def test_poll_goes_on_when_one_tower_cannot_be_read(lab: Lab) -> None:
     lab.use(carol)
     lab.sim.add_fault(method="GET", path=f"/towers/{CIVIC_TOWER_A}/", status=404)
 
-    [change] = await lab.deliveries.poll()
+    [change] = await lab.watch.poll()
 
     assert change.delivery.id == carol.delivery.id
-    assert lab.get(alice.delivery.id).state is S.AWAITING_DROPOFF
-    [later] = await lab.deliveries.poll()  # the next round catches up
+    assert (await lab.get(alice.delivery.id)).state is S.AWAITING_DROPOFF
+    [later] = await lab.watch.poll()  # the next round catches up
     assert later.delivery.id == alice.delivery.id
 
 
@@ -705,9 +716,9 @@ async def test_poll_goes_on_when_one_tower_cannot_be_read(lab: Lab) -> None:
 async def test_every_transition_of_a_delivery_is_in_its_history(lab: Lab) -> None:
     view = await lab.awaiting_pickup(ALICE)
     lab.sim.use_token(view.key.payload, view.key.payload_auth)
-    await lab.deliveries.poll()
+    await lab.watch.poll()
 
-    events = lab.repo.events(view.delivery.id)
+    events = await lab.repo.events(view.delivery.id)
 
     assert [(e.kind, e.actor_id) for e in events] == [
         ("created", ALICE.id),
@@ -766,10 +777,10 @@ async def test_the_watch_does_not_take_someone_elses_item_for_ours(lab: Lab) -> 
     await lab.deliveries.expire_key(view.record.id)  # renewable: Alice may still ask for a new key
     lab.take(1005)  # meanwhile another provider's customer puts their item in
 
-    changes = await lab.deliveries.poll()
+    changes = await lab.watch.poll()
 
     assert changes == []
-    assert lab.get(view.delivery.id).state is S.AWAITING_DROPOFF
+    assert (await lab.get(view.delivery.id)).state is S.AWAITING_DROPOFF
 
 
 async def test_a_locker_emptied_by_a_pickup_is_not_reused_while_its_delivery_looks_open(lab: Lab) -> None:
@@ -777,11 +788,11 @@ async def test_a_locker_emptied_by_a_pickup_is_not_reused_while_its_delivery_loo
     lab.sim.use_token(pickup.key.payload, pickup.key.payload_auth)  # collected ...
     carol = await lab.awaiting_dropoff(CAROL)  # ... and, before the watch runs, Carol reserves a small one
     lab.use(carol)
-    await lab.deliveries.poll()
+    await lab.watch.poll()
     lab.advance(lab.policy.key_seconds)
     await lab.deliveries.expire_key(pickup.record.id)
 
-    assert lab.get(pickup.delivery.id).state is S.COMPLETED
+    assert (await lab.get(pickup.delivery.id)).state is S.COMPLETED
     # Whatever the bookkeeping, Alice must never get a key that opens the locker holding Carol's item.
     try:
         again = await lab.handover.issue_pickup_key(pickup.delivery.id, ALICE.id, ALICE.id)
@@ -798,7 +809,7 @@ async def test_a_drop_off_key_whose_answer_was_lost_can_be_asked_for_again(make_
     with pytest.raises(ServiceUnavailable):
         await lab.deliveries.issue_dropoff_key(delivery.id, ALICE.id, ALICE.id)
 
-    assert lab.get(delivery.id).state is S.RESERVED  # no key reached the customer
+    assert (await lab.get(delivery.id)).state is S.RESERVED  # no key reached the customer
     view = await lab.deliveries.issue_dropoff_key(delivery.id, ALICE.id, ALICE.id)
     assert view.delivery.state is S.AWAITING_DROPOFF
     assert len(lab.tokens(kind="dropoff")) == 2

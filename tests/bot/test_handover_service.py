@@ -1,4 +1,5 @@
-"""HandoverService (bot/handover.py): one-time pickup links, collectors, pickup keys, reminders, releases.
+"""HandoverService (bot/handover.py): one-time pickup links, collectors, pickup keys, releases; and the
+reminders, which moved to the Deadlines round (bot/deliveries/timers.py).
 
 Against the Harbor simulator in process and a real database, like tests/bot/test_deliveries.py.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from datetime import timedelta
 
@@ -21,7 +23,7 @@ S = DeliveryState
 
 
 async def _courier(lab: Lab, person=DAVE) -> None:
-    lab.handover.set_courier(str(person.id), True)
+    await lab.handover.set_courier(str(person.id), True)
 
 
 # --- links ----------------------------------------------------------------------------------------
@@ -38,12 +40,12 @@ async def test_a_link_code_is_long_random_and_only_its_hash_is_stored(lab: Lab) 
     assert len(base64.urlsafe_b64decode(code + "=" * (-len(code) % 4))) * 8 >= 128
     assert link.link.code_hash == hashlib.sha256(code.encode()).hexdigest()
     assert link.link.expires_at == lab.now() + timedelta(days=lab.policy.pickup_link_days)
-    stored = lab.all_stored_text()
+    stored = await lab.all_stored_text()
     assert link.link.code_hash in stored
     assert code not in stored
     other = await lab.handover.create_link(delivery.id, ALICE.id)
     assert other.code != code
-    assert "link_created" in lab.events(delivery.id)
+    assert "link_created" in await lab.events(delivery.id)
 
 
 async def test_a_link_is_only_made_once_the_item_is_in(lab: Lab) -> None:
@@ -68,14 +70,14 @@ async def test_claiming_a_link_makes_the_claimer_the_recipient_once(lab: Lab) ->
 
     assert claimed.claimer.id == BOB.id
     assert (claimed.delivery.collector_kind, claimed.delivery.collector_id) == (CollectorKind.RECIPIENT, BOB.id)
-    assert lab.get(delivery.id).collector_id == BOB.id
+    assert (await lab.get(delivery.id)).collector_id == BOB.id
     # Single use: neither someone else nor the claimer again.
     with pytest.raises(LinkRefused):
         await lab.handover.claim(link.code, CAROL.id)
     with pytest.raises(LinkRefused):
         await lab.handover.claim(link.code, BOB.id)
-    assert lab.get(delivery.id).collector_id == BOB.id
-    assert lab.events(delivery.id).count("collector_recipient") == 1
+    assert (await lab.get(delivery.id)).collector_id == BOB.id
+    assert (await lab.events(delivery.id)).count("collector_recipient") == 1
 
 
 async def test_the_sender_opening_their_own_link_claims_nothing(lab: Lab) -> None:
@@ -85,7 +87,7 @@ async def test_the_sender_opening_their_own_link_claims_nothing(lab: Lab) -> Non
     with pytest.raises(OwnLink):
         await lab.handover.claim(link.code, ALICE.id)
 
-    assert lab.get(delivery.id).collector_id is None
+    assert (await lab.get(delivery.id)).collector_id is None
     assert (await lab.handover.claim(link.code, BOB.id)).claimer.id == BOB.id  # still works for others
 
 
@@ -113,21 +115,21 @@ async def test_expired_revoked_made_up_replaced_and_finished_links_are_refused_a
     with pytest.raises(LinkRefused) as caught:
         await lab.handover.claim(live.code, BOB.id)
     assert type(caught.value) is LinkRefused
-    assert lab.get(delivery.id).collector_id is None
+    assert (await lab.get(delivery.id)).collector_id is None
 
 
 async def test_a_link_of_a_completed_delivery_is_refused(lab: Lab) -> None:
     view = await lab.awaiting_pickup(ALICE)
     link = await lab.handover.create_link(view.delivery.id, ALICE.id)
     lab.sim.use_token(view.key.payload, view.key.payload_auth)
-    await lab.deliveries.poll()
-    assert lab.get(view.delivery.id).state is S.COMPLETED
+    await lab.watch.poll()
+    assert (await lab.get(view.delivery.id)).state is S.COMPLETED
 
     with pytest.raises(LinkRefused) as caught:
         await lab.handover.claim(link.code, BOB.id)
 
     assert type(caught.value) is LinkRefused
-    assert lab.get(view.delivery.id).collector_id is None
+    assert (await lab.get(view.delivery.id)).collector_id is None
 
 
 # --- collectors --------------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ async def test_pick_up_myself_is_idempotent(lab: Lab) -> None:
 
     assert (first.changed, again.changed) == (True, False)
     assert (first.delivery.collector_kind, first.delivery.collector_id) == (CollectorKind.SELF, ALICE.id)
-    assert lab.events(delivery.id).count("collector_self") == 1
+    assert (await lab.events(delivery.id)).count("collector_self") == 1
 
 
 async def test_choosing_a_collector_retires_the_open_link(lab: Lab) -> None:
@@ -152,7 +154,7 @@ async def test_choosing_a_collector_retires_the_open_link(lab: Lab) -> None:
 
     with pytest.raises(LinkRefused):
         await lab.handover.claim(link.code, BOB.id)
-    assert lab.get(delivery.id).collector_id == ALICE.id
+    assert (await lab.get(delivery.id)).collector_id == ALICE.id
 
 
 async def test_send_to_courier_needs_a_courier_and_is_idempotent(lab: Lab) -> None:
@@ -160,7 +162,7 @@ async def test_send_to_courier_needs_a_courier_and_is_idempotent(lab: Lab) -> No
 
     with pytest.raises(NotACourier):
         await lab.handover.send_to_courier(delivery.id, ALICE.id, DAVE.id)
-    assert lab.get(delivery.id).collector_id is None
+    assert (await lab.get(delivery.id)).collector_id is None
 
     await _courier(lab, DAVE)
     first = await lab.handover.send_to_courier(delivery.id, ALICE.id, DAVE.id)
@@ -168,14 +170,15 @@ async def test_send_to_courier_needs_a_courier_and_is_idempotent(lab: Lab) -> No
 
     assert (first.changed, again.changed) == (True, False)
     assert first.collector.id == DAVE.id
-    assert (lab.get(delivery.id).collector_kind, lab.get(delivery.id).collector_id) == (
+    stored = await lab.get(delivery.id)
+    assert (stored.collector_kind, stored.collector_id) == (
         CollectorKind.COURIER,
         DAVE.id,
     )
-    assert [d.id for d in lab.handover.pickups_for(DAVE.id)] == [delivery.id]
+    assert [d.id for d in await lab.handover.pickups_for(DAVE.id)] == [delivery.id]
     # Changing one's mind is a change again.
     assert (await lab.handover.pick_up_myself(delivery.id, ALICE.id)).changed is True
-    assert lab.handover.pickups_for(DAVE.id) == []
+    assert await lab.handover.pickups_for(DAVE.id) == []
 
 
 async def test_an_unknown_courier_id_is_not_a_courier(lab: Lab) -> None:
@@ -193,7 +196,7 @@ async def test_only_the_sender_chooses_the_collector(lab: Lab) -> None:
         await lab.handover.pick_up_myself(delivery.id, BOB.id)
     with pytest.raises(DeliveryNotFound):
         await lab.handover.send_to_courier(delivery.id, BOB.id, DAVE.id)
-    assert lab.get(delivery.id).collector_id is None
+    assert (await lab.get(delivery.id)).collector_id is None
 
 
 async def test_no_collector_before_the_drop_off(lab: Lab) -> None:
@@ -244,7 +247,7 @@ async def test_nobody_else_gets_a_pickup_key(lab: Lab) -> None:
             await lab.handover.issue_pickup_key(delivery.id, stranger.id, stranger.id)
 
     assert lab.tokens(kind="pickup") == []
-    assert lab.get(delivery.id).state is S.IN_LOCKER
+    assert (await lab.get(delivery.id)).state is S.IN_LOCKER
 
 
 async def test_no_pickup_key_before_the_drop_off(lab: Lab) -> None:
@@ -256,43 +259,57 @@ async def test_no_pickup_key_before_the_drop_off(lab: Lab) -> None:
     assert lab.tokens(kind="pickup") == []
 
 
-# --- reminders --------------------------------------------------------------------------------------------
+# --- reminders (a Deadlines round; the reminder is recorded in the outbox) ------------------------------
 
 
 async def test_the_reminder_comes_once_when_due(lab: Lab) -> None:
     delivery = await lab.in_locker()
     assert delivery.reminder_due_at == lab.now() + timedelta(hours=lab.policy.reminder_hours)
 
-    assert await lab.handover.due_reminder(delivery.id) is None  # not yet
+    assert (await lab.deadlines.run_due()).reminders == 0  # not yet
     lab.advance(lab.policy.reminder_hours * 3600)
-    reminded = await lab.handover.due_reminder(delivery.id)
-    again = await lab.handover.due_reminder(delivery.id)
+    reminded = await lab.deadlines.run_due()
+    again = await lab.deadlines.run_due()
 
-    assert reminded is not None
-    assert reminded.reminded_at == lab.now()
-    assert again is None
-    assert lab.events(delivery.id).count("reminder_sent") == 1
-    scheduled: list[Delivery] = []
-    assert lab.handover.rebuild_reminders(scheduled.append) == 0  # not rescheduled after a restart
+    assert reminded.reminders == 1
+    assert (await lab.get(delivery.id)).reminded_at == lab.now()
+    assert again.reminders == 0
+    assert (await lab.events(delivery.id)).count("reminder_sent") == 1
+    assert (await lab.notice_kinds(ALICE.id)).count("reminder") == 1
+    # The timer is the row itself: nothing is left to run again after a restart.
+    assert await lab.repo.due_reminders(lab.now()) == []
+
+
+async def test_the_reminder_goes_to_the_collector_and_the_sender(lab: Lab) -> None:
+    delivery = await lab.in_locker()
+    link = await lab.handover.create_link(delivery.id, ALICE.id)
+    await lab.handover.claim(link.code, BOB.id)
+    lab.advance(lab.policy.reminder_hours * 3600)
+
+    assert (await lab.deadlines.run_due()).reminders == 1
+
+    reminders = {n.chat_id: json.loads(n.body) for n in await lab.notices() if n.dedupe_key.startswith("reminder:")}
+    assert {chat: body["role"] for chat, body in reminders.items()} == {BOB.id: "collector", ALICE.id: "sender"}
 
 
 async def test_no_reminder_for_a_collected_item(lab: Lab) -> None:
     view = await lab.awaiting_pickup()
     lab.sim.use_token(view.key.payload, view.key.payload_auth)
-    await lab.deliveries.poll()
+    await lab.watch.poll()
     lab.advance(lab.policy.reminder_hours * 3600)
 
-    assert await lab.handover.due_reminder(view.delivery.id) is None
-    assert "reminder_sent" not in lab.events(view.delivery.id)
+    assert (await lab.deadlines.run_due()).reminders == 0
+    assert "reminder_sent" not in await lab.events(view.delivery.id)
+    assert "reminder" not in await lab.notice_kinds()
 
 
-async def test_rebuild_reminders_schedules_the_pending_ones(lab: Lab) -> None:
+async def test_pending_reminders_are_found_from_the_database(lab: Lab) -> None:
+    # Formerly rebuild_reminders (in-memory JobQueue timers after a restart); now any process finds them.
     waiting = await lab.in_locker(ALICE)
     await lab.reserved(BOB)  # nothing to remind of yet
-    scheduled: list[Delivery] = []
+    lab.advance(lab.policy.reminder_hours * 3600)
 
-    assert lab.handover.rebuild_reminders(scheduled.append) == 1
-    assert [d.id for d in scheduled] == [waiting.id]
+    assert [d.id for d in await lab.repo.due_reminders(lab.now())] == [waiting.id]
 
 
 # --- release -------------------------------------------------------------------------------------------------
@@ -300,7 +317,7 @@ async def test_rebuild_reminders_schedules_the_pending_ones(lab: Lab) -> None:
 
 async def _in_state(lab: Lab, state: DeliveryState) -> Delivery:
     if state is S.DRAFT:
-        return lab.repo.create_delivery(
+        return await lab.repo.create_delivery(
             Delivery(sender_id=ALICE.id, location_id=CIVIC, location_name="Civic", size_id=SMALL, size_name="small"),
             actor_id=ALICE.id,
         )
@@ -334,14 +351,14 @@ async def test_release_frees_the_locker_and_closes_the_delivery(
     closed = await lab.handover.release(delivery.id, ADMIN.id)
 
     assert closed.delivery.state is closed_as
-    assert lab.get(delivery.id).state is closed_as
-    assert lab.get(delivery.id).closed_at == lab.now()
+    assert (await lab.get(delivery.id)).state is closed_as
+    assert (await lab.get(delivery.id)).closed_at == lab.now()
     assert lab.sim.assigned_lockers("harbor-bot-simulator") == []
     if delivery.locker_id is not None:
         assert lab.status(delivery.locker_id) == "available"
     assert all(t["state"] != "live" for t in lab.sim.issued_tokens())
-    assert lab.repo.keys_of(delivery.id, states=[KeyState.ACTIVE]) == []
-    last = lab.repo.events(delivery.id)[-1]
+    assert await lab.repo.keys_of(delivery.id, states=[KeyState.ACTIVE]) == []
+    last = (await lab.repo.events(delivery.id))[-1]
     assert (last.kind, last.actor_id) == ("released_by_admin", ADMIN.id)
     if link is not None:
         with pytest.raises(LinkRefused):
@@ -368,17 +385,17 @@ async def test_release_of_a_locker_harbor_already_freed_still_closes(lab: Lab) -
 
 
 async def test_set_courier_by_id_and_by_username_in_any_case(lab: Lab) -> None:
-    assert lab.handover.set_courier("@bobthebuilder", True).role is Role.COURIER  # stored as BobTheBuilder
-    assert lab.handover.set_courier("DAVE", True).role is Role.COURIER
-    assert lab.handover.set_courier(f" {ALICE.id} ", True).role is Role.COURIER
-    assert [u.id for u in lab.handover.couriers()] == [ALICE.id, BOB.id, DAVE.id]  # by first name
+    assert (await lab.handover.set_courier("@bobthebuilder", True)).role is Role.COURIER  # stored as BobTheBuilder
+    assert (await lab.handover.set_courier("DAVE", True)).role is Role.COURIER
+    assert (await lab.handover.set_courier(f" {ALICE.id} ", True)).role is Role.COURIER
+    assert [u.id for u in await lab.handover.couriers()] == [ALICE.id, BOB.id, DAVE.id]  # by first name
 
-    assert lab.handover.set_courier("@BOBTHEBUILDER", False).role is Role.CUSTOMER
-    assert [u.id for u in lab.handover.couriers()] == [ALICE.id, DAVE.id]
+    assert (await lab.handover.set_courier("@BOBTHEBUILDER", False)).role is Role.CUSTOMER
+    assert [u.id for u in await lab.handover.couriers()] == [ALICE.id, DAVE.id]
 
 
 @pytest.mark.parametrize("ref", ["@nobody", "nobody", "424242", "@", ""])
 async def test_set_courier_of_someone_unknown(lab: Lab, ref: str) -> None:
     with pytest.raises(UnknownUser):
-        lab.handover.set_courier(ref, True)
-    assert lab.handover.couriers() == []
+        await lab.handover.set_courier(ref, True)
+    assert await lab.handover.couriers() == []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import ADMIN_COMMANDS, USER_COMMANDS
+from bot.menus import ADMIN_COMMANDS, USER_COMMANDS
 from bot.ui.texts import CATALOGUES, EN, Safe, placeholders, raw, t
 from storage.models import DeliveryState, KeyKind
 

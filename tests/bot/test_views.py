@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup
-from telegram.ext import ExtBot
-from telegram.ext._callbackdatacache import CallbackDataCache
 
 from bot.deliveries import LocationOffer, Nearby, NearbyResult, SizeOffer
 from bot.harbor.models import Location, LockerType
@@ -84,7 +82,7 @@ def inline_buttons(markup: object) -> list[InlineKeyboardButton]:
     return [b for row in markup.inline_keyboard for b in row]
 
 
-def labels_and_data(markup: object) -> list[tuple[str, list[object]]]:
+def labels_and_data(markup: object) -> list[tuple[str, str]]:
     return [(b.text, b.callback_data) for b in inline_buttons(markup)]  # type: ignore[misc]
 
 
@@ -117,28 +115,48 @@ def every_view() -> list[tuple[str, object]]:
 
 
 @pytest.mark.parametrize(("name", "markup"), every_view(), ids=[name for name, _ in every_view()])
-def test_callback_data_are_json_lists_that_ptb_turns_into_64_bytes(name: str, markup: object) -> None:
-    buttons = inline_buttons(markup)
-    for b in buttons:
-        data = b.callback_data
-        assert isinstance(data, list), (name, b.text)
-        assert data and isinstance(data[0], str)
-        assert json.loads(json.dumps(data)) == data  # survives persistence as JSON
-    if buttons:
-        # What Telegram receives once PTB's arbitrary callback data replaced the lists.
-        cache = CallbackDataCache(ExtBot("123:ABC", arbitrary_callback_data=True))
-        sent = cache.process_keyboard(markup)  # type: ignore[arg-type]
-        for b in (b for row in sent.inline_keyboard for b in row):
-            assert isinstance(b.callback_data, str)
-            assert len(b.callback_data.encode()) <= 64
+def test_callback_data_are_short_self_describing_strings(name: str, markup: object) -> None:
+    for b in inline_buttons(markup):
+        value = b.callback_data
+        assert isinstance(value, str), (name, b.text)  # no arbitrary callback data: any process reads it
+        assert len(value.encode()) <= 64  # Telegram's limit
+        action, *args = value.split(":")
+        assert re.fullmatch(r"[a-z_]+", action), value
+        kinds = [int if isinstance(a, int) else str for a in views.callback_args(value)]
+        assert views.action_is(action, *kinds).match(value), value
+        assert [str(a) for a in views.callback_args(value)] == args
 
 
-def test_action_is_matches_only_its_own_action() -> None:
-    matches = views.action_is("key")
-    assert matches(["key", 5])
-    assert not matches(["pkey", 5])
-    assert not matches("key")
-    assert not matches([])
+def test_action_is_matches_only_its_own_action_and_arguments() -> None:
+    matches = views.action_is("key", int)
+    assert matches.match("key:5")
+    assert matches.match(views.data("key", 123456))
+    assert not matches.match("pkey:5")
+    assert not matches.match("key")
+    assert not matches.match("key:5:6")
+    assert not matches.match("key:abc")
+    assert not matches.match("")
+    assert views.action_is("size", int, int).match("size:101:4")
+    assert views.action_is("menu", str).match("menu:dropoff")
+    assert not views.action_is("menu", str).match("menu:a b")
+
+
+def test_callback_args_reads_back_what_data_wrote() -> None:
+    assert views.callback_args(views.data("size", 101, 4)) == [101, 4]
+    assert views.callback_args(views.data("menu", "my")) == ["my"]
+    assert views.callback_args("back") == []
+    assert views.callback_args(["key", 5]) == []  # not ours (e.g. a stale button of the old format)
+
+
+def test_data_refuses_more_than_64_bytes() -> None:
+    with pytest.raises(ValueError):
+        views.data("x", "y" * 64)
+
+
+def test_exact_matches_only_the_whole_value() -> None:
+    assert views.exact("back").match("back")
+    assert not views.exact("back").match("backs")
+    assert not views.exact("menu:my").match("menu:my:1")
 
 
 # --- screens -------------------------------------------------------------------------------------------
@@ -171,8 +189,8 @@ def test_the_reservation_escapes_names_from_harbor() -> None:
 @pytest.mark.parametrize(
     ("state", "expected"),
     [
-        (S.RESERVED, [("🔑 Get drop-off key", ["key", 123456]), ("✖ Cancel", ["cancel", 123456])]),
-        (S.AWAITING_DROPOFF, [("🔑 New drop-off key", ["key", 123456]), ("✖ Cancel", ["cancel", 123456])]),
+        (S.RESERVED, [("🔑 Get drop-off key", "key:123456"), ("✖ Cancel", "cancel:123456")]),
+        (S.AWAITING_DROPOFF, [("🔑 New drop-off key", "key:123456"), ("✖ Cancel", "cancel:123456")]),
         (S.DRAFT, []),
         (S.IN_LOCKER, []),
         (S.AWAITING_PICKUP, []),
@@ -190,7 +208,7 @@ def test_the_status_of_a_reservation_shows_its_hold() -> None:
     view = views.status(delivery(S.RESERVED), "en")
 
     assert "Get drop-off key" in view.text
-    assert labels_and_data(view.markup)[0][1] == ["key", 123456]
+    assert labels_and_data(view.markup)[0][1] == "key:123456"
 
 
 def test_the_status_of_a_later_state_names_it() -> None:
@@ -208,8 +226,8 @@ def test_nearby_lists_each_place_with_a_button_in_order() -> None:
     assert "400 m" in view.text
     assert "small 3 · medium 3 · large 3 · x-large 3" in view.text
     assert labels_and_data(view.markup) == [
-        ("📍 Yerba Buena (400 m)", ["loc", 102]),
-        ("📍 Civic Center (1.2 km)", ["loc", 101]),
+        ("📍 Yerba Buena (400 m)", "loc:102"),
+        ("📍 Civic Center (1.2 km)", "loc:101"),
     ]
 
 
@@ -224,9 +242,9 @@ def test_choose_size_offers_the_free_sizes_and_a_way_back() -> None:
     view = views.choose_size(LocationOffer(location(), [SizeOffer(TYPES[0], 12), SizeOffer(TYPES[2], 1)]), "en")
 
     assert labels_and_data(view.markup) == [
-        ("small — 12 free", ["size", 101, 1]),
-        ("large — 1 free", ["size", 101, 3]),
-        ("⬅ Other locations", ["back"]),
+        ("small — 12 free", "size:101:1"),
+        ("large — 1 free", "size:101:3"),
+        ("⬅ Other locations", "back"),
     ]
 
 
@@ -235,7 +253,7 @@ def test_size_ran_out_names_the_size_and_offers_what_is_left() -> None:
 
     assert "All large lockers" in view.text
     assert "Still free there" in view.text
-    assert [d for _, d in labels_and_data(view.markup)] == [["size", 101, 1], ["back"]]
+    assert [d for _, d in labels_and_data(view.markup)] == ["size:101:1", "back"]
 
 
 def test_the_key_caption_says_where_and_until_when_in_local_time() -> None:
@@ -254,7 +272,7 @@ def test_an_expired_key_offers_a_new_one_only_when_renewable() -> None:
     final = views.key_expired(record, delivery(S.COMPLETED), False, "en")
 
     assert "pickup key" in renewable.text
-    assert labels_and_data(renewable.markup) == [("🔑 New pickup key", ["pkey", 123456])]
+    assert labels_and_data(renewable.markup) == [("🔑 New pickup key", "pkey:123456")]
     assert final.markup is None
 
 
