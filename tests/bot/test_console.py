@@ -7,6 +7,7 @@ looks at what was printed so far to decide what to type next, as the person at t
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import queue
@@ -26,7 +27,9 @@ from bot.keys import LockerKey
 
 SF = (37.7793, -122.4193)
 SF_TEXT = "37.7793,-122.4193"
-FAST_WATCH = {"locker_poll_seconds": 0.2}  # the console's 2 s watch, shortened so the tests stay quick
+# The console's 2 s watch and the 1 s scheduler tick (which also sends the outbox), shortened so the tests
+# stay quick.
+FAST_WATCH = {"locker_poll_seconds": 0.2, "scheduler_tick_seconds": 0.1}
 
 
 class Screen:
@@ -44,6 +47,14 @@ class Screen:
 
     def since(self, mark: int) -> str:
         return "\n".join(self.blocks[mark:])
+
+    async def wait_for(self, text: str, mark: int = 0, timeout: float = 10.0) -> str:  # noqa: ASYNC109
+        """What was printed since `mark`, once it contains `text`. Announcements the watch causes go out
+        through the outbox a scheduler tick later, after /use has already returned."""
+        async with asyncio.timeout(timeout):
+            while text not in self.since(mark):
+                await asyncio.sleep(0.02)
+        return self.since(mark)
 
     def number(self, label: str) -> str:
         """The newest number printed for a button whose label contains ``label``."""
@@ -144,7 +155,7 @@ async def test_a_whole_dropoff_from_start_to_item_in_the_locker(database_url: st
 
         mark = len(screen.blocks)
         yield "/use"  # the console waits for the bot's locker watch to notice
-        after_use = screen.since(mark)
+        after_use = await screen.wait_for(f"Your item is in locker {key.locker_name}", mark)
         assert f"locker {key.locker_name} opened" in after_use
         assert f"Your item is in locker {key.locker_name}" in after_use
         assert "bot deleted: the dropoff key" in after_use  # the used QR is taken away
@@ -183,7 +194,9 @@ async def test_handing_the_pickup_over_to_someone_else_with_as_and_the_link(data
     async def people() -> AsyncIterator[str]:
         async for line in walk_to_the_key(screen):
             yield line
+        mark = len(screen.blocks)
         yield "/use"
+        await screen.wait_for("pickup link", mark)  # the in-locker notice, from the outbox
         yield screen.number("pickup link")
         link = re.findall(r"https://t\.me/\S+", screen.text)[-1]
 
@@ -192,6 +205,7 @@ async def test_handing_the_pickup_over_to_someone_else_with_as_and_the_link(data
         mark = len(screen.blocks)
         yield link.removeprefix("https://")  # as pasted from a chat: t.me/...?start=<code>
         assert "An item is waiting for you in locker" in screen.since(mark)
+        await screen.wait_for("Alice (id 1) has 1 new message", mark)
         assert "Alice (id 1) has 1 new message: /as 1" in screen.since(mark)  # Alice was told Bob has it
 
         yield screen.number("pickup key")
@@ -199,11 +213,11 @@ async def test_handing_the_pickup_over_to_someone_else_with_as_and_the_link(data
         mark = len(screen.blocks)
         yield "/use"
         assert "you took the item" in screen.since(mark)
-        assert "Collected from locker" in screen.since(mark)
+        await screen.wait_for("Collected from locker", mark)
 
         mark = len(screen.blocks)
         yield "/as 1"
-        back = screen.since(mark)  # what Alice missed while the console was Bob
+        back = await screen.wait_for("is complete", mark)  # what Alice missed while the console was Bob
         assert "Bob opened your pickup link" in back
         assert "is complete" in back
 

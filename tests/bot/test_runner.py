@@ -133,4 +133,5 @@ def test_runs_against_telegram_migrates_the_database_and_stops_cleanly_on_sigter
             "select name from sqlite_master where type='table'"
         )
     }
-    assert {"deliveries", "users", "alembic_version", "ptb_persistence"} <= tables
+    assert {"deliveries", "users", "alembic_version", "chat_states", "scheduled_jobs", "outbox"} <= tables
+    assert "ptb_persistence" not in tables  # conversation state lives in chat_states, not PTB persistence

@@ -9,14 +9,12 @@ simulator can push its §7 events to the balancer too.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
 from telegram.ext import Application
 
 from bot.app import Overrides, build_application
@@ -27,19 +25,11 @@ from sandbox.balancer import RoundRobinBalancer
 from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
 from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import UserDriver
-from tests.conftest import postgres_database
 from tests.flows.harness import ADMIN_ID, BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, TOKEN
 from tests.sandbox.telegram_fixtures import serve_app
 
 SECRET = "webhook-secret_123"
 HARBOR_SECRET = "harbor-shared-secret"
-
-
-@pytest.fixture
-def pg_url() -> Any:
-    if not os.environ.get("TEST_DATABASE_URL"):
-        pytest.skip("many processes need PostgreSQL (set TEST_DATABASE_URL)")
-    yield from postgres_database()
 
 
 @dataclass

@@ -170,7 +170,7 @@ async def test_sizes_and_reservation_say_what_where_and_until_when(w: World) -> 
 # stale and forged buttons ------------------------------------------------------------------------
 
 
-async def test_a_location_list_from_before_the_reservation_is_no_longer_active(w: World) -> None:
+async def test_a_location_list_from_before_the_reservation_still_works_but_holds_one_locker(w: World) -> None:
     alice = w.user(101, "Alice")
     await alice.command("dropoff")
     await alice.wait_for("where are you")
@@ -181,18 +181,22 @@ async def test_a_location_list_from_before_the_reservation_is_no_longer_active(w
     await alice.press("Civic Center")
     sizes = await alice.wait_for("which locker size")
     await alice.press("small")
-    await alice.wait_for("is held for you")
-    await removed(w, sizes)  # the reservation step is over: the conversation has ended
+    held = await alice.wait_for("is held for you")
+    assert held.message_id == sizes.message_id  # the size list became the reservation
 
-    answer = await alice.press("Yerba Buena", old_list)
-    assert answer is not None and "no longer active" in (answer.text or "").lower()
+    # Buttons are self-describing: the old list still shows a location's sizes (DESIGN §8)...
+    await alice.press("Yerba Buena", old_list)
+    other = await alice.wait_for(
+        lambda m: m.message_id == old_list.message_id and "which locker size" in (m.content or "").lower()
+    )
+    # ...but one customer holds one locker before the drop-off: a second size tap reserves nothing.
+    answer = await alice.press("small", other)
+    assert answer is not None and "already have a locker reserved" in (answer.text or "").lower()
     assert len(w.simulator.assigned_lockers(w.settings.harbor_client_id)) == 1
     assert len(w.harbor_requests("POST", "reservations")) == 1
-    # The dead buttons are gone, so nobody taps them again.
-    await alice.wait_for(lambda m: m.message_id == old_list.message_id and not m.inline_buttons)
 
 
-async def test_the_key_button_of_a_cancelled_delivery_is_no_longer_active(w: World) -> None:
+async def test_the_key_button_of_a_cancelled_delivery_shows_where_it_stands(w: World) -> None:
     alice = w.user(101, "Alice")
     sizes = await to_sizes(alice)
     await alice.press("small", sizes)
@@ -203,7 +207,10 @@ async def test_the_key_button_of_a_cancelled_delivery_is_no_longer_active(w: Wor
     await alice.wait_for("cancelled")
 
     answer = await alice.press("key", listed)
-    assert answer is not None and "no longer active" in (answer.text or "").lower()
+    assert answer is not None and "moved on" in (answer.text or "").lower()
+    # The pressed message now says where the delivery stands, with no dead buttons.
+    now = await alice.wait_for(lambda m: m.message_id == listed.message_id and "cancelled" in (m.content or ""))
+    assert not now.inline_buttons
     assert not w.simulator.issued_tokens()
     assert not w.simulator.assigned_lockers(w.settings.harbor_client_id)
 
@@ -213,8 +220,12 @@ async def test_a_forged_button_press_is_answered_and_changes_nothing(w: World) -
     sizes = await to_sizes(alice)
     # A client that makes up its own callback data (not one the bot ever sent).
     chat = w.emulator.bot().chats[alice.id]
-    state = await w.emulator.press_callback(alice.bot, alice.record, chat.messages[sizes.message_id], "size:101:1")
+    malformed = await w.emulator.press_callback(alice.bot, alice.record, chat.messages[sizes.message_id], "size:x;1")
+    await asyncio.wait_for(malformed.answered.wait(), 5)
+    assert malformed.answer is not None and "no longer active" in (malformed.answer["text"] or "").lower()
+    # Well-formed but naming a location that does not exist: a friendly word, nothing reserved.
+    state = await w.emulator.press_callback(alice.bot, alice.record, chat.messages[sizes.message_id], "size:999999:1")
     await asyncio.wait_for(state.answered.wait(), 5)
-    assert state.answer is not None and "no longer active" in (state.answer["text"] or "").lower()
+    await alice.wait_for("no longer available")
     assert not w.harbor_requests("POST", "reservations")
     assert (await w.services.deliveries.open_dropoff(alice.id)) is None

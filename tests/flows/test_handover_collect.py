@@ -28,7 +28,7 @@ async def test_self_pickup(w: World) -> None:
     await alice.wait_for("pick it up yourself")
     waiting = await alice.wait_for("waiting for you")
     assert "small" in waiting.content and "Civic Center" in waiting.content
-    assert [m for m in alice.bot_messages if m.venue and m.message_id < waiting.message_id]
+    assert any(b.url and "destination=" in b.url for row in waiting.inline_buttons for b in row)
     delivery = await w.services.deliveries.get(delivery_id)
     assert (delivery.collector_kind, delivery.collector_id) == (CollectorKind.SELF, alice.id)
 

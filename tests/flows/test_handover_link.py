@@ -35,8 +35,9 @@ async def test_link_recipient_collects_and_both_are_told(w: World) -> None:
 
     await bob.open_link(url)
     waiting = await bob.wait_for("waiting for you")
-    venue = [m for m in bob.bot_messages if m.venue]
-    assert venue and venue[-1].venue["title"].startswith("Civic Center") and "McAllister" in venue[-1].venue["address"]
+    # One message: where, until when, the key button and the way there.
+    assert "Civic Center" in waiting.content and "McAllister" in waiting.content
+    assert any(b.url and "destination=37.78" in b.url for row in waiting.inline_buttons for b in row)
     delivery = await w.services.deliveries.get(delivery_id)
     assert f"locker {delivery.locker_name}" in waiting.content.lower()
     assert "small" in waiting.content and "24 h" in waiting.content.replace("hours", "h")

@@ -19,7 +19,7 @@ from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
 from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import UserDriver
 from storage.models import DeliveryState, OutboxState
-from tests.flows.cluster import HARBOR_SECRET, SECRET, Cluster, cluster, pg_url  # noqa: F401 (fixture)
+from tests.flows.cluster import HARBOR_SECRET, SECRET, Cluster, cluster
 from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, SF, TOKEN, decode_key
 from tests.sandbox.telegram_fixtures import serve_app
 
@@ -131,7 +131,7 @@ async def test_harbor_events_notice_a_drop_off_at_once(pg_url: str) -> None:
         assert (await c.use_at_tower(decode_key(photo))).status_code == 200
 
         async def noticed() -> None:
-            while (await c.services(1).deliveries.get(delivery_id)).state is not DeliveryState.IN_LOCKER:
+            while (await c.services(1).deliveries.get(delivery_id)).state is not DeliveryState.IN_LOCKER:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
 
         # Nobody runs the watch (it polls hourly here): the event makes a process look at once.

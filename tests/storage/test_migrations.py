@@ -12,7 +12,19 @@ from storage.engine import make_engine
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from storage.models import Delivery
 
-TABLES = {"users", "deliveries", "issued_keys", "delivery_events", "pickup_links", "ptb_persistence"}
+TABLES = {
+    "users",
+    "deliveries",
+    "issued_keys",
+    "delivery_events",
+    "pickup_links",
+    "chat_states",
+    "scheduled_jobs",
+    "outbox",
+    "harbor_events",
+}
+TABLES_0001 = {"users", "deliveries", "issued_keys", "delivery_events", "pickup_links", "ptb_persistence"}
+PARTIAL_UNIQUE = {"uq_deliveries_sender_pre_dropoff", "uq_deliveries_open_locker"}
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -28,7 +40,7 @@ def _differences(engine: Engine) -> list[object]:
 def test_empty_database_to_head(database_url: str) -> None:
     assert current_revision(database_url) is None
     upgrade(database_url)  # a URL: upgrade makes and disposes its own engine
-    assert current_revision(database_url) == head_revision() == "0001"
+    assert current_revision(database_url) == head_revision() == "0002"
     engine = make_engine(database_url)
     assert _tables(engine) == TABLES == set(SQLModel.metadata.tables)
     engine.dispose()
@@ -108,4 +120,54 @@ def test_refuses_tables_without_alembic_version(database_url: str) -> None:
     SQLModel.metadata.create_all(engine)
     with pytest.raises(RuntimeError, match="no alembic_version"):
         upgrade(engine)
+    engine.dispose()
+
+
+def _index_definitions(engine: Engine, names: set[str]) -> dict[str, str]:
+    """The database's own text of these indexes (normalised by the database), without schema names."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            rows = conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"))
+        else:
+            rows = conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+        found = {name: definition for name, definition in rows if name in names}
+    return {name: " ".join(definition.replace("public.", "").split()) for name, definition in found.items()}
+
+
+def test_the_partial_unique_indexes_are_exactly_the_models(engine: Engine, database_url: str) -> None:
+    """compare_metadata does not look at an index's WHERE: compare what the database made of each."""
+    migrated = _index_definitions(engine, PARTIAL_UNIQUE)
+    assert set(migrated) == PARTIAL_UNIQUE
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    SQLModel.metadata.create_all(engine)  # the same database, made from the models
+    assert _index_definitions(engine, PARTIAL_UNIQUE) == migrated
+    inspected = {ix["name"]: ix for ix in sa.inspect(engine).get_indexes("deliveries")}
+    assert all(inspected[name]["unique"] for name in PARTIAL_UNIQUE)
+
+
+def test_0002_from_0001_keeps_the_data_and_drops_ptb_persistence(database_url: str) -> None:
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+    assert _tables(engine) == TABLES_0001
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO deliveries (sender_id, state, location_id, location_name, address, size_id,"
+                " size_name, low_locker, created_at, updated_at)"
+                " VALUES (1, 'in_locker', 1, 'L', '', 1, 'S', false, :t, :t)"
+            ),
+            {"t": "2030-01-01T00:00:00+00:00"},
+        )
+    upgrade(engine)
+    assert current_revision(engine) == "0002"
+    assert _tables(engine) == TABLES
+    assert _differences(engine) == []
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM deliveries")).scalar() == 1
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0001")
+    assert _tables(engine) == TABLES_0001
+    assert not PARTIAL_UNIQUE & {ix["name"] for ix in sa.inspect(engine).get_indexes("deliveries")}
     engine.dispose()
