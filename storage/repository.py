@@ -565,9 +565,11 @@ class Repository:
         """Record a Harbor event id; False when it was seen before (a redelivery)."""
         async with self._session() as session:
             stmt = _insert(session)(HarborEvent).values(event_id=event_id, received_at=utcnow())
-            result = await session.execute(stmt.on_conflict_do_nothing(index_elements=["event_id"]))
+            # RETURNING, not rowcount: psycopg reports -1 for an ORM-enabled INSERT ... ON CONFLICT.
+            stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(HarborEvent.event_id)
+            inserted = (await session.execute(stmt)).first()
             await session.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return inserted is not None
 
     # health ----------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from bot.harbor.client import HarborClient
 from bot.harbor.factory import connect_harbor
 from sandbox.harbor import Clock, HarborSimulator, RequestRecord, create_app
 from sandbox.harbor_base import load_default_seed
+from storage.locks import Locks
 from storage.models import Delivery, DeliveryState, OutboxMessage
 from storage.repository import Repository
 
@@ -211,16 +212,22 @@ LabFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_lab(repo: Repository, session_factory: Callable[[], Session]) -> AsyncIterator[LabFactory]:
-    """`await make_lab(seed=None, policy=Policy(), **client_options)`: a Lab on a fresh simulator."""
+    """`await make_lab(seed=None, policy=Policy(), locks=None, **client_options)`: a Lab on a fresh simulator
+    (`locks`: the services' storage.locks.Locks; by default in-process only)."""
     labs: list[Lab] = []
 
-    async def make(seed: dict[str, Any] | None = None, policy: Policy | None = None, **client_options: Any) -> Lab:
+    async def make(
+        seed: dict[str, Any] | None = None,
+        policy: Policy | None = None,
+        locks: Locks | None = None,
+        **client_options: Any,
+    ) -> Lab:
         sim = HarborSimulator(seed, clock=Clock(start=START, tick=False), rng_seed=7)
         transport = Interceptor(httpx.ASGITransport(app=create_app(sim)))
         settings = load_settings(_env_file=None, harbor_env="simulator")
         connection = connect_harbor(settings, transport=transport, simulator=sim, **client_options)
         policy = policy or Policy()
-        deliveries = DeliveryService(connection.client, repo, policy, now=sim.clock.now)
+        deliveries = DeliveryService(connection.client, repo, policy, locks=locks, now=sim.clock.now)
         lab = Lab(
             sim=sim,
             harbor=connection.client,

@@ -37,9 +37,12 @@ class Screen:
 
     def __init__(self) -> None:
         self.blocks: list[str] = []
+        self._printed: asyncio.Event | None = None
 
     def __call__(self, text: str) -> None:
         self.blocks.append(text)
+        if self._printed is not None:
+            self._printed.set()
 
     @property
     def text(self) -> str:
@@ -51,9 +54,11 @@ class Screen:
     async def wait_for(self, text: str, mark: int = 0, timeout: float = 10.0) -> str:  # noqa: ASYNC109
         """What was printed since `mark`, once it contains `text`. Announcements the watch causes go out
         through the outbox a scheduler tick later, after /use has already returned."""
+        self._printed = asyncio.Event()
         async with asyncio.timeout(timeout):
             while text not in self.since(mark):
-                await asyncio.sleep(0.02)
+                self._printed.clear()
+                await self._printed.wait()
         return self.since(mark)
 
     def number(self, label: str) -> str:

@@ -1,4 +1,5 @@
-"""DeliveryService, LocationSearch, LockerWatch and Deadlines (bot/deliveries/) against the Harbor simulator in process, on a real database.
+"""DeliveryService, LocationSearch, LockerWatch and Deadlines (bot/deliveries/) against the Harbor simulator
+in process, on a real database.
 
 Each test drives the service the way the handlers and jobs do and checks what a user would notice:
 which locker they got, what Harbor now holds, what the delivery's state and history say.
@@ -17,6 +18,7 @@ from bot.deliveries import (
     ChangeKind,
     Closed,
     DeliveryNotFound,
+    DeliveryService,
     ItemAlreadyInside,
     KeyStillValid,
     LocationNotFound,
@@ -29,6 +31,7 @@ from bot.deliveries import (
 )
 from bot.geo import distance_km
 from bot.keys import LockerKey
+from storage.locks import Locks
 from storage.models import Delivery, DeliveryState, IssuedKey, KeyKind, KeyState
 from tests.bot.conftest import (
     ALICE,
@@ -828,3 +831,70 @@ async def test_cancel_after_a_lost_key_answer_gives_the_rented_locker_back(make_
     assert closed.delivery.state is S.CANCELLED
     assert lab.status(1005) == "available"
     assert [t["state"] for t in lab.sim.issued_tokens()] == ["voided"]
+
+
+# --- the deadlines round ------------------------------------------------------------------------------
+
+
+async def test_a_deadlines_round_expires_keys_then_holds_and_records_the_notices(lab: Lab) -> None:
+    reserved = await lab.reserved(ALICE)
+    view = await lab.awaiting_dropoff(BOB)
+    assert (await lab.deadlines.run_due()).total == 0  # nothing due yet
+
+    lab.advance(lab.policy.key_seconds)
+    first = await lab.deadlines.run_due()
+
+    # Alice's hold ended; Bob's key ran out, and his hold got one more period to ask for a new key.
+    assert (first.keys, first.holds) == (1, 1)
+    assert (await lab.get(reserved.id)).state is S.EXPIRED
+    assert (await lab.get(view.delivery.id)).state is S.AWAITING_DROPOFF
+    assert await lab.notice_kinds(ALICE.id) == ["hold_expired"]
+    assert await lab.notice_kinds(BOB.id) == ["key_expired"]
+    assert (await lab.deadlines.run_due()).total == 0  # each deadline acts once
+
+    lab.advance(lab.policy.reservation_seconds)
+    assert (await lab.deadlines.run_due()).holds == 1
+    assert (await lab.get(view.delivery.id)).state is S.EXPIRED
+    assert await lab.notice_kinds(BOB.id) == ["key_expired", "hold_expired"]
+    assert lab.sim.assigned_lockers(ME) == []
+
+
+async def test_two_deadline_rounds_at_once_act_once(lab: Lab) -> None:
+    delivery = await lab.reserved()
+    lab.advance(lab.policy.reservation_seconds)
+
+    rounds = await asyncio.gather(lab.deadlines.run_due(), lab.deadlines.run_due())
+
+    assert sum(r.holds for r in rounds) == 1
+    assert (await lab.events(delivery.id)).count("hold_expired") == 1
+    assert await lab.notice_kinds(ALICE.id) == ["hold_expired"]
+
+
+async def test_an_unclaimed_link_expires_with_a_word_to_the_sender(lab: Lab) -> None:
+    delivery = await lab.in_locker()
+    await lab.handover.create_link(delivery.id, ALICE.id)
+    lab.advance(timedelta(days=lab.policy.pickup_link_days).total_seconds())
+
+    done = await lab.deadlines.run_due()
+
+    assert done.links == 1
+    assert "link_expired" in await lab.notice_kinds(ALICE.id)
+    assert (await lab.deadlines.run_due()).links == 0
+
+
+async def test_two_processes_cancelling_at_once_cancel_once(make_lab, async_engine) -> None:
+    """Two processes, each with its own services: PostgreSQL's advisory lock (storage.locks.Locks) keeps
+    their read-decide-write apart, as the in-process lock does for two tasks of one process."""
+    if not Locks(async_engine).shared:
+        pytest.skip("the bot runs one process on SQLite")
+    lab = await make_lab(locks=Locks(async_engine))
+    other = DeliveryService(lab.harbor, lab.repo, lab.policy, locks=Locks(async_engine), now=lab.now)
+    delivery = await lab.reserved()
+
+    results = await asyncio.gather(
+        lab.deliveries.cancel(delivery.id, ALICE.id), other.cancel(delivery.id, ALICE.id), return_exceptions=True
+    )
+
+    assert sorted(type(r).__name__ for r in results) == ["Closed", "WrongState"]
+    assert (await lab.events(delivery.id)).count("cancelled") == 1
+    assert len(lab.requests("DELETE", "/reservations")) == 1

@@ -360,6 +360,7 @@ async def test_release_frees_the_locker_and_closes_the_delivery(
     assert await lab.repo.keys_of(delivery.id, states=[KeyState.ACTIVE]) == []
     last = (await lab.repo.events(delivery.id))[-1]
     assert (last.kind, last.actor_id) == ("released_by_admin", ADMIN.id)
+    assert "released" in await lab.notice_kinds(ALICE.id)  # the sender hears it through the outbox
     if link is not None:
         with pytest.raises(LinkRefused):
             await lab.handover.claim(link.code, BOB.id)

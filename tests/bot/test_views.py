@@ -149,7 +149,7 @@ def test_callback_args_reads_back_what_data_wrote() -> None:
 
 
 def test_data_refuses_more_than_64_bytes() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="over 64 bytes"):
         views.data("x", "y" * 64)
 
 

@@ -127,7 +127,9 @@ def _index_definitions(engine: Engine, names: set[str]) -> dict[str, str]:
     """The database's own text of these indexes (normalised by the database), without schema names."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            rows = conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"))
+            rows = conn.execute(
+                sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()")
+            )
         else:
             rows = conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
         found = {name: definition for name, definition in rows if name in names}
