@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -134,7 +135,9 @@ async def run_checks(
             await connection.aclose()
 
     if settings.telegram_bot_token and settings.telegram_bot_token.get_secret_value().strip():
-        await report.check("telegram", lambda: _check_telegram(settings, telegram_request))
+        webhook: dict[str, Any] = {}
+        if await report.check("telegram", lambda: _check_telegram(settings, telegram_request, webhook)):
+            await report.check("webhook", lambda: _check_webhook(settings, webhook))
     return 1 if report.failed else 0
 
 
@@ -173,6 +176,31 @@ async def _check_nearby(client: HarborClient, near: tuple[float, float]) -> str:
     return f"{len(found)} location(s) within {radius} km of {where}: {described}"
 
 
+# A webhook whose last error is this recent is failing now, not just once in the past.
+WEBHOOK_ERROR_RECENT_S = 600
+
+
+async def _check_webhook(settings: Settings, info: dict[str, Any]) -> str:
+    url = info.get("url") or ""
+    pending = info.get("pending_update_count", 0)
+    expected = f"{settings.webhook_url}/telegram" if settings.webhook_url else None
+    if not url:
+        if expected:
+            raise CheckFailed(
+                f"no webhook is set but WEBHOOK_URL is {settings.webhook_url}: run `python -m bot set-webhook`"
+            )
+        return "none set: updates are fetched by `python -m bot run` (polling)"
+    described = f"{url}, {pending} pending update(s), max {info.get('max_connections', '?')} connections"
+    if expected and url != expected:
+        raise CheckFailed(f"{described}; expected {expected}: run `python -m bot set-webhook`")
+    error_at = info.get("last_error_date")
+    if error_at and time.time() - float(error_at) < WEBHOOK_ERROR_RECENT_S:
+        raise CheckFailed(
+            f"{described}; last error {time.time() - float(error_at):.0f} s ago: {info.get('last_error_message')}"
+        )
+    return described
+
+
 def _describe(location: Location, near: tuple[float, float]) -> str:
     km = distance_km(near, (location.lat, location.lon))
     if location.availability is None:
@@ -187,7 +215,8 @@ def _free_sizes(types: Iterable[Any]) -> str:
     return ", ".join(f"{t.type.name} {t.counts.available}" for t in types)
 
 
-async def _check_telegram(settings: Settings, request: BaseRequest | None) -> str:
+async def _check_telegram(settings: Settings, request: BaseRequest | None, webhook: dict[str, Any]) -> str:
+    """getMe, and getWebhookInfo while the session is open (stored in `webhook` for the next line)."""
     from telegram import Bot
     from telegram.error import InvalidToken, NetworkError
     from telegram.request import HTTPXRequest
@@ -204,6 +233,7 @@ async def _check_telegram(settings: Settings, request: BaseRequest | None) -> st
     try:
         async with bot:
             me = await bot.get_me()
+            webhook.update((await bot.get_webhook_info()).to_dict())
     except InvalidToken:
         raise CheckFailed(
             f"{settings.telegram_api_url} rejected TELEGRAM_BOT_TOKEN (InvalidToken): "

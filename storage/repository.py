@@ -333,6 +333,10 @@ class Repository:
             await session.refresh(link)
             return link
 
+    async def get_link(self, link_id: int) -> PickupLink | None:
+        async with self._session() as session:
+            return await session.get(PickupLink, link_id)
+
     async def find_link(self, code_hash: str) -> PickupLink | None:
         async with self._session() as session:
             return (await session.exec(select(PickupLink).where(PickupLink.code_hash == code_hash))).first()
@@ -429,28 +433,30 @@ class Repository:
     async def claim_due_jobs(self, owner: str, *, now: datetime, lease: timedelta, limit: int) -> list[ScheduledJob]:
         """Due timers nobody holds (or whose holder's lease ran out), leased to `owner`.
 
-        FOR UPDATE SKIP LOCKED lets processes claim side by side without waiting on each other;
-        SQLite ignores it (one process) and serialises writers anyway.
+        FOR UPDATE SKIP LOCKED lets processes pick candidates side by side without waiting on each
+        other; the lease itself is a conditional UPDATE per row, so two claims (on SQLite, where FOR
+        UPDATE does nothing, or after a lease ran out) never both win a row.
         """
+        free = (col(ScheduledJob.lease_until).is_(None)) | (col(ScheduledJob.lease_until) < now)
         async with self._session() as session:
             due = (
-                select(ScheduledJob)
-                .where(
-                    col(ScheduledJob.due_at) <= now,
-                    (col(ScheduledJob.lease_until).is_(None)) | (col(ScheduledJob.lease_until) < now),
-                )
+                select(ScheduledJob.id)
+                .where(col(ScheduledJob.due_at) <= now, free)
                 .order_by(col(ScheduledJob.due_at))
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            jobs = list(await session.exec(due))
-            for job in jobs:
-                job.lease_until = now + lease
-                job.lease_owner = owner
-                job.attempts += 1
-                session.add(job)
+            claimed: list[ScheduledJob] = []
+            for job_id in list(await session.exec(due)):
+                won = await session.execute(
+                    update(ScheduledJob)
+                    .where(col(ScheduledJob.id) == job_id, free)
+                    .values(lease_until=now + lease, lease_owner=owner, attempts=col(ScheduledJob.attempts) + 1)
+                    .returning(ScheduledJob)
+                )
+                claimed.extend(won.scalars())
             await session.commit()
-            return jobs
+            return claimed
 
     async def finish_job(self, job: ScheduledJob, *, next_due: datetime | None = None) -> None:
         """Done: delete the timer, or move it to `next_due` (the watch). A timer rescheduled while it ran
@@ -502,37 +508,43 @@ class Repository:
             await session.commit()
 
     async def claim_outbox(self, *, now: datetime, lease: timedelta, limit: int) -> list[OutboxMessage]:
-        """Due messages, the oldest of each chat only, so a chat's news arrives in order."""
-        async with self._session() as session:
-            older = OutboxMessage.__table__.alias("older")  # type: ignore[attr-defined]
-            first_of_chat = ~(
-                select(older.c.id)
-                .where(
-                    older.c.chat_id == col(OutboxMessage.chat_id),
-                    older.c.state == OutboxState.PENDING.value,
-                    older.c.id < col(OutboxMessage.id),
-                )
-                .exists()
+        """Due messages, the oldest of each chat only, so a chat's news arrives in order; leased row by
+        row with a conditional UPDATE, as claim_due_jobs."""
+        older = OutboxMessage.__table__.alias("older")  # type: ignore[attr-defined]
+        first_of_chat = ~(
+            select(older.c.id)
+            .where(
+                older.c.chat_id == col(OutboxMessage.chat_id),
+                older.c.state == OutboxState.PENDING.value,
+                older.c.id < col(OutboxMessage.id),
             )
+            .exists()
+        )
+        free = (col(OutboxMessage.lease_until).is_(None)) | (col(OutboxMessage.lease_until) < now)
+        async with self._session() as session:
             due = (
-                select(OutboxMessage)
+                select(OutboxMessage.id)
                 .where(
                     OutboxMessage.state == OutboxState.PENDING,
                     col(OutboxMessage.next_attempt_at) <= now,
-                    (col(OutboxMessage.lease_until).is_(None)) | (col(OutboxMessage.lease_until) < now),
+                    free,
                     first_of_chat,
                 )
                 .order_by(col(OutboxMessage.id))
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            rows = list(await session.exec(due))
-            for row in rows:
-                row.lease_until = now + lease
-                row.attempts += 1
-                session.add(row)
+            claimed: list[OutboxMessage] = []
+            for message_id in list(await session.exec(due)):
+                won = await session.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id) == message_id, OutboxMessage.state == OutboxState.PENDING, free)
+                    .values(lease_until=now + lease, attempts=col(OutboxMessage.attempts) + 1)
+                    .returning(OutboxMessage)
+                )
+                claimed.extend(won.scalars())
             await session.commit()
-            return rows
+            return claimed
 
     async def outbox_done(self, message_id: int, state: OutboxState, *, error: str | None = None) -> None:
         async with self._session() as session:

@@ -377,12 +377,13 @@ class DeliveryService:
 
     # shared with the watch and the handover ------------------------------------------------
 
-    async def mark_in_locker(self, delivery: Delivery) -> Delivery | None:
-        """The item is in; the caller holds the delivery's lock. The sender hears it once."""
+    async def mark_in_locker(self, delivery: Delivery) -> tuple[Delivery | None, list[IssuedKey]]:
+        """The item is in; the caller holds the delivery's lock. The sender hears it once. Returns the
+        moved delivery (None if another task moved it first) and the drop-off keys that were used."""
         assert delivery.id is not None
         now = self.now()
-        await self.repo.close_keys(delivery.id, KeyState.USED, kind=KeyKind.DROPOFF)
-        return await self.repo.transition(
+        used = await self.repo.close_keys(delivery.id, KeyState.USED, kind=KeyKind.DROPOFF)
+        moved = await self.repo.transition(
             delivery.id,
             # RESERVED too: a key whose answer was lost at Harbor is the only way that can happen.
             from_states=[S.RESERVED, S.AWAITING_DROPOFF],
@@ -395,6 +396,7 @@ class DeliveryService:
             reserved_until=None,
             reminder_due_at=now + timedelta(hours=self.policy.reminder_hours),
         )
+        return moved, used
 
     async def close(
         self,
@@ -407,7 +409,6 @@ class DeliveryService:
         notices: Sequence[Notice] = (),
     ) -> Closed:
         assert delivery.id is not None
-        voided = await self.repo.close_keys(delivery.id, KeyState.VOID)
         closed = await self.repo.transition(
             delivery.id,
             from_states=[delivery.state],
@@ -420,7 +421,13 @@ class DeliveryService:
             reserved_until=None,
             reminder_due_at=None,
         )
-        return Closed(closed or delivery, voided)
+        if closed is None:  # moved on meanwhile (only possible without the lock): not ours to close
+            current = await self.repo.get_delivery(delivery.id)
+            assert current is not None
+            raise WrongState(current)
+        # After the state change: a key of a closed delivery can no longer be renewed or used.
+        voided = await self.repo.close_keys(delivery.id, KeyState.VOID)
+        return Closed(closed, voided)
 
     # Harbor, carefully -----------------------------------------------------------------------
 
@@ -467,7 +474,7 @@ class DeliveryService:
             if current is None:
                 return
             if current.status.name == OCCUPIED:
-                moved = await self.mark_in_locker(delivery)
+                moved, _ = await self.mark_in_locker(delivery)
                 raise ItemAlreadyInside(moved or delivery)
             await self.harbor.release(delivery.tower_id, delivery.locker_id)
         except (HarborNotAvailable, HarborNotFound):

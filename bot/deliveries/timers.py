@@ -8,6 +8,7 @@ process at a time; each item is a compare-and-set, so even two rounds at once ch
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.deliveries import notices
@@ -36,27 +37,38 @@ class Deadlines:
 
     async def run_due(self) -> DueRound:
         now = self.deliveries.now()
-        keys = 0
         # Keys first: a drop-off key that ran out opens the grace period its hold ends with.
-        for key in await self.repo.due_keys(now):
-            assert key.id is not None
-            keys += await self.deliveries.expire_key(key.id)
-        holds = 0
-        for delivery in await self.repo.due_holds(now):
-            assert delivery.id is not None
-            holds += (await self.deliveries.expire_if_due(delivery.id)) is not None
-        reminders = 0
-        for delivery in await self.repo.due_reminders(now):
-            assert delivery.id is not None
-            reminded = await self.repo.mark_reminded(delivery.id, now=now, notices=notices.reminder(delivery))
-            reminders += reminded is not None
-        links = 0
-        for link in await self.repo.due_links(now):
-            assert link.id is not None
-            delivery = await self.repo.get_delivery(link.delivery_id)
-            # Only worth a word while the item still waits for someone to collect it.
-            tell = (
-                notices.link_expired(delivery, link.id) if delivery and delivery.state in AFTER_DROPOFF_STATES else []
-            )
-            links += await self.repo.expire_link(link.id, now=now, notices=tell)
-        return DueRound(holds, keys, reminders, links)
+        keys = [await self._one("key", key.id, self.deliveries.expire_key) for key in await self.repo.due_keys(now)]
+        holds = [await self._one("hold", d.id, self._expire_hold) for d in await self.repo.due_holds(now)]
+        reminders = [await self._one("reminder", d.id, self._remind) for d in await self.repo.due_reminders(now)]
+        links = [await self._one("link", link.id, self._expire_link) for link in await self.repo.due_links(now)]
+        return DueRound(sum(holds), sum(keys), sum(reminders), sum(links))
+
+    async def _one(self, what: str, ident: int | None, run: Callable[[int], Awaitable[bool]]) -> bool:
+        """One due item; its failure is logged and retried next round, and holds up no other."""
+        assert ident is not None
+        try:
+            return await run(ident)
+        except Exception:
+            log.exception("deadline of %s %s failed; trying again next round", what, ident)
+            return False
+
+    async def _expire_hold(self, delivery_id: int) -> bool:
+        return await self.deliveries.expire_if_due(delivery_id) is not None
+
+    async def _remind(self, delivery_id: int) -> bool:
+        delivery = await self.repo.get_delivery(delivery_id)
+        if delivery is None:
+            return False
+        now = self.deliveries.now()
+        return await self.repo.mark_reminded(delivery_id, now=now, notices=notices.reminder(delivery)) is not None
+
+    async def _expire_link(self, link_id: int) -> bool:
+        link = await self.repo.get_link(link_id)
+        if link is None:
+            return False
+        delivery = await self.repo.get_delivery(link.delivery_id)
+        # Only worth a word while the item still waits for someone to collect it.
+        waiting = delivery is not None and delivery.state in AFTER_DROPOFF_STATES
+        tell = notices.link_expired(delivery, link_id) if waiting and delivery is not None else []
+        return await self.repo.expire_link(link_id, now=self.deliveries.now(), notices=tell)

@@ -66,8 +66,8 @@ class LockerWatch:
                 # locker go to someone else. Only an occupied locker Harbor says is ours counts.
                 if not await held.occupied_by_us(delivery):
                     return None
-                moved = await self.deliveries.mark_in_locker(delivery)
-                return Change(ChangeKind.IN_LOCKER, moved, []) if moved else None
+                moved, used = await self.deliveries.mark_in_locker(delivery)
+                return Change(ChangeKind.IN_LOCKER, moved, used) if moved else None
             if delivery.state is S.AWAITING_PICKUP and locker_status != OCCUPIED:
                 # Any state but occupied means the item is out (the locker may already be reserved by
                 # another provider's customer by the time we look).

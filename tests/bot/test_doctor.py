@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import os
 import socket
 import subprocess
@@ -122,7 +124,35 @@ def test_telegram_get_me_passes(telegram):
     )
     code, lines = run(settings=settings, telegram_request=telegram.ptb_request())
     assert code == 0, lines
-    assert lines[-1] == f"PASS telegram: {IN_PROCESS_ROOT} knows the bot as @harbor_doctor_bot"
+    assert lines[-2] == f"PASS telegram: {IN_PROCESS_ROOT} knows the bot as @harbor_doctor_bot"
+    assert lines[-1] == "PASS webhook: none set: updates are fetched by `python -m bot run` (polling)"
+
+
+def _set_webhook(telegram: TelegramEmulator, url: str) -> None:
+    async def call() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(telegram.app), base_url=IN_PROCESS_ROOT) as api:
+            answer = await api.post("/bot123456:GOOD-TOKEN-abc/setWebhook", json={"url": url, "secret_token": "s3"})
+            assert answer.json()["ok"], answer.text
+
+    asyncio.run(call())
+
+
+def test_webhook_info_is_reported_and_a_wrong_url_fails(telegram):
+    _set_webhook(telegram, "https://bot.example.com/telegram")
+    settings = load_settings(
+        harbor_env="simulator",
+        telegram_bot_token="123456:GOOD-TOKEN-abc",
+        telegram_api_url=IN_PROCESS_ROOT,
+        webhook_url="https://bot.example.com",
+    )
+    code, lines = run(settings=settings, telegram_request=telegram.ptb_request())
+    assert code == 0, lines
+    assert lines[-1].startswith("PASS webhook: https://bot.example.com/telegram, 0 pending update(s)")
+
+    moved = settings.model_copy(update={"webhook_url": "https://new.example.com"})
+    code, lines = run(settings=moved, telegram_request=telegram.ptb_request())
+    assert code == 1
+    assert lines[-1].startswith("FAIL webhook:") and "expected https://new.example.com/telegram" in lines[-1]
 
 
 def test_telegram_invalid_token_fails_without_showing_it(telegram):

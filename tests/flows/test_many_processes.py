@@ -253,9 +253,21 @@ async def test_kill_9_of_one_process_mid_flow_the_other_carries_on(pg_url: str) 
             body = {"payload": key.payload, "payload_auth": key.payload_auth, "sdk_token": key.sdk_token}
             assert (await harbor.post("/_sim/use-token", json=body)).status_code == 200
         # The watch continues in the survivor (within its lease and one poll), and so do the timers.
-        await alice.wait_for("is in locker", timeout=15)
+        inside = await alice.wait_for("is in locker", timeout=15)
         await bob.wait_for("ended unused", timeout=15)
         assert survivor.returncode is None
+
+        # The dead process comes back (a restart); the buttons of before still work on either process.
+        restarted = await _start_web(env, ports[0])
+        stack.push_async_callback(_stop, restarted)
+        before = len(balancer.forwarded)
+        await alice.press("myself", inside, timeout=10)
+        await alice.wait_for("pick it up yourself", timeout=10)
+        for _ in range(3):
+            await alice.command("my")
+            await alice.wait_for("your open deliveries", timeout=10)
+        served = {f.upstream for f in balancer.forwarded[before:] if f.status == 200}
+        assert len(served) == 2, balancer.forwarded[before:]
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:

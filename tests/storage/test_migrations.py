@@ -173,3 +173,34 @@ def test_0002_from_0001_keeps_the_data_and_drops_ptb_persistence(database_url: s
     assert _tables(engine) == TABLES_0001
     assert not PARTIAL_UNIQUE & {ix["name"] for ix in sa.inspect(engine).get_indexes("deliveries")}
     engine.dispose()
+
+
+def test_0002_closes_what_the_new_unique_rules_forbid_and_keeps_the_newest(database_url: str) -> None:
+    """A race the old in-process locks missed left two pre-drop-off deliveries of one sender and two
+    open deliveries on one locker: the upgrade closes the older of each (with an event), not fails."""
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+    rows = [
+        (1, "reserved", "t1", 5),  # older pre-drop-off of sender 1
+        (1, "awaiting_dropoff", "t1", 6),  # newer: stays
+        (2, "in_locker", "t2", 7),  # older open delivery on (t2, 7)
+        (3, "awaiting_pickup", "t2", 7),  # newer: stays
+    ]
+    with engine.begin() as conn:
+        for sender, state, tower, locker in rows:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO deliveries (sender_id, state, location_id, location_name, address, size_id,"
+                    " size_name, low_locker, tower_id, locker_id, created_at, updated_at)"
+                    " VALUES (:s, :state, 1, 'L', '', 1, 'S', false, :tower, :locker, :t, :t)"
+                ),
+                {"s": sender, "state": state, "tower": tower, "locker": locker, "t": "2030-01-01T00:00:00+00:00"},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        states = dict(conn.execute(sa.text("SELECT id, state FROM deliveries ORDER BY id")).all())
+        events = conn.execute(sa.text("SELECT delivery_id, kind FROM delivery_events ORDER BY delivery_id")).all()
+    assert states == {1: "expired", 2: "awaiting_dropoff", 3: "expired", 4: "awaiting_pickup"}
+    assert [tuple(e) for e in events] == [(1, "migrated"), (3, "migrated")]
+    engine.dispose()

@@ -401,10 +401,7 @@ async def test_claim_due_jobs_takes_the_earliest_up_to_the_limit(repo: Repositor
     ]
 
 
-async def test_two_processes_claiming_at_once_share_the_jobs_out(repo: Repository, database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        # SQLite runs one process; its claim is a read then a write, not atomic (see the report).
-        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's")
+async def test_two_processes_claiming_at_once_share_the_jobs_out(repo: Repository) -> None:
     for i in range(6):
         await repo.schedule(JobKind.CHECK_TOWER, f"t{i}", T0)
 

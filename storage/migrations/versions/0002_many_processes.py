@@ -8,6 +8,10 @@
 - harbor_events: ids of Harbor webhook events already handled;
 - ptb_persistence goes: callback data are self-describing and conversations live in chat_states.
 
+Data that breaks the new unique rules (possible only after a race the old in-process locks missed) is
+closed first, oldest first, as `expired` with an event saying why: the newest delivery of each group
+stays. Any locker such a delivery held at Harbor then shows as an orphan in /lockers, to release.
+
 Frozen: this file never imports the models.
 
 Revision ID: 0002
@@ -27,7 +31,7 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_PRE_DROPOFF = "state IN ('awaiting_dropoff', 'draft', 'reserved')"
+_PRE_DROPOFF = "state IN ('awaiting_dropoff', 'draft', 'reserved')"  # also used as d.<...> below
 _OPEN_LOCKER = (
     "state IN ('awaiting_dropoff', 'awaiting_pickup', 'draft', 'in_locker', 'reserved') AND locker_id IS NOT NULL"
 )
@@ -37,7 +41,41 @@ def _when(name: str, *, nullable: bool = True) -> sa.Column:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
+_DUPLICATES = {
+    # Older pre-drop-off deliveries of a sender who has a newer one.
+    "one pre-drop-off delivery per sender": f"""
+        SELECT d.id FROM deliveries d WHERE d.{_PRE_DROPOFF} AND EXISTS (
+            SELECT 1 FROM deliveries n WHERE n.sender_id = d.sender_id AND n.id > d.id AND n.{_PRE_DROPOFF})""",
+    # Older open deliveries on a locker a newer open delivery holds.
+    "one open delivery per locker": f"""
+        SELECT d.id FROM deliveries d WHERE d.{_OPEN_LOCKER} AND EXISTS (
+            SELECT 1 FROM deliveries n WHERE n.tower_id = d.tower_id AND n.locker_id = d.locker_id
+            AND n.id > d.id AND n.{_OPEN_LOCKER})""",
+}
+
+
+def _close_duplicates() -> None:
+    bind = op.get_bind()
+    for rule, query in _DUPLICATES.items():
+        for (delivery_id,) in list(bind.execute(sa.text(query))):
+            bind.execute(
+                sa.text(
+                    "UPDATE deliveries SET state = 'expired', closed_at = CURRENT_TIMESTAMP, "
+                    "updated_at = CURRENT_TIMESTAMP WHERE id = :id"
+                ),
+                {"id": delivery_id},
+            )
+            bind.execute(
+                sa.text(
+                    "INSERT INTO delivery_events (delivery_id, at, kind, detail) "
+                    "VALUES (:id, CURRENT_TIMESTAMP, 'migrated', :why)"
+                ),
+                {"id": delivery_id, "why": f"closed by migration 0002: {rule}"},
+            )
+
+
 def upgrade() -> None:
+    _close_duplicates()
     op.create_index(
         "uq_deliveries_sender_pre_dropoff",
         "deliveries",
