@@ -10,6 +10,9 @@
 
 Waiting never sleeps in a loop: it waits on the emulator's asyncio.Condition, which every change to a chat
 notifies. "New" means changed since the user's last action (``user.mark()`` moves that point by hand).
+
+The driver needs only :class:`sandbox.telegram_state.EmulatorState` (the emulator depends on the driver, not
+the other way round); ``TelegramEmulator.user()`` makes one driver per user and bot and keeps it.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.telegram import ApiError, ChatState, MessageRecord, utf16_len
-
-if TYPE_CHECKING:
-    from sandbox.telegram import BotAccount, TelegramEmulator, UserRecord
+from sandbox.telegram_errors import ApiError
+from sandbox.telegram_formatting import utf16_len
+from sandbox.telegram_records import BotAccount, ChatState, MessageRecord, UserRecord
+from sandbox.telegram_state import EmulatorState
 
 _COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?=\s|$)")
 _DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -133,7 +136,7 @@ def _find(rows: list[list[Any]], text: str) -> Any:
     return (exact or matches or [None])[0]
 
 
-def snapshot(emulator: TelegramEmulator, record: MessageRecord) -> ChatMessage:
+def snapshot(emulator: EmulatorState, record: MessageRecord) -> ChatMessage:
     data = record.data
     photo = document = None
     if data.get("photo"):
@@ -190,7 +193,7 @@ def _matcher(predicate: Predicate) -> tuple[Callable[[ChatMessage], bool], str]:
 class UserDriver:
     """One Telegram user talking to one bot. Private chat id == user id; pass ``chat_id`` to act in a group."""
 
-    def __init__(self, emulator: TelegramEmulator, bot: BotAccount, record: UserRecord) -> None:
+    def __init__(self, emulator: EmulatorState, bot: BotAccount, record: UserRecord) -> None:
         self.emulator = emulator
         self.bot = bot
         self.record = record

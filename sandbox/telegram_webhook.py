@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 
 if TYPE_CHECKING:
-    from sandbox.telegram import BotAccount
+    from sandbox.telegram_records import BotAccount
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 TELEGRAM_PORTS = (None, 443, 80, 88, 8443)

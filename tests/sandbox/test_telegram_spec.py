@@ -73,7 +73,7 @@ def test_committed_table_covers_the_emulated_methods() -> None:
     table = load_spec()
     assert SPEC_PATH.exists()
     emulator = TelegramEmulator(table)
-    for method in emulator._handlers:
+    for method in emulator.dispatcher.handlers:
         assert method in table["methods"], method
     assert table["methods"]["sendMessage"]["chat_id"] == {"types": ["Integer", "String"], "required": True}
     assert table["types"]["InlineKeyboardButton"]["fields"]["callback_data"] == {"types": ["String"], "required": False}
