@@ -90,6 +90,7 @@ class Notifier:
         self.repo = repo
         self.reminder_hours = reminder_hours
         self._delivering = asyncio.Lock()
+        self._kicked: set[asyncio.Task[int]] = set()
 
     @property
     def bot(self) -> Bot:
@@ -128,6 +129,12 @@ class Notifier:
             await send_view(self.bot, delivery.status_chat_id or delivery.sender_id, view)
 
     # the outbox ------------------------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Send what a handler just recorded now, not at the next tick (the outbox still guarantees it)."""
+        task = asyncio.create_task(self.deliver())
+        self._kicked.add(task)
+        task.add_done_callback(self._kicked.discard)
 
     async def deliver(self) -> int:
         """Send what is due, batch after batch, until nothing is; returns how many went out."""

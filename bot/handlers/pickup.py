@@ -62,6 +62,7 @@ async def open_link(update: Update, context: Context) -> None:
         return
     # The claimer is served first; the sender (and a replaced collector) hear it through the outbox.
     await tell_collector(context, claimed.delivery, language)
+    svc.notifier.kick()
 
 
 # sender's buttons ----------------------------------------------------------------------------
@@ -110,6 +111,7 @@ async def pick_up_myself(update: Update, context: Context) -> None:
     if assigned.changed:
         await reply(update, context, View(t("handover.self_done", lang(update))))
         await tell_collector(context, assigned.delivery, lang(update))
+        services(context).notifier.kick()  # a replaced collector hears it
 
 
 async def list_couriers(update: Update, context: Context) -> None:
@@ -149,6 +151,7 @@ async def choose_courier(update: Update, context: Context) -> None:
     who = assigned.collector.display_name
     text = t("handover.courier_assigned_sender", language, who=who, locker=assigned.delivery.locker_name)
     await edit_or_send(update, context, View(text))
+    services(context).notifier.kick()  # the courier (and a replaced collector) hear it
 
 
 # collector's buttons -------------------------------------------------------------------------

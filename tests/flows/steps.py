@@ -10,7 +10,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from bot.keys import LockerKey
 from sandbox.telegram_driver import ChatMessage, UserDriver, snapshot
 from storage.engine import make_async_engine, make_async_session_factory, make_engine
-from storage.models import IssuedKey, PickupLink
+from storage.models import Delivery, IssuedKey, PickupLink
 from storage.repository import Repository
 from tests.flows.harness import SF, World, decode_key
 
@@ -112,13 +112,22 @@ def expire_links(w: World, delivery_id: int) -> None:
         session.commit()
 
 
+def age_hold(w: World, delivery_id: int) -> None:
+    """Move a hold's end into the past, as if RESERVATION_SECONDS had gone by."""
+    with Session(sync_engine(w)) as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None
+        delivery.reserved_until = datetime.now(UTC) - timedelta(seconds=2)
+        session.add(delivery)
+        session.commit()
+
+
 def age_key(w: World, key_id: int) -> None:
     """Move a key's expiry into the past, as if KEY_SECONDS had gone by (its timer then finds it due)."""
-    assert w.app is not None
     with Session(sync_engine(w)) as session:
         key = session.get(IssuedKey, key_id)
         assert key is not None
-        key.expires_at = w.services.deliveries.now() - timedelta(seconds=1)
+        key.expires_at = datetime.now(UTC) - timedelta(seconds=1)
         session.add(key)
         session.commit()
 
