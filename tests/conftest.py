@@ -1,8 +1,10 @@
 """Project-wide database fixtures.
 
-`database_url` is a fresh, empty database: a SQLite file, and, when TEST_DATABASE_URL points at a
-PostgreSQL server (CI sets it), also a new database on that server (test ids "sqlite" / "postgres").
-`engine` is that database migrated to head (migrations run on a sync engine); `session_factory` opens
+`database_url` is a fresh database of its own, already migrated to head: a SQLite file, and, when
+TEST_DATABASE_URL points at a PostgreSQL server (CI sets it), also a new database on that server (test
+ids "sqlite" / "postgres"). Each is a copy of one template migrated once per session (a file copy; on
+PostgreSQL `CREATE DATABASE ... TEMPLATE`), so no test pays for the migrations; `empty_database_url` is
+an empty one, for the migration tests. `engine` is a sync engine on `database_url`; `session_factory` opens
 sqlmodel Sessions on it. `async_engine` is the same migrated database through the asyncio driver the bot
 runs on, and `repo` an async Repository on it.
 Other fixtures belong in the subfolders' conftest files.
@@ -11,12 +13,15 @@ Other fixtures belong in the subfolders' conftest files.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
-from sqlalchemy.engine import Engine, make_url
+from psycopg import sql
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 
@@ -33,15 +38,19 @@ from storage.repository import Repository
 _BACKENDS = ["sqlite", "postgres"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
 
 
-def _postgres_database() -> Iterator[str]:
-    import psycopg
-    from psycopg import sql
-
+def _server() -> tuple[URL, str]:
     server = make_url(normalize_url(os.environ["TEST_DATABASE_URL"]))
-    admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    return server, server.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _postgres_database(template: str | None = None) -> Iterator[str]:
+    server, admin_dsn = _server()
     name = f"harbor_test_{uuid.uuid4().hex[:16]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(create)
     try:
         yield server.set(database=name).render_as_string(hide_password=False)
     finally:
@@ -49,12 +58,39 @@ def _postgres_database() -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "harbor_template.sqlite3"
+    upgrade(f"sqlite:///{path}")  # its own engine, disposed: the WAL is checkpointed into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_template() -> Iterator[str]:
+    """One migrated database per session that each test's database is copied from."""
+    databases = _postgres_database()
+    url = next(databases)
+    upgrade(url)
+    yield make_url(url).database or ""
+    databases.close()  # drops it
+
+
 @pytest.fixture(params=_BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'harbor_test.sqlite3'}"
     else:
         yield from _postgres_database()
+
+
+@pytest.fixture(params=_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        copy = tmp_path / "harbor_test.sqlite3"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), copy)
+        yield f"sqlite:///{copy}"
+    else:
+        yield from _postgres_database(template=request.getfixturevalue("_postgres_template"))
 
 
 @pytest.fixture
@@ -83,5 +119,6 @@ def repo(async_engine: AsyncEngine) -> Repository:
     return Repository(make_async_session_factory(async_engine))
 
 
-# For fixtures elsewhere that need a PostgreSQL database of their own (tests/flows/cluster.py).
-postgres_database = _postgres_database
+def postgres_database() -> Iterator[str]:
+    """For fixtures elsewhere that need an empty PostgreSQL database of their own (tests/flows)."""
+    yield from _postgres_database()

@@ -37,11 +37,11 @@ def _differences(engine: Engine) -> list[object]:
         return compare_metadata(context, SQLModel.metadata)
 
 
-def test_empty_database_to_head(database_url: str) -> None:
-    assert current_revision(database_url) is None
-    upgrade(database_url)  # a URL: upgrade makes and disposes its own engine
-    assert current_revision(database_url) == head_revision() == "0002"
-    engine = make_engine(database_url)
+def test_empty_database_to_head(empty_database_url: str) -> None:
+    assert current_revision(empty_database_url) is None
+    upgrade(empty_database_url)  # a URL: upgrade makes and disposes its own engine
+    assert current_revision(empty_database_url) == head_revision() == "0002"
+    engine = make_engine(empty_database_url)
     assert _tables(engine) == TABLES == set(SQLModel.metadata.tables)
     engine.dispose()
 
@@ -115,8 +115,8 @@ def test_downgrade_to_base_and_back(engine: Engine) -> None:
     assert _differences(engine) == []
 
 
-def test_refuses_tables_without_alembic_version(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_refuses_tables_without_alembic_version(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     SQLModel.metadata.create_all(engine)
     with pytest.raises(RuntimeError, match="no alembic_version"):
         upgrade(engine)
@@ -136,7 +136,7 @@ def _index_definitions(engine: Engine, names: set[str]) -> dict[str, str]:
     return {name: " ".join(definition.replace("public.", "").split()) for name, definition in found.items()}
 
 
-def test_the_partial_unique_indexes_are_exactly_the_models(engine: Engine, database_url: str) -> None:
+def test_the_partial_unique_indexes_are_exactly_the_models(engine: Engine) -> None:
     """compare_metadata does not look at an index's WHERE: compare what the database made of each."""
     migrated = _index_definitions(engine, PARTIAL_UNIQUE)
     assert set(migrated) == PARTIAL_UNIQUE
@@ -148,8 +148,8 @@ def test_the_partial_unique_indexes_are_exactly_the_models(engine: Engine, datab
     assert all(inspected[name]["unique"] for name in PARTIAL_UNIQUE)
 
 
-def test_0002_from_0001_keeps_the_data_and_drops_ptb_persistence(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_0002_from_0001_keeps_the_data_and_drops_ptb_persistence(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0001")
     assert _tables(engine) == TABLES_0001
@@ -175,10 +175,10 @@ def test_0002_from_0001_keeps_the_data_and_drops_ptb_persistence(database_url: s
     engine.dispose()
 
 
-def test_0002_closes_what_the_new_unique_rules_forbid_and_keeps_the_newest(database_url: str) -> None:
+def test_0002_closes_what_the_new_unique_rules_forbid_and_keeps_the_newest(empty_database_url: str) -> None:
     """A race the old in-process locks missed left two pre-drop-off deliveries of one sender and two
     open deliveries on one locker: the upgrade closes the older of each (with an event), not fails."""
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0001")
     rows = [
