@@ -15,7 +15,7 @@ from telegram.request import BaseRequest
 from bot import jobs
 from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch, Policy
-from bot.handlers import admin, dropoff, errors, pickup, start
+from bot.handlers import admin, dropoff, errors, fit, pickup, start
 from bot.handover import HandoverService
 from bot.harbor.factory import HarborConnection, connect_harbor
 from bot.menus import set_commands
@@ -109,7 +109,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     application.bot_data["harbor_connection"] = harbor
 
     # pickup before start: its /start <code> (a pickup link) must win over the plain /start.
-    for module in (pickup, start, dropoff, admin):
+    for module in (pickup, start, dropoff, fit, admin):
         application.add_handlers(module.handlers())
     # Text and other messages in a private chat mean something only within the drop-off steps.
     application.add_handler(dropoff.step_handler())

@@ -18,6 +18,14 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class KeyMode(StrEnum):
+    """How a customer opens a locker (README "Keys"): a QR for an app built on Harbor's SDK, or a link
+    that Harbor's own Locker Open app clip opens (harbor-api.md §6)."""
+
+    SDK = "sdk"
+    LINK = "link"
+
+
 class HarborEnv(StrEnum):
     SANDBOX = "sandbox"
     PRODUCTION = "production"
@@ -72,6 +80,10 @@ class Settings(BaseSettings):
     reminder_hours: float = Field(24.0, gt=0, le=24 * 30)
     # The tower_access token makes the QR dense; apps that fetch their own SDK token can turn it off.
     key_include_sdk_token: bool = True
+    key_mode: KeyMode = KeyMode.SDK
+    # Where a bare Locker Open token (or a `locker-open://` deep link, which Telegram buttons refuse)
+    # is sent instead; harbor-api.md §6.3 leaves the real host open [U].
+    locker_open_url: str = "https://lockeropen.com"
 
     # Webhook mode (`python -m bot web`, DESIGN §8).
     host: str = "0.0.0.0"
@@ -114,7 +126,7 @@ class Settings(BaseSettings):
             return name
         return value
 
-    @field_validator("telegram_api_url", "harbor_api_url", "harbor_token_url", "webhook_url")
+    @field_validator("telegram_api_url", "harbor_api_url", "harbor_token_url", "webhook_url", "locker_open_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value

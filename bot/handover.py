@@ -258,6 +258,8 @@ class HandoverService:
             if delivery.state not in AFTER_DROPOFF:
                 raise WrongState(delivery)
             await self.deliveries.refuse_if_key_live(delivery, KeyKind.PICKUP, user_id)
+            if self.policy.link_mode:
+                return await self.deliveries.links.issue_pickup(delivery, user_id, chat_id)
             assert delivery.tower_id
             assert delivery.locker_id is not None
             try:

@@ -169,3 +169,27 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"field {name!r} appears more than once in the key")
         result[name] = value
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class LinkKey:
+    """A Locker Open link (harbor-api.md §6) as the customer gets it: a URL button, and the same URL as a
+    QR code for a second phone. The URL opens a door: ``repr()`` never shows it; never log or store it."""
+
+    kind: Kind
+    url: str
+    tower_id: str
+    locker_id: int
+    locker_name: str
+    expires: datetime
+
+    def qr_text(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:
+        return (
+            f"LinkKey(kind={self.kind!r}, tower_id={self.tower_id!r}, locker_id={self.locker_id!r}, "
+            f"locker_name={self.locker_name!r}, expires={self.expires.strftime(_EXPIRES_FORMAT)!r})"
+        )
+
+    __str__ = __repr__

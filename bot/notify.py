@@ -24,9 +24,10 @@ from telegram.ext import Application
 
 from bot.deliveries.model import Closed, IssuedKeyView
 from bot.deliveries.notices import NoticeKind
+from bot.keys import LinkKey
 from bot.ratelimit import Priority
 from bot.ui import handover_views as hv
-from bot.ui import views
+from bot.ui import link_views, views
 from bot.ui.qr import render_qr_async
 from bot.ui.texts import t
 from bot.ui.views import View, button, keyboard
@@ -102,15 +103,19 @@ class Notifier:
         """The key as a QR photo in its holder's private chat. A key whose photo never arrived is void,
         so the next tap makes a new one instead of pointing at a message that isn't there."""
         assert issued.record.id is not None
-        png = await render_qr_async(issued.key.to_json())
-        caption = views.key_caption(issued.key, issued.delivery, language)
+        key = issued.key
+        if isinstance(key, LinkKey):
+            # A button that opens the link on this phone; the QR of the same link for a second phone.
+            png = await render_qr_async(key.qr_text())
+            caption = link_views.link_caption(key, issued.delivery, language)
+            markup = link_views.link_key_actions(key, issued.delivery, language)
+        else:
+            png = await render_qr_async(key.to_json())
+            caption = views.key_caption(key, issued.delivery, language)
+            markup = views.delivery_actions(issued.delivery, language)
         try:
             message = await self.bot.send_photo(
-                issued.record.chat_id,
-                png,
-                caption=caption,
-                parse_mode=ParseMode.HTML,
-                reply_markup=views.delivery_actions(issued.delivery, language),
+                issued.record.chat_id, png, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup
             )
         except TelegramError:
             await self.repo.set_key_state(issued.record.id, KeyState.VOID)

@@ -6,6 +6,7 @@
 - `POST /harbor`: Harbor's webhook events (harbor-api.md §7). Verified when HARBOR_WEBHOOK_SECRET is set,
   deduplicated by event id, matched to a delivery through `client_info`; an event only asks for an
   immediate look at that tower (Harbor stays the source of truth) and is answered at once.
+- `GET /harbor/return/{delivery}`: Locker Open's returnUrl (bot/web_return.py); only triggers a look.
 - `GET /healthz`: the process is up. `GET /readyz`: the database answers, a Harbor token is held and
   the last watch round (by any process) is recent.
 
@@ -36,6 +37,7 @@ from telegram.ext import Application
 from bot.deliveries.model import delivery_of_client_info
 from bot.jobs import Scheduler
 from bot.services import Services
+from bot.web_return import return_routes
 from storage.models import JobKind
 from storage.types import utcnow
 
@@ -143,6 +145,7 @@ def create_web_app(application: Application) -> Starlette:
         routes=[
             Route("/telegram", telegram_update, methods=["POST"]),
             Route("/harbor", harbor_event, methods=["POST"]),
+            *return_routes(lambda: application),  # Locker Open's returnUrl (bot/web_return.py)
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

@@ -26,7 +26,8 @@ credentials"} for a missing/unknown/expired bearer, 403 for a token without that
 Hooks (no auth, never faulted, never logged): POST /_sim/use-token {"payload", "payload_auth"?,
 "sdk_token"?}; GET /_sim/lockers/{id}; POST /_sim/lockers/{id}/status {"status", "holder"?};
 GET|POST /_sim/clock {"advance": s}; POST|DELETE /_sim/faults; GET|DELETE /_sim/requests; GET /_sim/tokens;
-GET|POST|DELETE /_sim/webhook {"url", "secret"?, "duplicate_events"?} (§7 events, see sandbox/harbor_webhooks.py).
+GET|POST|DELETE /_sim/webhook {"url", "secret"?, "duplicate_events"?} (§7 events, see sandbox/harbor_webhooks.py);
+POST /_sim/open-link {"url", "outcome"?} (Locker Open links, §6: see sandbox/harbor_links.py).
 
 Seed format (sandbox/seed.json; `--seed FILE` or `HarborSimulator(seed=dict)` take the same shape):
 
@@ -67,6 +68,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.harbor_base import MAX_DURATION, Fault, OAuthError, iso
+from sandbox.harbor_links import dropoff_request, get_request, hook_open_link, pickup_request
 from sandbox.harbor_state import DEFAULT_CLIENTS, TOKEN_PATH, Clock, HarborSimulator, RequestRecord, SimError
 from sandbox.harbor_webhooks import webhook_hook
 
@@ -515,6 +517,11 @@ def create_app(simulator: HarborSimulator | None = None) -> Starlette:
         Route(f"{locker}/release-locker", release_locker, methods=["POST"]),
         Route("/api/v1/users/me/assigned-lockers", assigned_lockers, methods=["GET"]),
         Route("/api/v1/login/test-token", test_token, methods=["POST"]),
+        # Locker Open links (§6): sandbox/harbor_links.py
+        Route("/api/v1/locker-open-requests/dropoff-locker-request", _api(dropoff_request), methods=["POST"]),
+        Route("/api/v1/locker-open-requests/pickup-locker-request", _api(pickup_request), methods=["POST"]),
+        Route("/api/v1/locker-open-requests/{request_id}", _api(get_request), methods=["GET"]),
+        Route("/_sim/open-link", _hook(hook_open_link), methods=["POST"]),
         Route("/_sim/use-token", hook_use_token, methods=["POST"]),
         Route("/_sim/lockers/{locker_id}", hook_locker, methods=["GET"]),
         Route("/_sim/lockers/{locker_id}/status", hook_locker_status, methods=["POST"]),

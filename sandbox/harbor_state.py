@@ -57,6 +57,7 @@ from sandbox.harbor_base import (
     iso,
     load_default_seed,
 )
+from sandbox.harbor_links import LinkRequests
 from sandbox.harbor_webhooks import HarborWebhooks
 
 __all__ = ["DEFAULT_CLIENTS", "TOKEN_PATH", "Clock", "HarborSimulator", "OAuthError", "RequestRecord", "SimError"]
@@ -95,6 +96,7 @@ class HarborSimulator:
         self._next_reservation_id = 5001
         self._kid = b64url(secrets.token_bytes(32))
         self._load(copy.deepcopy(seed) if seed is not None else load_default_seed())
+        self.links = LinkRequests(self)  # Locker Open links, §6 (sandbox/harbor_links.py)
 
     # ----------------------------------------------------------------- seed
     def _load(self, seed: dict[str, Any]) -> None:

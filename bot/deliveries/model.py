@@ -8,7 +8,7 @@ from enum import StrEnum
 from bot.config import Settings
 from bot.geo import Point
 from bot.harbor.models import Location, LockerType
-from bot.keys import LockerKey
+from bot.keys import LinkKey, LockerKey
 from storage.models import Delivery, IssuedKey
 
 
@@ -25,6 +25,18 @@ class Policy:
     include_sdk_token: bool = True
     pickup_link_days: int = 7
     reminder_hours: float = 24.0
+    key_mode: str = "sdk"  # bot.config.KeyMode: "sdk" or "link"
+    webhook_url: str | None = None  # the public base of `web`, for Locker Open's returnUrl
+    locker_open_url: str = "https://lockeropen.com"
+
+    @property
+    def link_mode(self) -> bool:
+        return self.key_mode == "link"
+
+    def return_url(self, delivery_id: int) -> str:
+        """Where Locker Open sends the customer after an attempt; "" (no redirect) without a public URL.
+        The delivery is in the path: what Harbor appends to the query is not documented (§6.3)."""
+        return f"{self.webhook_url}/harbor/return/{delivery_id}" if self.webhook_url else ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -36,6 +48,9 @@ class Policy:
             include_sdk_token=settings.key_include_sdk_token,
             pickup_link_days=settings.pickup_link_days,
             reminder_hours=settings.reminder_hours,
+            key_mode=settings.key_mode.value,
+            webhook_url=settings.webhook_url,
+            locker_open_url=settings.locker_open_url,
         )
 
 
@@ -79,7 +94,7 @@ class LocationOffer:
 class IssuedKeyView:
     """A key just issued: the material for the QR (never stored) and the record that is."""
 
-    key: LockerKey
+    key: LockerKey | LinkKey
     record: IssuedKey
     delivery: Delivery
 

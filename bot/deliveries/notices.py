@@ -33,7 +33,8 @@ def notice(kind: NoticeKind, chat_id: int, delivery: Delivery, *, tag: str | int
 
 
 def in_locker(delivery: Delivery) -> list[Notice]:
-    return [notice(NoticeKind.IN_LOCKER, delivery.sender_id, delivery)]
+    # Tagged by locker: after "it didn't fit" the same delivery is in a locker a second time.
+    return [notice(NoticeKind.IN_LOCKER, delivery.sender_id, delivery, tag=delivery.locker_id or "")]
 
 
 def completed(delivery: Delivery) -> list[Notice]:

@@ -14,8 +14,10 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.deliveries import notices
+from bot.deliveries.links import LinkKeys
 from bot.deliveries.model import (
     AlreadyOpen,
     Closed,
@@ -41,8 +43,8 @@ from bot.harbor.errors import (
     HarborNotFound,
     HarborOutcomeUnknown,
 )
-from bot.harbor.models import Locker, LockerToken
-from bot.keys import LockerKey
+from bot.harbor.models import Location, Locker, LockerToken
+from bot.keys import LinkKey, LockerKey
 from storage.locks import Locks, LockScope
 from storage.models import (
     AFTER_DROPOFF_STATES,
@@ -80,6 +82,7 @@ class DeliveryService:
         self.search = search or LocationSearch(harbor, policy)
         self.locks = locks or Locks(None)
         self.now = now
+        self.links = LinkKeys(self)  # Locker Open links (KEY_MODE=link)
 
     def lock(self, delivery_id: int) -> AbstractAsyncContextManager[None]:
         return self.locks(LockScope.DELIVERY, delivery_id)
@@ -143,27 +146,7 @@ class DeliveryService:
         if not candidates:
             size_name = next((lk.type.name for lk in lockers if lk.type.id == size_id), str(size_id))
             raise SizeRanOut(LocationOffer(location, free_sizes(lockers)), size_name)
-        try:
-            delivery = await self.repo.create_delivery(
-                Delivery(
-                    sender_id=user_id,
-                    location_id=location.id,
-                    location_name=location.name,
-                    address=location.address,
-                    timezone=location.timezone,
-                    lat=location.lat,
-                    lon=location.lon,
-                    size_id=size_id,
-                    size_name=candidates[0].type.name,
-                ),
-                actor_id=user_id,
-            )
-        except Conflict:
-            # A double tap on another process (or task) got there first: its reservation stands.
-            existing = await self.open_dropoff(user_id)
-            if existing is None:
-                raise ServiceUnavailable("a concurrent reservation ended meanwhile") from None
-            raise AlreadyOpen(existing) from None
+        delivery = await self.create_draft(user_id, location, size_id, candidates[0].type.name)
         assert delivery.id is not None
         for locker in candidates:
             try:
@@ -214,6 +197,42 @@ class DeliveryService:
             fresh = [lk for lk in lockers if lk.type.id != size_id]
         raise SizeRanOut(LocationOffer(location, free_sizes(fresh)), delivery.size_name)
 
+    async def reserve_with_key(
+        self, user_id: int, location_id: int, size_id: int, chat_id: int
+    ) -> tuple[Delivery, IssuedKeyView | None]:
+        """The size tap. With SDK keys a locker is reserved and the key comes on request; a Locker Open
+        drop-off request holds a locker and is the key at once (bot/deliveries/links.py)."""
+        if self.policy.link_mode:
+            issued = await self.links.reserve(user_id, location_id, size_id, chat_id)
+            return issued.delivery, issued
+        return await self.reserve(user_id, location_id, size_id), None
+
+    async def create_draft(self, user_id: int, location: Location, size_id: int, size_name: str) -> Delivery:
+        """The delivery row, before any locker is held; a concurrent one of the same sender wins."""
+        try:
+            delivery = await self.repo.create_delivery(
+                Delivery(
+                    sender_id=user_id,
+                    location_id=location.id,
+                    location_name=location.name,
+                    address=location.address,
+                    timezone=location.timezone,
+                    lat=location.lat,
+                    lon=location.lon,
+                    size_id=size_id,
+                    size_name=size_name,
+                ),
+                actor_id=user_id,
+            )
+        except Conflict:
+            # A double tap on another process (or task) got there first: its reservation stands.
+            existing = await self.open_dropoff(user_id)
+            if existing is None:
+                raise ServiceUnavailable("a concurrent reservation ended meanwhile") from None
+            raise AlreadyOpen(existing) from None
+        assert delivery.id is not None
+        return delivery
+
     # keys ------------------------------------------------------------------------------------
 
     async def issue_dropoff_key(self, delivery_id: int, user_id: int, chat_id: int) -> IssuedKeyView:
@@ -222,6 +241,8 @@ class DeliveryService:
             if delivery.state not in (S.RESERVED, S.AWAITING_DROPOFF):
                 raise WrongState(delivery)
             await self.refuse_if_key_live(delivery, KeyKind.DROPOFF, user_id)
+            if self.policy.link_mode:
+                return await self.links.renew_dropoff(delivery, user_id, chat_id)
             assert delivery.tower_id
             assert delivery.locker_id is not None
             try:
@@ -269,14 +290,35 @@ class DeliveryService:
             expires=token.expires,
             sdk_token=sdk_token,
         )
+        return await self.record_issued(
+            delivery, key, kind, user_id, chat_id, to_state=to_state, harbor_id=None if token.id is None else token.id
+        )
+
+    async def record_issued(
+        self,
+        delivery: Delivery,
+        key: LockerKey | LinkKey,
+        kind: KeyKind,
+        user_id: int,
+        chat_id: int,
+        *,
+        to_state: DeliveryState,
+        harbor_id: int | str | None,
+        **changes: Any,
+    ) -> IssuedKeyView:
+        """Record who got a key (never its material) and move the delivery on; `changes` go with the move."""
+        assert delivery.id is not None
         record = await self.repo.add_key(
             IssuedKey(
                 delivery_id=delivery.id,
                 kind=kind,
                 user_id=user_id,
                 chat_id=chat_id,
-                harbor_token_id=None if token.id is None else str(token.id),
-                expires_at=self.now() + timedelta(seconds=self.policy.key_seconds),
+                harbor_token_id=None if harbor_id is None else str(harbor_id),
+                # A link's life is Harbor's hold (links.py); an SDK key's is KEY_SECONDS from now.
+                expires_at=key.expires
+                if isinstance(key, LinkKey)
+                else self.now() + timedelta(seconds=self.policy.key_seconds),
             )
         )
         moved = await self.repo.transition(
@@ -285,8 +327,10 @@ class DeliveryService:
             to_state=to_state,
             actor_id=user_id,
             event=f"{kind.value}_key_issued",
-            detail=f"key #{record.id}, Harbor token {record.harbor_token_id}",
+            detail=f"key #{record.id}, Harbor {'link request' if isinstance(key, LinkKey) else 'token'} "
+            f"{record.harbor_token_id}",
             reserved_until=None if kind is KeyKind.DROPOFF else delivery.reserved_until,
+            **changes,
         )
         if moved is None:
             # The delivery moved on while Harbor made the token (closed by an admin, or by another

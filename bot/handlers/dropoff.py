@@ -23,6 +23,7 @@ from bot.deliveries import (
     SizeRanOut,
     WrongState,
 )
+from bot.deliveries.links import NoLockerOfSize
 from bot.geo import Point, parse_point
 from bot.handlers.common import (
     Context,
@@ -41,7 +42,7 @@ from bot.handlers.common import (
 )
 from bot.handlers.errors import unexpected_message
 from bot.ui import format as fmt
-from bot.ui import views
+from bot.ui import link_views, views
 from bot.ui.texts import raw, t
 from bot.ui.views import View, action_is, exact
 from storage.models import DropoffStep
@@ -129,6 +130,11 @@ async def in_step(update: Update, context: Context) -> None:
         await reply(update, context, View(t("dropoff.remind_choose_size", language)))
 
 
+async def search_near(update: Update, context: Context, point: Point) -> None:
+    """A new search around `point` (from elsewhere: "other locations nearby" when nothing bigger is free)."""
+    await _search_from(update, context, point)
+
+
 async def retry_search(update: Update, context: Context) -> None:
     """'Try again' after an outage, and 'back' from the sizes: search around the point shared last."""
     await answer(update)
@@ -192,9 +198,10 @@ async def chose_size(update: Update, context: Context) -> None:
         return
     svc = services(context)
     who = await remember(update, context)
+    chat_id = update.effective_chat.id
     async with chat_action(update, context, ChatAction.TYPING):
         try:
-            delivery = await svc.deliveries.reserve(who.id, location_id, size_id)
+            delivery, issued = await svc.deliveries.reserve_with_key(who.id, location_id, size_id, chat_id)
         except AlreadyOpen as exc:
             # A double tap, or a second search: the first one's reservation stands.
             log.info("size tap while delivery %s is open: a double tap", exc.delivery.id)
@@ -211,12 +218,17 @@ async def chose_size(update: Update, context: Context) -> None:
             return
     await answer(update)
     assert delivery.id is not None
-    chat_id = update.effective_chat.id
     # The shared point has done its job; the reservation message carries everything from here.
     await svc.repo.clear_chat_state(chat_id)
-    message = await edit_or_send(update, context, views.reserved_with_place(delivery, language))
+    if issued is None:
+        view = views.reserved_with_place(delivery, language)
+    else:
+        view = link_views.link_held(delivery, issued.record.expires_at, language)
+    message = await edit_or_send(update, context, view)
     if not isinstance(message, bool):
         await svc.deliveries.attach_status_message(delivery.id, chat_id, message.message_id)
+    if issued is not None:  # KEY_MODE=link: the request that holds the locker is the key
+        await svc.notifier.send_key(issued, language)
 
 
 # the delivery's buttons ----------------------------------------------------------------------
@@ -239,6 +251,10 @@ async def issue_key(update: Update, context: Context) -> None:
         except KeyStillValid as exc:
             until = fmt.local_time(exc.record.expires_at, exc.delivery.timezone)
             await answer(update, raw("key.still_valid", language, until=until), alert=True)
+            return
+        except NoLockerOfSize as exc:  # KEY_MODE=link: Harbor has none of that size for a new link
+            await answer(update)
+            await reply(update, context, link_views.no_locker_for_link(exc.delivery, exc.offer, language))
             return
         except DeliveryProblem as exc:
             if await _show_moved_on(update, context, exc):

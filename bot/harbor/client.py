@@ -21,11 +21,12 @@ import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from bot.harbor import paths
+from bot.harbor import links, paths
 from bot.harbor.auth import TokenManager
 from bot.harbor.errors import (
     HarborAuthError,
@@ -193,6 +194,31 @@ class HarborClient:
         method, template = paths.RELEASE
         data = await self._call(method, paths.locker_path(template, tower_id, locker_id), json=paths.release_body())
         return _parse_one(data, Locker.model_validate, "locker")
+
+    # -- Locker Open links (§6; the [U] decisions are in links.py) -----------------------------------
+
+    async def dropoff_link(
+        self, location_id: int, locker_type_id: int, *, return_url: str, client_info: str, payload: dict[str, Any]
+    ) -> links.LockerOpenRequest:
+        """Harbor picks a free locker of that type and holds it for 5 minutes; `detail` says
+        "No locker available" (HarborNotAvailable or HarborNotFound) when there is none."""
+        method, path = links.DROPOFF_REQUEST
+        body = links.dropoff_body(
+            location_id, locker_type_id, return_url=return_url, client_info=client_info, payload=payload
+        )
+        return _parse_one(await self._call(method, path, json=body), links.LockerOpenRequest.model_validate, "link")
+
+    async def pickup_link(
+        self, locker_id: int, *, return_url: str, client_info: str, payload: dict[str, Any]
+    ) -> links.LockerOpenRequest:
+        method, path = links.PICKUP_REQUEST
+        body = links.pickup_body(locker_id, return_url=return_url, client_info=client_info, payload=payload)
+        return _parse_one(await self._call(method, path, json=body), links.LockerOpenRequest.model_validate, "link")
+
+    async def link_request(self, request_id: int | str) -> links.LockerOpenRequest:
+        """A link request as Harbor stores it: which locker it holds (§4 #17)."""
+        data = await self._call("GET", links.REQUEST.format(request_id=quote(str(request_id), safe="")))
+        return _parse_one(data, links.LockerOpenRequest.model_validate, "link")
 
     async def _locker_token(
         self, route: tuple[str, str], tower_id: str, locker_id: int, duration: int, client_info: str

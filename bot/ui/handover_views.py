@@ -24,7 +24,12 @@ def in_locker_view(delivery: Delivery, language: str | None) -> View:
     text = t(
         "watch.in_locker", language, locker=delivery.locker_name, name=delivery.location_name, address=delivery.address
     )
-    return View(text, handover_buttons(delivery, language))
+    markup = handover_buttons(delivery, language)
+    rows = list(markup.inline_keyboard) if markup else []
+    # Right after the drop-off the sender may find the item did not fit after all (the door closed on an
+    # empty locker, which Harbor then reads as occupied).
+    rows.append([button(raw("fit.button", language), "fit", delivery.id or 0)])
+    return View(text, keyboard(*rows))
 
 
 def link_expired_view(delivery: Delivery, language: str | None) -> View:

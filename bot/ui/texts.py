@@ -164,6 +164,47 @@ EN: dict[str, str] = {
     "key.kind.pickup": "pickup",
     "key.still_valid": "Your key above is still valid until {until}. Scroll up to the QR code.",
     "key.private_only": "For your safety I only send keys in our private chat. Open a chat with me and try there.",
+    # Locker Open links (KEY_MODE=link)
+    "key.link_dropoff_caption": (
+        "🔑 <b>Drop-off link</b> — locker <b>{locker}</b> ({size})\n"
+        "{name}, {address}\n"
+        "Held for you until <b>{until}</b>.\n\n"
+        "At the tower, tap <b>Open locker</b> below: Harbor's Locker Open app opens locker {locker} "
+        "(on Android, install Locker Open first). Or scan this code with another phone. "
+        "Put the item in and close the door. Don't share this link."
+    ),
+    "key.link_pickup_caption": (
+        "🔑 <b>Pickup link</b> — locker <b>{locker}</b> ({size})\n"
+        "{name}, {address}\n"
+        "Valid until <b>{until}</b>.\n\n"
+        "At the tower, tap <b>Open locker</b> below: Harbor's Locker Open app opens locker {locker} "
+        "(on Android, install Locker Open first). Or scan this code with another phone. "
+        "Take the item and close the door. Don't share this link."
+    ),
+    "key.open_button": "🔓 Open locker {locker}",
+    "dropoff.link_held": (
+        "✅ Locker <b>{locker}</b> ({size}) is held for you at <b>{name}</b>, {address}, until <b>{until}</b>.\n\n"
+        "Your drop-off link is below: open it when you are at the locker."
+    ),
+    "link.no_locker": "No {size} locker is free at <b>{name}</b> right now, so I could not make a new link.",
+    "web.return_title": "Harbor Lockers",
+    "web.return_page": "Thank you! You can go back to Telegram now: I'll tell you there how it went.",
+    "web.return_button": "Back to Telegram",
+    # "It didn't fit"
+    "fit.button": "📦 It didn't fit",
+    "fit.confirm": (
+        "Harbor reads locker <b>{locker}</b> as occupied. Is it empty — did you take your item back out? "
+        "Only then do I give it back and find you a bigger one."
+    ),
+    "fit.confirm_yes": "✅ Yes, it's empty",
+    "fit.confirm_no": "↩ No, my item is inside",
+    "fit.moved": (
+        "📦 Locker <b>{old}</b> ({old_size}) was given back. Locker <b>{locker}</b> ({size}) at <b>{name}</b> "
+        "is yours now; your new key is below."
+    ),
+    "fit.no_bigger": "No bigger locker is free at <b>{name}</b> right now. Your locker <b>{locker}</b> is still yours.",
+    "fit.nearby_button": "📍 Other locations nearby",
+    "fit.size_button": "{size} — {free} free",
     # watching
     "watch.in_locker": (
         "📦 Your item is in locker <b>{locker}</b> at <b>{name}</b>, {address}.\nWho picks it up? Choose below."

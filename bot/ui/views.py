@@ -163,6 +163,7 @@ def delivery_actions(delivery: Delivery, lang: str | None) -> InlineKeyboardMark
     if delivery.state is DeliveryState.AWAITING_DROPOFF:
         return keyboard(
             [button(raw("dropoff.new_key_button", lang), "key", did)],
+            [button(raw("fit.button", lang), "fit", did)],
             [button(raw("dropoff.cancel_button", lang), "cancel", did)],
         )
     return None

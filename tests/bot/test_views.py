@@ -190,7 +190,10 @@ def test_the_reservation_escapes_names_from_harbor() -> None:
     ("state", "expected"),
     [
         (S.RESERVED, [("🔑 Get drop-off key", "key:123456"), ("✖ Cancel", "cancel:123456")]),
-        (S.AWAITING_DROPOFF, [("🔑 New drop-off key", "key:123456"), ("✖ Cancel", "cancel:123456")]),
+        (
+            S.AWAITING_DROPOFF,
+            [("🔑 New drop-off key", "key:123456"), ("📦 It didn't fit", "fit:123456"), ("✖ Cancel", "cancel:123456")],
+        ),
         (S.DRAFT, []),
         (S.IN_LOCKER, []),
         (S.AWAITING_PICKUP, []),

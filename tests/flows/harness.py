@@ -33,6 +33,14 @@ AUSTIN = (30.2672, -97.7431)
 CLIENT_ID, CLIENT_SECRET = next(iter(DEFAULT_CLIENTS.items()))
 
 
+def decode_qr(message: ChatMessage) -> str:
+    """The text of the one QR code in a photo the user received."""
+    assert message.photo is not None, f"expected a photo, got {message.describe()}"
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(message.photo)), formats=zxingcpp.BarcodeFormat.QRCode)
+    assert len(results) == 1, f"expected one QR code, found {len(results)}"
+    return results[0].text
+
+
 def decode_key(message: ChatMessage) -> LockerKey:
     """Read the QR in a photo the user received, as their phone app would."""
     assert message.photo is not None, f"expected a photo, got {message.describe()}"
@@ -125,6 +133,17 @@ class World:
             if key.sdk_token:
                 body["sdk_token"] = key.sdk_token
             return await client.post("/_sim/use-token", json=body)
+
+    async def open_link(self, url: str, outcome: str = "success") -> dict[str, Any]:
+        """Locker Open's app clip opens a link at the tower (simulator hook); then, like the customer's
+        phone, it opens the return page it was sent to. Returns the hook's answer plus `page`."""
+        async with httpx.AsyncClient(base_url=self.harbor_root) as client:
+            answer = await client.post("/_sim/open-link", json={"url": url, "outcome": outcome})
+            assert answer.status_code == 200, answer.text
+            opened: dict[str, Any] = answer.json()
+            if opened.get("return_to"):
+                opened["page"] = await client.get(opened["return_to"])
+        return opened
 
     def harbor_requests(self, method: str, path_part: str) -> list[Any]:
         return [r for r in self.simulator.requests if r.method == method and path_part in r.path]
