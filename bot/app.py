@@ -15,6 +15,8 @@ from telegram.request import BaseRequest
 from bot import jobs
 from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch, Policy
+from bot.deliveries.fit import FitService
+from bot.deliveries.links import LinkKeys
 from bot.handlers import admin, dropoff, errors, fit, pickup, start
 from bot.handover import HandoverService
 from bot.harbor.factory import HarborConnection, connect_harbor
@@ -71,6 +73,8 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     policy = Policy.from_settings(settings)
     search = LocationSearch(harbor.client, policy)
     deliveries = DeliveryService(harbor.client, repo, policy, search=search, locks=Locks(engine))
+    links = LinkKeys(deliveries)
+    deliveries.links = links  # KEY_MODE=link; the link code builds on the service, so it is wired here
 
     builder = (
         ApplicationBuilder()
@@ -100,6 +104,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         watch=LockerWatch(deliveries),
         deadlines=Deadlines(deliveries),
         handover=HandoverService(deliveries),
+        fit=FitService(deliveries, links),
         notifier=Notifier(application, repo, reminder_hours=settings.reminder_hours),
         simulator=harbor.simulator,
     )

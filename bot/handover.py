@@ -259,7 +259,7 @@ class HandoverService:
                 raise WrongState(delivery)
             await self.deliveries.refuse_if_key_live(delivery, KeyKind.PICKUP, user_id)
             if self.policy.link_mode:
-                return await self.deliveries.links.issue_pickup(delivery, user_id, chat_id)
+                return await self.deliveries.link_issuer.issue_pickup(delivery, user_id, chat_id)
             assert delivery.tower_id
             assert delivery.locker_id is not None
             try:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch
+from bot.deliveries.fit import FitService
 from bot.harbor.client import HarborClient
 from storage.repository import Repository
 
@@ -26,6 +27,7 @@ class Services:
     watch: LockerWatch
     deadlines: Deadlines
     handover: HandoverService
+    fit: FitService
     notifier: Notifier
     simulator: HarborSimulator | None = None
 

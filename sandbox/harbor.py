@@ -68,7 +68,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.harbor_base import MAX_DURATION, Fault, OAuthError, iso
-from sandbox.harbor_links import dropoff_request, get_request, hook_open_link, pickup_request
+from sandbox.harbor_link_routes import dropoff_request, get_request, hook_open_link, pickup_request
 from sandbox.harbor_state import DEFAULT_CLIENTS, TOKEN_PATH, Clock, HarborSimulator, RequestRecord, SimError
 from sandbox.harbor_webhooks import webhook_hook
 

@@ -31,20 +31,32 @@ Decisions where §6 is silent (guesses, each in one place here):
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sandbox.harbor_base import LockerRecord, SimError, iso
-from sandbox.harbor_webhooks import DATA_KEYS
+from sandbox.harbor_webhooks import DATA_KEYS, HarborWebhooks
 
-if TYPE_CHECKING:
-    from starlette.requests import Request
 
-    from sandbox.harbor_state import HarborSimulator
+class SimulatorCore(Protocol):
+    """What the link requests use of the simulator (sandbox/harbor_state.py HarborSimulator); a protocol,
+    so this module does not import the simulator that holds it."""
+
+    locations: dict[int, Any]
+    lockers: dict[int, LockerRecord]
+    webhooks: HarborWebhooks
+
+    def _expire(self) -> datetime: ...
+
+    def _locker(self, locker_id: int) -> LockerRecord: ...
+
+    def _free(self, locker: LockerRecord, now: datetime) -> None: ...
+
+    def _locker_json(self, locker: LockerRecord) -> dict[str, Any]: ...
+
 
 HOLD_SECONDS = 300  # §6.4: fixed
 LINK_HOST = "https://lockeropen.com"
@@ -89,7 +101,7 @@ class LinkRecord:
 class LinkRequests:
     """The simulator's Locker Open requests; every method is atomic (no awaits)."""
 
-    def __init__(self, sim: HarborSimulator) -> None:
+    def __init__(self, sim: SimulatorCore) -> None:
         self.sim = sim
         self.records: list[LinkRecord] = []
         self._by_token: dict[str, LinkRecord] = {}
@@ -253,36 +265,3 @@ def _require(body: dict[str, Any], fields: dict[str, type]) -> None:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-# -------------------------------------------------------------- HTTP handlers (wrapped by sandbox/harbor.py)
-async def dropoff_request(request: Request, sim: HarborSimulator, access: Any) -> Any:
-    return sim.links.create_dropoff(access.client_id, await _body(request))
-
-
-async def pickup_request(request: Request, sim: HarborSimulator, access: Any) -> Any:
-    return sim.links.create_pickup(access.client_id, await _body(request))
-
-
-async def get_request(request: Request, sim: HarborSimulator, access: Any) -> Any:
-    try:
-        request_id = int(request.path_params["request_id"])
-    except ValueError:
-        raise SimError(404, "Locker open request not found") from None
-    return sim.links.get(access.client_id, request_id)
-
-
-async def hook_open_link(request: Request, sim: HarborSimulator, body: dict[str, Any]) -> Any:
-    if not isinstance(body.get("url"), str):
-        raise SimError(422, "url (string) is required")
-    return sim.links.open(body["url"], body.get("outcome", "success"))
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"null")
-    except ValueError:
-        raise SimError(422, [{"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error"}]) from None
-    if not isinstance(body, dict):
-        raise SimError(422, [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": body}])
-    return body

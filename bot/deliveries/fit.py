@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.deliveries.links import OCCUPIED
+from bot.deliveries.links import OCCUPIED, LinkKeys
 from bot.deliveries.model import (
     DeliveryProblem,
     IssuedKeyView,
@@ -61,8 +61,9 @@ class Refitted:
 
 
 class FitService:
-    def __init__(self, deliveries: DeliveryService) -> None:
+    def __init__(self, deliveries: DeliveryService, links: LinkKeys) -> None:
         self.deliveries = deliveries
+        self.links = links
         self.repo = deliveries.repo
         self.harbor = deliveries.harbor
 
@@ -138,8 +139,8 @@ class FitService:
                 raise WrongState(current_delivery)
             if request is not None:
                 # Link mode: the request that holds the new locker is the new key.
-                expires = d.links.dropoff_expiry()
-                key = d.links.key("dropoff", request, new, expires)
+                expires = self.links.dropoff_expiry()
+                key = self.links.key("dropoff", request, new, expires)
                 issued = await d.record_issued(
                     moved, key, KeyKind.DROPOFF, user_id, chat_id, to_state=S.AWAITING_DROPOFF, harbor_id=request.id
                 )
@@ -164,15 +165,14 @@ class FitService:
     async def _hold_by_link(
         self, delivery_id: int, location_id: int, sizes: list[int], lockers: list[Locker]
     ) -> tuple[Locker, links.LockerOpenRequest] | None:
-        d = self.deliveries
         for size in sizes:
             try:
-                request = await d.links.dropoff_request(delivery_id, location_id, size)
+                request = await self.links.dropoff_request(delivery_id, location_id, size)
             except HarborError as exc:
                 if links.is_no_locker(exc):
                     continue  # Harbor's view of that size differs from the listing: the next size up
                 raise ServiceUnavailable(str(exc)) from exc
-            return await d.links.locker_of(request, location_id, lockers), request
+            return await self.links.locker_of(request, location_id, lockers), request
         return None
 
     async def _give_back(self, delivery: Delivery, occupied: bool) -> None:

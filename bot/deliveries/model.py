@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from bot.config import Settings
 from bot.geo import Point
@@ -119,6 +120,19 @@ class Change:
     kind: ChangeKind
     delivery: Delivery
     used_keys: list[IssuedKey]
+
+
+class LinkIssuer(Protocol):
+    """What the delivery service asks of Locker Open links (bot/deliveries/links.py) in KEY_MODE=link.
+
+    A protocol, so that the service does not import the link code, which builds on the service.
+    """
+
+    async def reserve(self, user_id: int, location_id: int, size_id: int, chat_id: int) -> IssuedKeyView: ...
+
+    async def renew_dropoff(self, delivery: Delivery, user_id: int, chat_id: int) -> IssuedKeyView: ...
+
+    async def issue_pickup(self, delivery: Delivery, user_id: int, chat_id: int) -> IssuedKeyView: ...
 
 
 class DeliveryProblem(Exception):

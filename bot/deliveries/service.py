@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.deliveries import notices
-from bot.deliveries.links import LinkKeys
 from bot.deliveries.model import (
     AlreadyOpen,
     Closed,
@@ -25,6 +24,7 @@ from bot.deliveries.model import (
     IssuedKeyView,
     ItemAlreadyInside,
     KeyStillValid,
+    LinkIssuer,
     LocationOffer,
     LockerLost,
     Person,
@@ -82,7 +82,14 @@ class DeliveryService:
         self.search = search or LocationSearch(harbor, policy)
         self.locks = locks or Locks(None)
         self.now = now
-        self.links = LinkKeys(self)  # Locker Open links (KEY_MODE=link)
+        # Locker Open links (KEY_MODE=link): wired by the composition root, since they build on this service.
+        self.links: LinkIssuer | None = None
+
+    @property
+    def link_issuer(self) -> LinkIssuer:
+        if self.links is None:
+            raise RuntimeError("KEY_MODE=link, but no LinkKeys were given to the delivery service (see bot/app.py)")
+        return self.links
 
     def lock(self, delivery_id: int) -> AbstractAsyncContextManager[None]:
         return self.locks(LockScope.DELIVERY, delivery_id)
@@ -203,7 +210,7 @@ class DeliveryService:
         """The size tap. With SDK keys a locker is reserved and the key comes on request; a Locker Open
         drop-off request holds a locker and is the key at once (bot/deliveries/links.py)."""
         if self.policy.link_mode:
-            issued = await self.links.reserve(user_id, location_id, size_id, chat_id)
+            issued = await self.link_issuer.reserve(user_id, location_id, size_id, chat_id)
             return issued.delivery, issued
         return await self.reserve(user_id, location_id, size_id), None
 
@@ -242,7 +249,7 @@ class DeliveryService:
                 raise WrongState(delivery)
             await self.refuse_if_key_live(delivery, KeyKind.DROPOFF, user_id)
             if self.policy.link_mode:
-                return await self.links.renew_dropoff(delivery, user_id, chat_id)
+                return await self.link_issuer.renew_dropoff(delivery, user_id, chat_id)
             assert delivery.tower_id
             assert delivery.locker_id is not None
             try:

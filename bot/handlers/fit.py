@@ -14,7 +14,7 @@ from telegram.constants import ChatAction
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from bot.deliveries import DeliveryProblem, WrongState
-from bot.deliveries.fit import ConfirmEmpty, FitService, NoBiggerSize
+from bot.deliveries.fit import ConfirmEmpty, NoBiggerSize
 from bot.handlers.common import (
     Context,
     answer,
@@ -63,7 +63,7 @@ async def _refit(
     svc = services(context)
     async with chat_action(update, context, ChatAction.UPLOAD_PHOTO):
         try:
-            refitted = await FitService(svc.deliveries).didnt_fit(
+            refitted = await svc.fit.didnt_fit(
                 delivery_id, update.effective_user.id, update.effective_chat.id, confirmed=confirmed, size_id=size_id
             )
         except ConfirmEmpty as exc:

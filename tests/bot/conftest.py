@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from bot.config import load_settings
 from bot.deliveries import Deadlines, DeliveryService, IssuedKeyView, LockerWatch, Person, Policy
+from bot.deliveries.links import LinkKeys
 from bot.handover import HandoverService
 from bot.harbor.client import HarborClient
 from bot.harbor.factory import connect_harbor
@@ -228,6 +229,7 @@ async def make_lab(repo: Repository, session_factory: Callable[[], Session]) -> 
         connection = connect_harbor(settings, transport=transport, simulator=sim, **client_options)
         policy = policy or Policy()
         deliveries = DeliveryService(connection.client, repo, policy, locks=locks, now=sim.clock.now)
+        deliveries.links = LinkKeys(deliveries)
         lab = Lab(
             sim=sim,
             harbor=connection.client,
