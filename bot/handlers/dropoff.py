@@ -262,7 +262,9 @@ async def issue_key(update: Update, context: Context) -> None:
             await answer(update)
             await reply(update, context, problem_view(exc, language, _retry_for(exc, language, "key", delivery_id)))
             return
-        await svc.notifier.send_key(issued, language)
+    # Outside the chat action: its second counts Harbor's work, not the photo's wait for its turn at
+    # Telegram's rate limit (under load, that wait alone made a chat action a call of its own).
+    await svc.notifier.send_key(issued, language)
     await answer(update)
 
 

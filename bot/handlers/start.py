@@ -14,9 +14,7 @@ from bot.ui.views import View, exact
 
 async def start(update: Update, context: Context) -> None:
     who = await remember(update, context)
-    language = lang(update)
-    await reply(update, context, View(t("start.greeting", language, name=who.first_name)))
-    await reply(update, context, View(t("start.menu", language), views.main_menu(language)))
+    await reply(update, context, views.welcome(who.first_name, lang(update)))
 
 
 async def help_command(update: Update, context: Context) -> None:

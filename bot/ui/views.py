@@ -89,6 +89,11 @@ def main_menu(lang: str | None) -> InlineKeyboardMarkup:
     )
 
 
+def welcome(name: str, lang: str | None) -> View:
+    """/start: the greeting and the menu in one message (one Bot API call, one notification)."""
+    return View(t("start.greeting", lang, name=name) + "\n\n" + t("start.menu", lang), main_menu(lang))
+
+
 def location_request(lang: str | None) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         [[KeyboardButton(raw("dropoff.share_button", lang), request_location=True)]],
