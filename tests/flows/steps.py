@@ -101,7 +101,23 @@ def sync_engine(w: World) -> Engine:
     return make_engine(w.settings.database_url)
 
 
-def expire_links(w: World, delivery_id: int) -> None:
+# The bot runs on this event loop: a blocking write here would wait on a transaction the loop cannot
+# finish (SQLite), so each of these writes runs in a thread.
+
+
+async def expire_links(w: World, delivery_id: int) -> None:
+    await asyncio.to_thread(_expire_links, w, delivery_id)
+
+
+async def age_hold(w: World, delivery_id: int) -> None:
+    await asyncio.to_thread(_age_hold, w, delivery_id)
+
+
+async def age_key(w: World, key_id: int) -> None:
+    await asyncio.to_thread(_age_key, w, key_id)
+
+
+def _expire_links(w: World, delivery_id: int) -> None:
     """Move the expiry of a delivery's links into the past, as if PICKUP_LINK_DAYS had gone by."""
     past = w.services.deliveries.now() - timedelta(seconds=1)
     assert w.app is not None
@@ -112,7 +128,7 @@ def expire_links(w: World, delivery_id: int) -> None:
         session.commit()
 
 
-def age_hold(w: World, delivery_id: int) -> None:
+def _age_hold(w: World, delivery_id: int) -> None:
     """Move a hold's end into the past, as if RESERVATION_SECONDS had gone by."""
     with Session(sync_engine(w)) as session:
         delivery = session.get(Delivery, delivery_id)
@@ -122,7 +138,7 @@ def age_hold(w: World, delivery_id: int) -> None:
         session.commit()
 
 
-def age_key(w: World, key_id: int) -> None:
+def _age_key(w: World, key_id: int) -> None:
     """Move a key's expiry into the past, as if KEY_SECONDS had gone by (its timer then finds it due)."""
     with Session(sync_engine(w)) as session:
         key = session.get(IssuedKey, key_id)

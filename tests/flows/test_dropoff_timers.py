@@ -26,7 +26,7 @@ async def test_a_hold_that_ends_unused_gives_the_locker_back(w: World) -> None:
     delivery = await w.services.deliveries.open_dropoff(alice.id)
     assert harbor_status(w, delivery.locker_id) == "reserved"
 
-    age_hold(w, delivery.id)
+    await age_hold(w, delivery.id)
     await w.deadlines()
     ended = await alice.wait_for("ended unused")
     # The reservation message itself now says so, and its buttons are gone.
@@ -47,7 +47,7 @@ async def test_an_expired_key_is_replaced_by_a_note_and_a_new_key(w: World) -> N
 
     [key] = await w.services.repo.active_keys()
     # KEY_SECONDS go by, for the bot and for Harbor alike.
-    age_key(w, key.id)
+    await age_key(w, key.id)
     w.simulator.clock.advance(w.settings.key_seconds + 1)
     await w.deadlines()
     note = await alice.wait_for("expired unused")
@@ -101,8 +101,8 @@ async def test_deadlines_that_passed_while_the_bot_was_down_fire_after_a_restart
     [bob_key_record] = await w.services.repo.active_keys()
 
     await w.stop()
-    age_hold(w, alice_delivery.id)
-    age_key(w, bob_key_record.id)
+    await age_hold(w, alice_delivery.id)
+    await age_key(w, bob_key_record.id)
     await w.start()
 
     # Nothing to rebuild: the deadlines are the rows' own columns; the new process's first tick

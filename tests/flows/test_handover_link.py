@@ -111,7 +111,7 @@ async def test_every_dead_link_gets_the_same_polite_refusal(w: World) -> None:
 
     # An expired link: the sender makes one more, and its expiry is moved into the past.
     expired, _ = await share_link(alice)
-    expire_links(w, delivery_id)
+    await expire_links(w, delivery_id)
     answers["expired"] = await _refusal(w, 306, "Eve", expired)
 
     # A live link of a delivery that then completes.

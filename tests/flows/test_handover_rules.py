@@ -112,7 +112,7 @@ async def test_an_expired_pickup_key_is_replaced_on_request(w: World) -> None:
     _, bob, delivery_id, _, waiting = await claimed(w)
     first = await get_pickup_key(w, bob, waiting)
     [record] = await w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP)
-    age_key(w, record.id)
+    await age_key(w, record.id)
     await w.deadlines()  # as the scheduler does every tick
     note = await bob.wait_for("expired unused")
     assert not [m for m in bob.bot_messages if m.photo and "pickup" in (m.caption or "").lower()]  # QR removed

@@ -119,7 +119,7 @@ async def test_an_expired_link_is_replaced_by_a_new_request(database_url: str) -
         # Harbor's 5-minute hold ends; so does the key (its timer runs in the bot's clock).
         w.simulator.clock.advance(301)
         [record] = await w.services.repo.keys_of(delivery.id)
-        age_key(w, record.id)
+        await age_key(w, record.id)
         await w.deadlines()
         note = await carol.wait_for("expired unused")
         assert (await _status(w.harbor_root, open_button(first))) == 410  # our guess for an old link: refused
