@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor
+from telegram.ext import ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor
 from telegram.request import BaseRequest
 
 from bot import jobs
@@ -22,7 +22,8 @@ from bot.handover import HandoverService
 from bot.harbor.factory import HarborConnection, connect_harbor
 from bot.menus import set_commands
 from bot.notify import Notifier
-from bot.ratelimit import FairRateLimiter
+from bot.ptb_types import BotApplication
+from bot.ratelimit import FairRateLimiter, Priority
 from bot.services import Services
 from bot.ui.qr import shutdown_renderer
 from storage.engine import make_async_engine, make_async_session_factory, make_engine
@@ -56,13 +57,13 @@ def migrate(settings: Settings) -> None:
         engine.dispose()
 
 
-def rate_limiter(settings: Settings) -> BaseRateLimiter:
+def rate_limiter(settings: Settings) -> BaseRateLimiter[Priority]:
     # Telegram's limits are per bot: each of the N processes takes its share of the total. A private
     # chat takes short bursts (a step's answer is often two or three messages) within ~1 message/s.
     return FairRateLimiter.from_settings(settings, private_burst=10)
 
 
-def build_application(settings: Settings, overrides: Overrides | None = None) -> Application:
+def build_application(settings: Settings, overrides: Overrides | None = None) -> BotApplication:
     overrides = overrides or Overrides()
     token = settings.require_telegram_token().get_secret_value()
     migrate(settings)  # an empty or older database is brought up to date on every start
@@ -88,7 +89,9 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     if not overrides.polling:
         builder = builder.updater(None)
     if overrides.rate_limiter:
-        builder = builder.rate_limiter(rate_limiter(settings))
+        # PTB types the builder's bot by the limiter's argument type (ExtBot[Priority]) while its default
+        # context stays ExtBot[None]; the bot passes Priority only through telegram.Bot's untyped parameter.
+        builder = builder.rate_limiter(rate_limiter(settings))  # type: ignore[arg-type]
     if overrides.request is not None:
         builder = builder.request(overrides.request)
     if overrides.get_updates_request is not None:
@@ -125,7 +128,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     return application
 
 
-async def _on_start(application: Application) -> None:
+async def _on_start(application: BotApplication) -> None:
     services: Services = application.bot_data["services"]
     scheduler: jobs.Scheduler = application.bot_data["scheduler"]
     await set_commands(application.bot, services.settings)
@@ -134,7 +137,7 @@ async def _on_start(application: Application) -> None:
     log.info("started as @%s (%s)", application.bot.username, scheduler.owner)
 
 
-async def _on_stop(application: Application) -> None:
+async def _on_stop(application: BotApplication) -> None:
     await application.bot_data["harbor_connection"].aclose()
     await application.bot_data["engine"].dispose()
     shutdown_renderer()

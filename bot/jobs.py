@@ -18,8 +18,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from telegram.ext import Application, ContextTypes
+from telegram.ext import ContextTypes
 
+from bot.ptb_types import BotApplication
 from bot.services import Services
 from storage.models import JobKind, ScheduledJob
 from storage.types import utcnow
@@ -102,7 +103,7 @@ class Scheduler:
         await self.tick()
 
 
-def start(application: Application, scheduler: Scheduler) -> None:
+def start(application: BotApplication, scheduler: Scheduler) -> None:
     job_queue = application.job_queue
     assert job_queue is not None
     for job in job_queue.get_jobs_by_name(TICK_JOB):

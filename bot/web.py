@@ -32,10 +32,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
-from telegram.ext import Application
 
 from bot.deliveries.model import delivery_of_client_info
 from bot.jobs import Scheduler
+from bot.ptb_types import BotApplication
 from bot.services import Services
 from bot.web_return import return_routes
 from storage.models import JobKind
@@ -53,7 +53,7 @@ def harbor_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def create_web_app(application: Application) -> Starlette:
+def create_web_app(application: BotApplication) -> Starlette:
     services: Services = application.bot_data["services"]
     scheduler: Scheduler = application.bot_data["scheduler"]
     settings = services.settings
@@ -153,7 +153,7 @@ def create_web_app(application: Application) -> Starlette:
     )
 
 
-async def start_application(application: Application) -> None:
+async def start_application(application: BotApplication) -> None:
     """What run_polling does around its loop, without the polling: hooks, the job queue, the processor."""
     await application.initialize()
     if application.post_init is not None:
@@ -161,7 +161,7 @@ async def start_application(application: Application) -> None:
     await application.start()
 
 
-async def stop_application(application: Application) -> None:
+async def stop_application(application: BotApplication) -> None:
     await application.stop()
     if application.post_shutdown is not None:
         await application.post_shutdown(application)

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
-from telegram.ext import Application
 
 from bot.jobs import Scheduler
+from bot.ptb_types import BotApplication
 from bot.services import Services
 from bot.ui import link_views
 from storage.models import JobKind
@@ -30,7 +30,7 @@ RETURN_PATH = "/harbor/return"
 MAX_ID = 2**63 - 1
 
 
-def return_routes(get_application: Callable[[], Application]) -> list[Route]:
+def return_routes(get_application: Callable[[], BotApplication]) -> list[Route]:
     """The routes, for `bot.web` (and a test serving the same endpoint beside a polling bot)."""
     background: set[asyncio.Task[None]] = set()
 

@@ -9,8 +9,6 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram.ext import Application
-
 from bot.console.setup import (
     ANSWER_SECONDS,
     BOT_USERNAME,
@@ -35,6 +33,7 @@ from bot.console.setup import (
 from bot.console.transcript import changed_seq, indented, plural, point_text, read_qr, summary_of, time_left
 from bot.geo import parse_point
 from bot.keys import LockerKey
+from bot.ptb_types import BotApplication
 from sandbox.harbor import HarborSimulator, SimError
 from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import snapshot
@@ -69,7 +68,7 @@ class Console:
         self.simulator = HarborSimulator()
         self.settings, self._tmp = console_settings(self.emulator.root, **settings)
         self.tracker = UpdateTracker()
-        self.app: Application | None = None
+        self.app: BotApplication | None = None
         self.location: Point | None = near  # what "Share my location" sends
         self.last_key: LockerKey | None = None
         self.driver = self.emulator.user(USER_ID, user_name or default_name(), bot_token=TOKEN)

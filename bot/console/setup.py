@@ -8,16 +8,18 @@ import getpass
 import logging
 import re
 import tempfile
+from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from telegram import Update
-from telegram.ext import Application, SimpleUpdateProcessor
+from telegram.ext import SimpleUpdateProcessor
 
 from bot.app import Overrides, build_application
 from bot.config import Settings, load_settings
 from bot.harbor.factory import connect_harbor
+from bot.ptb_types import BotApplication
 from sandbox.harbor import HarborSimulator
 from sandbox.telegram import TelegramEmulator
 
@@ -138,7 +140,7 @@ async def in_process_bot(
     *,
     update_processor: SimpleUpdateProcessor | None = None,
     poll_seconds: float = LONG_POLL_SECONDS,
-) -> AsyncIterator[Application]:
+) -> AsyncIterator[BotApplication]:
     """The bot's real Application, polling ``emulator`` and calling ``simulator``, both in this process
     (no sockets); started as run_polling() would, and shut down the same way on exit."""
 
@@ -167,7 +169,7 @@ async def in_process_bot(
         await app.start()
         stack.push_async_callback(app.stop)
         assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0, timeout=poll_seconds)
+        await app.updater.start_polling(poll_interval=0, timeout=timedelta(seconds=poll_seconds))
         stack.push_async_callback(app.updater.stop)
         yield app
 

@@ -90,6 +90,7 @@ class FitService:
                 else sorted({lk.type.id for lk in free if lk.type.id > delivery.size_id})
             )
             old = (delivery.locker_name or "?", delivery.size_name)
+            held: tuple[Locker, links.LockerOpenRequest | None] | None
             if d.policy.link_mode:
                 held = await self._hold_by_link(delivery.id, delivery.location_id, sizes, lockers)
             else:

@@ -118,7 +118,7 @@ class LinkKeys:
         assert delivery.id is not None
         if await self._reads(delivery, OCCUPIED):
             # The old link was used after all (the watch has not seen it yet): nothing to renew.
-            moved = await d.mark_in_locker(delivery)
+            moved, _ = await d.mark_in_locker(delivery)
             raise WrongState(moved or delivery)
         try:
             request = await self.dropoff_request(delivery.id, delivery.location_id, delivery.size_id)
