@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch
 from bot.harbor.client import HarborClient
+from bot.throttle import UserBudget
+from storage.privacy import PrivacyStore
 from storage.repository import Repository
 
 if TYPE_CHECKING:
@@ -27,6 +29,8 @@ class Services:
     deadlines: Deadlines
     handover: HandoverService
     notifier: Notifier
+    budget: UserBudget
+    privacy: PrivacyStore
     simulator: HarborSimulator | None = None
 
     def is_admin(self, user_id: int | None) -> bool:

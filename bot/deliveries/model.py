@@ -25,6 +25,14 @@ class Policy:
     include_sdk_token: bool = True
     pickup_link_days: int = 7
     reminder_hours: float = 24.0
+    pickup_key_seconds: int = 120
+    dropoff_max_keys: int = 3
+    dropoff_max_hold_seconds: int = 1800
+    chat_state_retention_seconds: int = 3600
+
+    def key_duration(self, kind: str) -> int:
+        """Seconds a key of this kind ("dropoff" or "pickup") lasts."""
+        return self.pickup_key_seconds if kind == "pickup" else self.key_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -36,6 +44,10 @@ class Policy:
             include_sdk_token=settings.key_include_sdk_token,
             pickup_link_days=settings.pickup_link_days,
             reminder_hours=settings.reminder_hours,
+            pickup_key_seconds=settings.pickup_key_seconds,
+            dropoff_max_keys=settings.dropoff_max_keys,
+            dropoff_max_hold_seconds=settings.dropoff_max_hold_seconds,
+            chat_state_retention_seconds=settings.chat_state_retention_seconds,
         )
 
 
@@ -146,6 +158,14 @@ class KeyStillValid(DeliveryProblem):
 
 class LockerLost(DeliveryProblem):
     """The locker went to someone else while the customer had no valid key; the delivery expired."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__(delivery.id)
+        self.delivery = delivery
+
+
+class HoldLimitReached(DeliveryProblem):
+    """Too many drop-off keys, or too long since the reservation: the locker was given back."""
 
     def __init__(self, delivery: Delivery) -> None:
         super().__init__(delivery.id)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.deliveries import notices
 from bot.deliveries.service import DeliveryService
 from storage.models import AFTER_DROPOFF_STATES
+from storage.privacy import PrivacyStore
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +25,18 @@ class DueRound:
     keys: int = 0
     reminders: int = 0
     links: int = 0
+    chat_states: int = 0  # idle drop-off conversations forgotten, with the location they held
 
     @property
     def total(self) -> int:
-        return self.holds + self.keys + self.reminders + self.links
+        return self.holds + self.keys + self.reminders + self.links + self.chat_states
 
 
 class Deadlines:
     def __init__(self, deliveries: DeliveryService) -> None:
         self.deliveries = deliveries
         self.repo = deliveries.repo
+        self.privacy = PrivacyStore(deliveries.repo.session_factory)
 
     async def run_due(self) -> DueRound:
         now = self.deliveries.now()
@@ -59,4 +63,7 @@ class Deadlines:
                 notices.link_expired(delivery, link.id) if delivery and delivery.state in AFTER_DROPOFF_STATES else []
             )
             links += await self.repo.expire_link(link.id, now=now, notices=tell)
-        return DueRound(holds, keys, reminders, links)
+        # Retention: a location shared in a search that was never finished is not kept past this.
+        idle = now - timedelta(seconds=self.deliveries.policy.chat_state_retention_seconds)
+        chat_states = await self.privacy.forget_stale_chat_states(idle)
+        return DueRound(holds, keys, reminders, links, chat_states)
