@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch, Policy
 from bot.deliveries.fit import FitService
 from bot.deliveries.links import LinkKeys
-from bot.handlers import admin, dropoff, errors, fit, pickup, start
+from bot.handlers import admin, dropoff, errors, fit, pickup, start, throttle
 from bot.handover import HandoverService
 from bot.harbor.factory import HarborConnection, connect_harbor
 from bot.menus import set_commands
@@ -25,10 +25,12 @@ from bot.notify import Notifier
 from bot.ptb_types import BotApplication
 from bot.ratelimit import FairRateLimiter, Priority
 from bot.services import Services
+from bot.throttle import UserBudget
 from bot.ui.qr import shutdown_renderer
 from storage.engine import make_async_engine, make_async_session_factory, make_engine
 from storage.locks import Locks
 from storage.migrate import upgrade
+from storage.privacy import PrivacyStore
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,8 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         handover=HandoverService(deliveries),
         fit=FitService(deliveries, links),
         notifier=Notifier(application, repo, reminder_hours=settings.reminder_hours),
+        budget=UserBudget.from_settings(settings),
+        privacy=PrivacyStore(repo.session_factory),
         simulator=harbor.simulator,
     )
     application.bot_data["services"] = services
@@ -122,6 +126,8 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     # Text and other messages in a private chat mean something only within the drop-off steps.
     application.add_handler(dropoff.step_handler())
     application.add_handlers(errors.handlers())
+    # First of all: an update over its sender's budget goes no further (ApplicationHandlerStop).
+    application.add_handlers(throttle.handlers(), group=throttle.GROUP)
     # In a group of its own, so it runs alongside whatever handles the admin's message.
     application.add_handler(admin.menu_handler(), group=-1)
     application.add_error_handler(errors.on_error)

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
 
     reservation_seconds: int = Field(300, ge=1, le=3600)
     key_seconds: int = Field(300, ge=1, le=3600)
+    # Harbor cannot revoke a token: a pickup key handed to someone the sender later replaces keeps
+    # working until it expires, so pickup keys last only as long as a walk from the chat to the door.
+    pickup_key_seconds: int = Field(120, ge=1, le=3600)
+    # One account may not hold a locker forever by letting drop-off keys lapse and asking again:
+    # the hold ends (and the locker is given back) after this many keys or this long after reserving.
+    dropoff_max_keys: int = Field(3, ge=1, le=50)
+    dropoff_max_hold_seconds: int = Field(1800, ge=60, le=24 * 3600)
     search_radius_km: float = Field(5.0, gt=0, le=50)
     locker_poll_seconds: float = Field(15.0, gt=0, le=3600)
     pickup_link_days: int = Field(7, ge=1, le=90)
@@ -99,6 +106,16 @@ class Settings(BaseSettings):
     # How often a process looks for due timers and queued announcements; a dead process's claimed
     # work is taken over once its lease (a few seconds) runs out.
     scheduler_tick_seconds: float = Field(1.0, gt=0, le=60)
+
+    # Privacy: a shared location is kept only while the drop-off search needs it; the deadlines round
+    # forgets the point of any chat idle longer than this.
+    chat_state_retention_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+
+    # Per-user budget (in each process; see bot/throttle.py): a burst, then a steady rate; and a cap
+    # on Harbor searches one person may cause.
+    user_update_burst: int = Field(30, ge=1, le=10_000)
+    user_updates_per_minute: float = Field(60.0, gt=0, le=60_000)
+    user_searches_per_minute: int = Field(10, ge=1, le=10_000)
 
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT

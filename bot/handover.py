@@ -65,6 +65,17 @@ class NotAllowed(DeliveryProblem):
     """This person may not do that with this delivery; they learn nothing more."""
 
 
+class CollectorHoldsKey(DeliveryProblem):
+    """The collector the sender would replace holds a pickup key. Harbor has no call to revoke a
+    token, so that key opens the locker until it expires: the sender decides, knowing until when."""
+
+    def __init__(self, delivery: Delivery, holder: User | None, until: datetime) -> None:
+        super().__init__(delivery.id)
+        self.delivery = delivery
+        self.holder = holder
+        self.until = until
+
+
 @dataclass(frozen=True, slots=True)
 class Link:
     code: str
@@ -110,12 +121,15 @@ class HandoverService:
 
     # links -----------------------------------------------------------------------------------
 
-    async def create_link(self, delivery_id: int, user_id: int) -> Link:
-        """A fresh one-time link; any earlier unclaimed link of this delivery stops working."""
+    async def create_link(self, delivery_id: int, user_id: int, *, force: bool = False) -> Link:
+        """A fresh one-time link; any earlier unclaimed link of this delivery stops working. Whoever
+        claims it replaces the current collector, so a collector's live key is reported first."""
         async with self.deliveries.lock(delivery_id):
             delivery = await self.deliveries.sent_by(delivery_id, user_id)
             if delivery.state not in AFTER_DROPOFF:
                 raise WrongState(delivery)
+            if not force:
+                await self._refuse_if_collector_holds_key(delivery, new_collector_id=None)
             now = self.now()
             await self.repo.revoke_links(delivery_id, now=now)
             code = secrets.token_urlsafe(LINK_BYTES)
@@ -152,7 +166,13 @@ class HandoverService:
             if not await self.repo.claim_link(link.id, user_id, now=self.now()):
                 raise LinkRefused()
             dropped = await self._drop_collector(delivery, user_id)
-            told = [notice(NoticeKind.CLAIMED, delivery.sender_id, delivery, tag=link.id, claimer=user_id)]
+            # The sender made this link while someone else was to collect; if that person still holds a
+            # working key, the sender hears until when (the claimer cannot be asked to wait).
+            live = self._live_until(dropped)
+            extra: dict[str, object] = {}
+            if live is not None and dropped is not None:
+                extra = {"previous": dropped.user_id, "until": live.isoformat()}
+            told = [notice(NoticeKind.CLAIMED, delivery.sender_id, delivery, tag=link.id, claimer=user_id, **extra)]
             told += self._tell_dropped(delivery, dropped)
             claimed = await self._set_collector(
                 delivery, CollectorKind.RECIPIENT, user_id, actor_id=user_id, notices=told
@@ -163,10 +183,10 @@ class HandoverService:
 
     # collectors ------------------------------------------------------------------------------
 
-    async def pick_up_myself(self, delivery_id: int, user_id: int) -> Assigned:
+    async def pick_up_myself(self, delivery_id: int, user_id: int, *, force: bool = False) -> Assigned:
         async with self.deliveries.lock(delivery_id):
             delivery = await self.deliveries.sent_by(delivery_id, user_id)
-            return await self._assign(delivery, CollectorKind.SELF, user_id, actor_id=user_id)
+            return await self._assign(delivery, CollectorKind.SELF, user_id, actor_id=user_id, force=force)
 
     async def courier_choice(self, delivery_id: int, user_id: int) -> list[User]:
         """The couriers the sender may choose from; only the sender of an item in a locker may ask."""
@@ -175,15 +195,19 @@ class HandoverService:
             raise WrongState(delivery)
         return await self.couriers()
 
-    async def send_to_courier(self, delivery_id: int, user_id: int, courier_id: int) -> Assigned:
+    async def send_to_courier(
+        self, delivery_id: int, user_id: int, courier_id: int, *, force: bool = False
+    ) -> Assigned:
         async with self.deliveries.lock(delivery_id):
             delivery = await self.deliveries.sent_by(delivery_id, user_id)
             courier = await self.repo.get_user(courier_id)
             if courier is None or courier.role is not Role.COURIER:
                 raise NotACourier(courier_id)
-            return await self._assign(delivery, CollectorKind.COURIER, courier_id, actor_id=user_id)
+            return await self._assign(delivery, CollectorKind.COURIER, courier_id, actor_id=user_id, force=force)
 
-    async def _assign(self, delivery: Delivery, kind: CollectorKind, collector_id: int, *, actor_id: int) -> Assigned:
+    async def _assign(
+        self, delivery: Delivery, kind: CollectorKind, collector_id: int, *, actor_id: int, force: bool = False
+    ) -> Assigned:
         if delivery.state not in AFTER_DROPOFF:
             raise WrongState(delivery)
         user = await self.repo.get_user(collector_id)
@@ -191,6 +215,8 @@ class HandoverService:
         assert delivery.id is not None
         if delivery.collector_kind is kind and delivery.collector_id == collector_id:
             return Assigned(delivery, user, changed=False)
+        if not force:
+            await self._refuse_if_collector_holds_key(delivery, new_collector_id=collector_id)
         await self.repo.revoke_links(delivery.id, now=self.now())
         dropped = await self._drop_collector(delivery, collector_id)
         told = self._tell_dropped(delivery, dropped)
@@ -199,12 +225,42 @@ class HandoverService:
         moved = await self._set_collector(delivery, kind, collector_id, actor_id=actor_id, notices=told)
         return Assigned(moved, user, changed=True, dropped=dropped)
 
-    @staticmethod
-    def _tell_dropped(delivery: Delivery, dropped: Dropped | None) -> list[Notice]:
+    async def check_collector_key(self, delivery_id: int, user_id: int) -> Delivery:
+        """The sender's delivery; raises CollectorHoldsKey while its collector's key still works."""
+        delivery = await self.deliveries.sent_by(delivery_id, user_id)
+        if delivery.state not in AFTER_DROPOFF:
+            raise WrongState(delivery)
+        await self._refuse_if_collector_holds_key(delivery, new_collector_id=None)
+        return delivery
+
+    async def _refuse_if_collector_holds_key(self, delivery: Delivery, *, new_collector_id: int | None) -> None:
+        """Raise CollectorHoldsKey when the collector a change would replace holds an unexpired key."""
+        previous = delivery.collector_id
+        if previous is None or previous in (new_collector_id, delivery.sender_id):
+            return
+        assert delivery.id is not None
+        now = self.now()
+        live = [
+            key.expires_at
+            for key in await self.repo.keys_of(delivery.id, kind=KeyKind.PICKUP, states=[KeyState.ACTIVE])
+            if key.user_id == previous and key.expires_at > now
+        ]
+        if live:
+            raise CollectorHoldsKey(delivery, await self.repo.get_user(previous), max(live))
+
+    def _live_until(self, dropped: Dropped | None) -> datetime | None:
+        """Until when the dropped collector's keys still open the locker at Harbor (None: they don't)."""
+        now = self.now()
+        live = [key.expires_at for key in (dropped.keys if dropped else []) if key.expires_at > now]
+        return max(live, default=None)
+
+    def _tell_dropped(self, delivery: Delivery, dropped: Dropped | None) -> list[Notice]:
         if dropped is None:
             return []
         keys = [key.id for key in dropped.keys if key.id is not None]
-        return [notice(NoticeKind.UNASSIGNED, dropped.user_id, delivery, tag=len(keys), key_ids=keys)]
+        live = self._live_until(dropped)
+        extra = {"until": live.isoformat()} if live is not None else {}
+        return [notice(NoticeKind.UNASSIGNED, dropped.user_id, delivery, tag=len(keys), key_ids=keys, **extra)]
 
     async def _drop_collector(self, delivery: Delivery, new_collector_id: int) -> Dropped | None:
         """The collector being replaced (never the sender, who may always collect) loses their live
@@ -255,6 +311,11 @@ class HandoverService:
             delivery = await self.repo.get_delivery(delivery_id)
             if delivery is None or not self.may_collect(delivery, user_id):
                 raise DeliveryNotFound(delivery_id)
+            if delivery.collector_kind is CollectorKind.COURIER and user_id == delivery.collector_id:
+                # A courier's job is theirs only while they are a courier (removal also unassigns).
+                courier = await self.repo.get_user(user_id)
+                if courier is None or courier.role is not Role.COURIER:
+                    raise DeliveryNotFound(delivery_id)
             if delivery.state not in AFTER_DROPOFF:
                 raise WrongState(delivery)
             await self.deliveries.refuse_if_key_live(delivery, KeyKind.PICKUP, user_id)
@@ -266,7 +327,8 @@ class HandoverService:
                 token = await self.harbor.pickup_token(
                     delivery.tower_id,
                     delivery.locker_id,
-                    duration=self.policy.key_seconds,
+                    # Short: Harbor cannot revoke it if the sender later hands the item to someone else.
+                    duration=self.policy.pickup_key_seconds,
                     client_info=client_info(delivery_id),
                 )
             except HarborError as exc:
@@ -293,10 +355,48 @@ class HandoverService:
         return user
 
     async def set_courier(self, ref: str, on: bool) -> User:
+        """Add or remove a courier; a removed courier's open jobs go back to their senders."""
         user = await self.find_user(ref)
         updated = await self.repo.set_role(user.id, Role.COURIER if on else Role.CUSTOMER)
         assert updated is not None
+        if not on:
+            await self.unassign_courier(user.id)
         return updated
+
+    async def unassign_courier(self, courier_id: int) -> list[Delivery]:
+        """Take every open job away from a courier: their keys stop counting, each sender is told (with
+        until when a key the courier holds still opens the locker) and may choose again."""
+        moved = []
+        for job in await self.pickups_for(courier_id):
+            assert job.id is not None
+            async with self.deliveries.lock(job.id):
+                delivery = await self.repo.get_delivery(job.id)
+                if (
+                    delivery is None
+                    or delivery.state not in AFTER_DROPOFF
+                    or delivery.collector_kind is not CollectorKind.COURIER
+                    or delivery.collector_id != courier_id
+                ):
+                    continue
+                dropped = await self._drop_collector(delivery, delivery.sender_id)
+                live = self._live_until(dropped)
+                extra = {"until": live.isoformat()} if live is not None else {}
+                told = [notice(NoticeKind.COURIER_GONE, delivery.sender_id, delivery, courier=courier_id, **extra)]
+                told += self._tell_dropped(delivery, dropped)
+                done = await self.repo.transition(
+                    job.id,
+                    from_states=[delivery.state],
+                    to_state=delivery.state,
+                    actor_id=None,
+                    event="courier_removed",
+                    detail=f"user {courier_id}",
+                    notices=told,
+                    collector_kind=None,
+                    collector_id=None,
+                )
+                if done is not None:
+                    moved.append(done)
+        return moved
 
     async def couriers(self) -> list[User]:
         return await self.repo.users_with_role(Role.COURIER)

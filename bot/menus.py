@@ -12,7 +12,7 @@ from bot.ui.texts import raw
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = ("start", "dropoff", "my", "jobs", "cancel", "help")
+USER_COMMANDS = ("start", "dropoff", "my", "jobs", "cancel", "help", "forget")
 ADMIN_COMMANDS = ("lockers", "deliveries", "delivery", "release", "courier", "couriers", "stats")
 
 

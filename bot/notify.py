@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Bot, Message
@@ -26,6 +26,7 @@ from bot.deliveries.model import Closed, IssuedKeyView
 from bot.deliveries.notices import NoticeKind
 from bot.keys import LinkKey
 from bot.ratelimit import Priority
+from bot.ui import format as fmt
 from bot.ui import handover_views as hv
 from bot.ui import link_views, views
 from bot.ui.qr import render_qr_async
@@ -234,10 +235,22 @@ class Notifier:
             if delivery.state.is_open:
                 await send_view(bot, chat_id, hv.link_expired_view(delivery, language), notify=True)
         elif kind is NoticeKind.CLAIMED:
-            claimer = await self.repo.get_user(int(body["claimer"]))
-            who = claimer.display_name if claimer else str(body["claimer"])
+            who = await self._name(body["claimer"])
             text = t("handover.claimed_sender", language, who=who, locker=delivery.locker_name)
+            if body.get("until"):
+                until = fmt.local_time(datetime.fromisoformat(body["until"]), delivery.timezone)
+                previous = await self._name(body["previous"])
+                text += "\n" + t("handover.previous_key_live", language, who=previous, until=until)
             await send_view(bot, chat_id, View(text), notify=True)
+        elif kind is NoticeKind.COURIER_GONE:
+            if not delivery.state.is_open:
+                return
+            who = await self._name(body["courier"])
+            text = t("handover.courier_gone", language, who=who, id=delivery.id, locker=delivery.locker_name)
+            if body.get("until"):
+                until = fmt.local_time(datetime.fromisoformat(body["until"]), delivery.timezone)
+                text += "\n" + t("handover.previous_key_live", language, who=who, until=until)
+            await send_view(bot, chat_id, View(text, hv.handover_buttons(delivery, language)), notify=True)
         elif kind is NoticeKind.UNASSIGNED:
             for key_id in body.get("key_ids", []):
                 key = await self.repo.get_key(int(key_id))
@@ -246,6 +259,10 @@ class Notifier:
             text = t(
                 "pickup.unassigned", language, id=delivery.id, locker=delivery.locker_name, name=delivery.location_name
             )
+            if body.get("until"):
+                # Harbor cannot revoke a token: the holder is asked not to use it, and told the truth.
+                until = fmt.local_time(datetime.fromisoformat(body["until"]), delivery.timezone)
+                text += "\n" + t("pickup.unassigned_key_live", language, until=until)
             await send_view(bot, chat_id, View(text), notify=True)
         elif kind is NoticeKind.COURIER_JOB:
             if delivery.collector_id != chat_id or not delivery.state.is_open:
@@ -255,6 +272,10 @@ class Notifier:
             await send_view(
                 bot, chat_id, hv.waiting_view(delivery, language, self.reminder_hours, intro=intro), notify=True
             )
+
+    async def _name(self, user_id: object) -> str:
+        user = await self.repo.get_user(int(str(user_id)))
+        return user.display_name if user else str(user_id)
 
     async def _retire_keys(self, delivery: Delivery, kind: KeyKind) -> None:
         for key in await self.repo.keys_of(delivery.id or 0, kind=kind, states=[KeyState.USED]):

@@ -9,6 +9,8 @@ from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch
 from bot.deliveries.fit import FitService
 from bot.harbor.client import HarborClient
+from bot.throttle import UserBudget
+from storage.privacy import PrivacyStore
 from storage.repository import Repository
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ class Services:
     handover: HandoverService
     fit: FitService
     notifier: Notifier
+    budget: UserBudget
+    privacy: PrivacyStore
     simulator: HarborSimulator | None = None
 
     def is_admin(self, user_id: int | None) -> bool:

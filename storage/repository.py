@@ -69,6 +69,11 @@ class Repository:
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session = session_factory
 
+    @property
+    def session_factory(self) -> SessionFactory:
+        """For stores kept in modules of their own (storage/privacy.py) on the same database."""
+        return self._session
+
     # users ---------------------------------------------------------------------------------
 
     async def upsert_user(
@@ -80,18 +85,20 @@ class Repository:
         username: str | None = None,
         language: str | None = None,
     ) -> User:
+        # One statement: two updates of a new user at once (a double tap, a flood) must not both INSERT.
+        values = {
+            "first_name": first_name,
+            "last_name": last_name,
+            "username": username,
+            "language": language,
+            "last_seen_at": utcnow(),
+        }
         async with self._session() as session:
-            user = await session.get(User, user_id)
-            if user is None:
-                user = User(id=user_id)
-            user.first_name = first_name
-            user.last_name = last_name
-            user.username = username
-            user.language = language
-            user.last_seen_at = utcnow()
-            session.add(user)
+            stmt = _insert(session)(User).values(id=user_id, role=Role.CUSTOMER, created_at=utcnow(), **values)
+            await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
             await session.commit()
-            await session.refresh(user)
+            user = await session.get(User, user_id)
+            assert user is not None
             return user
 
     async def get_user(self, user_id: int) -> User | None:

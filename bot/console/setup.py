@@ -8,9 +8,9 @@ import getpass
 import logging
 import re
 import tempfile
-from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from telegram import Update

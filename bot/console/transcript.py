@@ -47,7 +47,9 @@ def read_qr(photo: bytes) -> tuple[str | None, str | None, str | None]:
     import zxingcpp
     from PIL import Image
 
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(photo)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
+    results = zxingcpp.read_barcodes(
+        Image.open(io.BytesIO(photo)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    )
     if not results:
         return None, None, "no QR code in the photo"
     text = results[0].text

@@ -39,6 +39,15 @@ class Policy:
         The delivery is in the path: what Harbor appends to the query is not documented (§6.3)."""
         return f"{self.webhook_url}/harbor/return/{delivery_id}" if self.webhook_url else ""
 
+    pickup_key_seconds: int = 120
+    dropoff_max_keys: int = 3
+    dropoff_max_hold_seconds: int = 1800
+    chat_state_retention_seconds: int = 3600
+
+    def key_duration(self, kind: str) -> int:
+        """Seconds a key of this kind ("dropoff" or "pickup") lasts."""
+        return self.pickup_key_seconds if kind == "pickup" else self.key_seconds
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(
@@ -52,6 +61,10 @@ class Policy:
             key_mode=settings.key_mode.value,
             webhook_url=settings.webhook_url,
             locker_open_url=settings.locker_open_url,
+            pickup_key_seconds=settings.pickup_key_seconds,
+            dropoff_max_keys=settings.dropoff_max_keys,
+            dropoff_max_hold_seconds=settings.dropoff_max_hold_seconds,
+            chat_state_retention_seconds=settings.chat_state_retention_seconds,
         )
 
 
@@ -175,6 +188,14 @@ class KeyStillValid(DeliveryProblem):
 
 class LockerLost(DeliveryProblem):
     """The locker went to someone else while the customer had no valid key; the delivery expired."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__(delivery.id)
+        self.delivery = delivery
+
+
+class HoldLimitReached(DeliveryProblem):
+    """Too many drop-off keys, or too long since the reservation: the locker was given back."""
 
     def __init__(self, delivery: Delivery) -> None:
         super().__init__(delivery.id)

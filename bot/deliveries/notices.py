@@ -23,6 +23,7 @@ class NoticeKind(StrEnum):
     CLAIMED = "claimed"  # to the sender: someone claimed the link
     UNASSIGNED = "unassigned"  # to a collector the sender replaced
     COURIER_JOB = "courier_job"  # to a courier: a pickup for them
+    COURIER_GONE = "courier_gone"  # to the sender: their courier was removed; choose again
 
 
 def notice(kind: NoticeKind, chat_id: int, delivery: Delivery, *, tag: str | int = "", **extra: object) -> Notice:

@@ -21,6 +21,7 @@ from bot.deliveries.model import (
     AlreadyOpen,
     Closed,
     DeliveryNotFound,
+    HoldLimitReached,
     IssuedKeyView,
     ItemAlreadyInside,
     KeyStillValid,
@@ -248,6 +249,7 @@ class DeliveryService:
             if delivery.state not in (S.RESERVED, S.AWAITING_DROPOFF):
                 raise WrongState(delivery)
             await self.refuse_if_key_live(delivery, KeyKind.DROPOFF, user_id)
+            duration = await self._within_hold_limit(delivery, user_id)  # links count against the cap too
             if self.policy.link_mode:
                 return await self.link_issuer.renew_dropoff(delivery, user_id, chat_id)
             assert delivery.tower_id
@@ -256,7 +258,7 @@ class DeliveryService:
                 token = await self.harbor.dropoff_token(
                     delivery.tower_id,
                     delivery.locker_id,
-                    duration=self.policy.key_seconds,
+                    duration=duration,
                     client_info=client_info(delivery_id),
                 )
             except (HarborNotAvailable, HarborAuthError, HarborNotFound) as exc:
@@ -267,8 +269,34 @@ class DeliveryService:
             except HarborError as exc:
                 raise ServiceUnavailable(str(exc)) from exc
             return await self.record_key(
-                delivery, token, KeyKind.DROPOFF, user_id, chat_id, to_state=S.AWAITING_DROPOFF
+                delivery, token, KeyKind.DROPOFF, user_id, chat_id, to_state=S.AWAITING_DROPOFF, seconds=duration
             )
+
+    def hold_ends_at(self, delivery: Delivery) -> datetime:
+        """The latest moment one reservation may keep its locker, however many keys lapse."""
+        return delivery.created_at + timedelta(seconds=self.policy.dropoff_max_hold_seconds)
+
+    async def _within_hold_limit(self, delivery: Delivery, user_id: int) -> int:
+        """The seconds the next drop-off key may last; past the cap (keys or time) the locker goes back.
+
+        Without a cap, letting each key lapse and asking for another would hold a locker forever.
+        Keys voided without being delivered (their photo never arrived) do not count.
+        """
+        assert delivery.id is not None
+        keys = await self.repo.keys_of(delivery.id, kind=KeyKind.DROPOFF)
+        used = sum(1 for key in keys if key.state is not KeyState.VOID)
+        left = (self.hold_ends_at(delivery) - self.now()).total_seconds()
+        if used < self.policy.dropoff_max_keys and left >= 1:
+            return int(min(self.policy.key_seconds, left))
+        try:
+            await self._give_back(delivery)
+        except ServiceUnavailable:
+            # Harbor ends reservations and unused tokens by itself, so nothing stays held for long.
+            log.warning("delivery %s: could not give the locker back at the hold limit", delivery.id)
+        closed = await self.close(
+            delivery, S.EXPIRED, actor_id=user_id, event="hold_limit", detail=f"{used} drop-off keys"
+        )
+        raise HoldLimitReached(closed.delivery)
 
     async def record_key(
         self,
@@ -279,6 +307,7 @@ class DeliveryService:
         chat_id: int,
         *,
         to_state: DeliveryState,
+        seconds: int | None = None,
     ) -> IssuedKeyView:
         """Turn a Harbor locker token into the key for the QR, and record (never the material) who got it."""
         assert delivery.id is not None
@@ -298,7 +327,14 @@ class DeliveryService:
             sdk_token=sdk_token,
         )
         return await self.record_issued(
-            delivery, key, kind, user_id, chat_id, to_state=to_state, harbor_id=None if token.id is None else token.id
+            delivery,
+            key,
+            kind,
+            user_id,
+            chat_id,
+            to_state=to_state,
+            harbor_id=None if token.id is None else token.id,
+            seconds=seconds,
         )
 
     async def record_issued(
@@ -311,6 +347,7 @@ class DeliveryService:
         *,
         to_state: DeliveryState,
         harbor_id: int | str | None,
+        seconds: int | None = None,
         **changes: Any,
     ) -> IssuedKeyView:
         """Record who got a key (never its material) and move the delivery on; `changes` go with the move."""
@@ -322,10 +359,10 @@ class DeliveryService:
                 user_id=user_id,
                 chat_id=chat_id,
                 harbor_token_id=None if harbor_id is None else str(harbor_id),
-                # A link's life is Harbor's hold (links.py); an SDK key's is KEY_SECONDS from now.
+                # A link's life is Harbor's hold (links.py); an SDK key's is what was asked of Harbor.
                 expires_at=key.expires
                 if isinstance(key, LinkKey)
-                else self.now() + timedelta(seconds=self.policy.key_seconds),
+                else self.now() + timedelta(seconds=seconds or self.policy.key_duration(kind.value)),
             )
         )
         moved = await self.repo.transition(
@@ -422,7 +459,9 @@ class DeliveryService:
             if key.kind is KeyKind.DROPOFF and delivery.state is S.AWAITING_DROPOFF:
                 # Harbor gives the locker back when an unused drop-off token expires; the customer
                 # gets one more hold period to ask for a new key before the delivery expires.
-                grace = self.now() + timedelta(seconds=self.policy.reservation_seconds)
+                grace = min(
+                    self.now() + timedelta(seconds=self.policy.reservation_seconds), self.hold_ends_at(delivery)
+                )
                 await self.repo.update_delivery(delivery.id, reserved_until=grace)
             return True
 

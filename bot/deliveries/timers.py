@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.deliveries import notices
 from bot.deliveries.service import DeliveryService
 from storage.models import AFTER_DROPOFF_STATES
+from storage.privacy import PrivacyStore
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +26,18 @@ class DueRound:
     keys: int = 0
     reminders: int = 0
     links: int = 0
+    chat_states: int = 0  # idle drop-off conversations forgotten, with the location they held
 
     @property
     def total(self) -> int:
-        return self.holds + self.keys + self.reminders + self.links
+        return self.holds + self.keys + self.reminders + self.links + self.chat_states
 
 
 class Deadlines:
     def __init__(self, deliveries: DeliveryService) -> None:
         self.deliveries = deliveries
         self.repo = deliveries.repo
+        self.privacy = PrivacyStore(deliveries.repo.session_factory)
 
     async def run_due(self) -> DueRound:
         now = self.deliveries.now()
@@ -42,7 +46,10 @@ class Deadlines:
         holds = [await self._one("hold", d.id, self._expire_hold) for d in await self.repo.due_holds(now)]
         reminders = [await self._one("reminder", d.id, self._remind) for d in await self.repo.due_reminders(now)]
         links = [await self._one("link", link.id, self._expire_link) for link in await self.repo.due_links(now)]
-        return DueRound(sum(holds), sum(keys), sum(reminders), sum(links))
+        # Retention: a location shared in a search that was never finished is not kept past this.
+        idle = now - timedelta(seconds=self.deliveries.policy.chat_state_retention_seconds)
+        chat_states = await self.privacy.forget_stale_chat_states(idle)
+        return DueRound(sum(holds), sum(keys), sum(reminders), sum(links), chat_states)
 
     async def _one(self, what: str, ident: int | None, run: Callable[[int], Awaitable[bool]]) -> bool:
         """One due item; its failure is logged and retried next round, and holds up no other."""

@@ -446,15 +446,15 @@ async def courier_command(update: Update, context: Context) -> None:
         key = "admin.courier_already" if on else "admin.courier_not"
         await reply(update, context, View(t(key, language, who=before.display_name)))
         return
+    jobs = [d.id for d in await handover.pickups_for(before.id) if d.collector_kind is CollectorKind.COURIER]
     user = await handover.set_courier(str(before.id), on)
     if on:
         text = t("admin.courier_added", language, who=user.display_name)
     else:
         text = t("admin.courier_removed", language, who=user.display_name)
-        jobs_left = [d.id for d in await handover.pickups_for(user.id) if d.collector_kind is CollectorKind.COURIER]
-        if jobs_left:
-            ids = ", ".join(f"#{i}" for i in jobs_left)
-            text += "\n" + t("admin.courier_open_jobs", language, count=len(jobs_left), ids=ids)
+        if jobs:  # set_courier gave them back to their senders
+            ids = ", ".join(f"#{i}" for i in jobs)
+            text += "\n" + t("admin.courier_open_jobs", language, count=len(jobs), ids=ids)
     try:
         note = "admin.courier_welcome" if on else "admin.courier_goodbye"
         await send(context, user.id, View(t(note, user.language)))

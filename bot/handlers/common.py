@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
 from telegram import Message, Update
@@ -15,6 +16,7 @@ from telegram.ext import ContextTypes
 from bot.deliveries import (
     DeliveryNotFound,
     DeliveryProblem,
+    HoldLimitReached,
     ItemAlreadyInside,
     LocationNotFound,
     LockerLost,
@@ -96,6 +98,27 @@ def is_private(update: Update) -> bool:
     return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
 
 
+Handler = Callable[[Update, Context], Awaitable[None]]
+
+
+def private_only(handler: Handler) -> Handler:
+    """Deliveries, links and keys are shown only in the person's own private chat: in a group, the
+    answer (a one-time pickup link, a key button) would be everyone's. Elsewhere: one line, nothing else."""
+
+    @functools.wraps(handler)
+    async def guarded(update: Update, context: Context) -> None:
+        if is_private(update):
+            await handler(update, context)
+            return
+        text = t("fallback.group", lang(update))
+        if update.callback_query is not None:
+            await answer(update, text, alert=True)
+        elif update.effective_chat is not None:
+            await reply(update, context, View(text))
+
+    return guarded
+
+
 async def send(context: Context, chat_id: int, view: View) -> Message:
     return await context.bot.send_message(chat_id, view.text, parse_mode=ParseMode.HTML, reply_markup=view.markup)
 
@@ -167,6 +190,8 @@ def problem_view(exc: DeliveryProblem, language: str | None, retry: views.Inline
         return View(t("error.location_gone", language))
     if isinstance(exc, LockerLost):
         return views.locker_lost(exc.delivery, language)
+    if isinstance(exc, HoldLimitReached):
+        return View(t("dropoff.hold_limit", language, locker=exc.delivery.locker_name, name=exc.delivery.location_name))
     if isinstance(exc, ItemAlreadyInside):
         return View(t("dropoff.item_inside", language, locker=exc.delivery.locker_name))
     if isinstance(exc, WrongState):

@@ -148,8 +148,20 @@ async def retry_search(update: Update, context: Context) -> None:
     await _show_nearby(update, context, (state.lat, state.lon))
 
 
+async def _may_search(update: Update, context: Context) -> bool:
+    """Each search costs Harbor calls: one person gets a few a minute (a per-process budget)."""
+    user = update.effective_user
+    if user is None or services(context).budget.search(user.id):
+        return True
+    await answer(update)
+    await reply(update, context, View(t("throttle.searches", lang(update))))
+    return False
+
+
 async def _show_nearby(update: Update, context: Context, point: Point) -> None:
     language = lang(update)
+    if not await _may_search(update, context):
+        return
     async with chat_action(update, context, ChatAction.FIND_LOCATION):
         try:
             result = await services(context).search.nearby(point)
@@ -172,6 +184,8 @@ async def chose_location(update: Update, context: Context) -> None:
     location_id = callback_id(update)
     language = lang(update)
     svc = services(context)
+    if not await _may_search(update, context):
+        return
     try:
         offer = await svc.search.location_offer(location_id)
     except DeliveryProblem as exc:

@@ -56,5 +56,6 @@ def handlers() -> list[BaseHandler]:
     """Catch-alls, registered after every feature's handlers."""
     return [
         CallbackQueryHandler(stale_button),
-        MessageHandler(filters.ALL, unexpected_message),
+        # New messages only: an edit (a live location's stream sends dozens) is not a new question.
+        MessageHandler(filters.UpdateType.MESSAGE, unexpected_message),
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import InlineKeyboardButton, Update
 from telegram.constants import ChatAction
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
@@ -20,13 +20,14 @@ from bot.handlers.common import (
     edit_or_send,
     is_private,
     lang,
+    private_only,
     problem_view,
     remember,
     reply,
     send,
     services,
 )
-from bot.handover import LinkRefused, NotACourier, OwnLink
+from bot.handover import CollectorHoldsKey, LinkRefused, NotACourier, OwnLink
 from bot.ui import format as fmt
 from bot.ui import handover_views as hv
 from bot.ui import views
@@ -68,13 +69,49 @@ async def open_link(update: Update, context: Context) -> None:
 # sender's buttons ----------------------------------------------------------------------------
 
 
+def _holds_key_view(exc: CollectorHoldsKey, language: str | None, anyway: InlineKeyboardButton) -> View:
+    """Ask the sender before replacing a collector whose key Harbor will honour until it expires."""
+    until = fmt.local_time(exc.until, exc.delivery.timezone)
+    who = exc.holder.display_name if exc.holder else str(exc.delivery.collector_id)
+    text = t("handover.collector_has_key", language, who=who, locker=exc.delivery.locker_name, until=until)
+    wait = button(raw("handover.wait_button", language), "wait", exc.delivery.id or 0)
+    return View(text, keyboard([wait], [anyway]))
+
+
+def _anyway(language: str | None, action: str, *args: int) -> InlineKeyboardButton:
+    return button(raw("handover.anyway_button", language), action, *args)
+
+
+async def wait_for_key(update: Update, context: Context) -> None:
+    """'I'll wait': nothing changes; the sender is reminded until when the key works."""
+    await answer(update)
+    assert update.effective_user is not None
+    delivery_id = callback_id(update)
+    svc = services(context)
+    try:
+        delivery = await svc.handover.check_collector_key(delivery_id, update.effective_user.id)
+    except CollectorHoldsKey as exc:
+        until = fmt.local_time(exc.until, exc.delivery.timezone)
+        await edit_or_send(update, context, View(t("handover.waiting", lang(update), until=until)))
+        return
+    except DeliveryProblem as exc:
+        await reply(update, context, problem_view(exc, lang(update)))
+        return
+    # The key has run out meanwhile: the sender may choose now.
+    await edit_or_send(update, context, hv.delivery_view_for(delivery, update.effective_user.id, lang(update)))
+
+
 async def share_link(update: Update, context: Context) -> None:
     await answer(update)
     assert update.effective_user is not None
     delivery_id = callback_id(update)
     language = lang(update)
+    force = _forced(update)
     try:
-        made = await services(context).handover.create_link(delivery_id, update.effective_user.id)
+        made = await services(context).handover.create_link(delivery_id, update.effective_user.id, force=force)
+    except CollectorHoldsKey as exc:
+        await reply(update, context, _holds_key_view(exc, language, _anyway(language, "link!", delivery_id)))
+        return
     except DeliveryProblem as exc:
         await reply(update, context, problem_view(exc, language))
         return
@@ -104,7 +141,13 @@ async def pick_up_myself(update: Update, context: Context) -> None:
     assert update.effective_user is not None
     delivery_id = callback_id(update)
     try:
-        assigned = await services(context).handover.pick_up_myself(delivery_id, update.effective_user.id)
+        assigned = await services(context).handover.pick_up_myself(
+            delivery_id, update.effective_user.id, force=_forced(update)
+        )
+    except CollectorHoldsKey as exc:
+        language = lang(update)
+        await reply(update, context, _holds_key_view(exc, language, _anyway(language, "self!", delivery_id)))
+        return
     except DeliveryProblem as exc:
         await reply(update, context, problem_view(exc, lang(update)))
         return
@@ -138,8 +181,12 @@ async def choose_courier(update: Update, context: Context) -> None:
     language = lang(update)
     try:
         assigned = await services(context).handover.send_to_courier(
-            int(delivery_id), update.effective_user.id, int(courier_id)
+            int(delivery_id), update.effective_user.id, int(courier_id), force=_forced(update)
         )
+    except CollectorHoldsKey as exc:
+        anyway = _anyway(language, "courier!", delivery_id, courier_id)
+        await reply(update, context, _holds_key_view(exc, language, anyway))
+        return
     except NotACourier:
         await reply(update, context, View(t("handover.not_a_courier", language)))
         return
@@ -216,16 +263,28 @@ async def my_deliveries(update: Update, context: Context) -> None:
         await reply(update, context, hv.delivery_view_for(delivery, who.id, language))
 
 
+def _forced(update: Update) -> bool:
+    """The '!' actions are the 'hand it over now' answer to a collector's live key."""
+    query = update.callback_query
+    return bool(query and query.data and query.data.split(":", 1)[0].endswith("!"))
+
+
 def handlers() -> list[BaseHandler]:
+    # Everything here shows a delivery, a link or a key: private chats only (private_only answers
+    # elsewhere with one line).
     return [
         CommandHandler("start", open_link, filters=filters.ChatType.PRIVATE, has_args=True),
-        CallbackQueryHandler(share_link, pattern=action_is("link", int)),
-        CallbackQueryHandler(revoke_link, pattern=action_is("revoke", int)),
-        CallbackQueryHandler(pick_up_myself, pattern=action_is("self", int)),
-        CallbackQueryHandler(list_couriers, pattern=action_is("couriers", int)),
-        CallbackQueryHandler(choose_courier, pattern=action_is("courier", int, int)),
+        CallbackQueryHandler(private_only(share_link), pattern=action_is("link", int)),
+        CallbackQueryHandler(private_only(share_link), pattern=action_is("link!", int)),
+        CallbackQueryHandler(private_only(revoke_link), pattern=action_is("revoke", int)),
+        CallbackQueryHandler(private_only(pick_up_myself), pattern=action_is("self", int)),
+        CallbackQueryHandler(private_only(pick_up_myself), pattern=action_is("self!", int)),
+        CallbackQueryHandler(private_only(wait_for_key), pattern=action_is("wait", int)),
+        CallbackQueryHandler(private_only(list_couriers), pattern=action_is("couriers", int)),
+        CallbackQueryHandler(private_only(choose_courier), pattern=action_is("courier", int, int)),
+        CallbackQueryHandler(private_only(choose_courier), pattern=action_is("courier!", int, int)),
         CallbackQueryHandler(pickup_key, pattern=action_is("pkey", int)),
-        CommandHandler("jobs", jobs_command),
-        CommandHandler("my", my_deliveries),
-        CallbackQueryHandler(my_deliveries, pattern=exact("menu:my")),
+        CommandHandler("jobs", private_only(jobs_command)),
+        CommandHandler("my", private_only(my_deliveries)),
+        CallbackQueryHandler(private_only(my_deliveries), pattern=exact("menu:my")),
     ]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
-from bot.handlers.common import Context, answer, lang, remember, reply, services
+from bot.handlers.common import Context, answer, edit_or_send, lang, private_only, remember, reply, services
 from bot.ui import format as fmt
 from bot.ui import views
-from bot.ui.texts import t
-from bot.ui.views import View, exact
+from bot.ui.texts import raw, t
+from bot.ui.views import View, button, exact, keyboard
 
 
 async def start(update: Update, context: Context) -> None:
@@ -28,10 +28,31 @@ async def menu_help(update: Update, context: Context) -> None:
     await help_command(update, context)
 
 
+async def forget_command(update: Update, context: Context) -> None:
+    """/forget asks first (it cannot be undone). Nothing is remembered here: no user row is written."""
+    language = lang(update)
+    confirm = keyboard([button(raw("forget.button", language), "forget")])
+    await reply(update, context, View(t("forget.confirm", language), confirm))
+
+
+async def forget_confirmed(update: Update, context: Context) -> None:
+    await answer(update)
+    assert update.effective_user is not None
+    language = lang(update)
+    done = await services(context).privacy.forget_user(update.effective_user.id)
+    lines = [t("forget.done", language)]
+    if done.kept_open:
+        lines.append(t("forget.kept", language, ids=", ".join(f"#{i}" for i in done.kept_open)))
+    lines.append(t("forget.again", language))
+    await edit_or_send(update, context, View("\n".join(lines)))
+
+
 def handlers() -> list[BaseHandler]:
     # /start with a payload is a deep link, handled by the pickup module before this one.
     return [
         CommandHandler("start", start, filters=filters.ChatType.PRIVATE),
         CommandHandler("help", help_command),
         CallbackQueryHandler(menu_help, pattern=exact("menu:help")),
+        CommandHandler("forget", private_only(forget_command)),
+        CallbackQueryHandler(private_only(forget_confirmed), pattern=exact("forget")),
     ]

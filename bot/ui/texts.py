@@ -19,6 +19,7 @@ EN: dict[str, str] = {
     "cmd.jobs": "Pickups assigned to you (couriers)",
     "cmd.cancel": "Leave the current step or cancel a reservation",
     "cmd.help": "How this bot works",
+    "cmd.forget": "Delete what this bot stores about you",
     "cmd.lockers": "Admin: lockers held at Harbor",
     "cmd.deliveries": "Admin: recent deliveries [state]",
     "cmd.delivery": "Admin: one delivery with its history",
@@ -45,6 +46,19 @@ EN: dict[str, str] = {
         "one-time link, or to a courier. They get the pickup key here when they need it.\n\n"
         "/my shows your open deliveries, /cancel leaves the current step or gives a reserved locker back."
     ),
+    # privacy
+    "forget.confirm": (
+        "This deletes what I store about you: your name, username and language, a drop-off step in progress "
+        "(with the location you shared), and every trace of you on finished deliveries (keys, links, history "
+        "and sent notices). Deliveries that are still open keep what they need until they finish. Go ahead?"
+    ),
+    "forget.button": "🗑 Yes, forget me",
+    "forget.done": "Done: I deleted what I stored about you.",
+    "forget.kept": (
+        "Your open deliveries {ids} keep your Telegram id (your name is blanked) until they finish; "
+        "/forget again after that."
+    ),
+    "forget.again": "If you write to me again, I'll know your name from that message again.",
     # drop-off conversation
     "dropoff.ask_location": (
         "Where are you? Tap <b>Share my location</b> below, send a location or venue from the 📎 menu, "
@@ -84,6 +98,10 @@ EN: dict[str, str] = {
         "⌛ The hold on locker <b>{locker}</b> at <b>{name}</b> ended unused, so the locker was given back. "
         "/dropoff to start again."
     ),
+    "dropoff.hold_limit": (
+        "⌛ Locker <b>{locker}</b> at <b>{name}</b> has been held for you as long as one reservation may be, "
+        "so I gave it back. /dropoff to start again when you are at the lockers."
+    ),
     "dropoff.already_open": (
         "You already have a drop-off under way: locker <b>{locker}</b> ({size}) at <b>{name}</b>, {state}."
     ),
@@ -113,6 +131,22 @@ EN: dict[str, str] = {
     ),
     "handover.revoked": "The pickup link no longer works. You can make a new one any time.",
     "handover.claimed_sender": "🔗 {who} opened your pickup link and will collect the item from locker {locker}.",
+    "handover.previous_key_live": (
+        "Note: {who} still holds a pickup key that opens the locker until {until}; the locker network "
+        "cannot withdraw it."
+    ),
+    "handover.courier_gone": (
+        "🚚 {who} is no longer a courier for this service, so nobody is collecting delivery #{id} "
+        "(locker {locker}) now. Choose below who picks it up."
+    ),
+    "handover.collector_has_key": (
+        "{who} holds a pickup key for locker <b>{locker}</b> that works until <b>{until}</b>. The locker "
+        "network cannot withdraw it: if you hand the item over now, {who} could still open the locker until "
+        "then. Wait until {until}, or hand it over now?"
+    ),
+    "handover.wait_button": "⏳ I'll wait",
+    "handover.anyway_button": "➡ Hand it over now",
+    "handover.waiting": "Okay, nothing changed. After {until}, choose again from /my.",
     "handover.self_done": "Okay, you'll pick it up yourself.",
     "handover.choose_courier": "Which courier should collect it?",
     "handover.no_couriers": "There are no couriers registered yet. Share a pickup link instead.",
@@ -136,7 +170,11 @@ EN: dict[str, str] = {
     "pickup.reminder_sender": "⏰ Your item in locker <b>{locker}</b> at <b>{name}</b> has not been collected yet.",
     "pickup.unassigned": (
         "Delivery #{id} (locker {locker} at {name}) is no longer yours to collect: the sender handed it to "
-        "someone else. Any pickup key you had for it is void."
+        "someone else."
+    ),
+    "pickup.unassigned_key_live": (
+        "I removed your pickup key from this chat; please don't use it. The locker network cannot withdraw "
+        "a key, so it would still open the locker until {until}."
     ),
     "pickup.released": "The service has released locker <b>{locker}</b> at <b>{name}</b>; delivery #{id} is closed.",
     "jobs.none": "You have no open pickups.",
@@ -236,6 +274,8 @@ EN: dict[str, str] = {
     "error.unexpected": "Something went wrong on my side. Nothing was lost; please try again.",
     "fallback.message": "I didn't get that. /dropoff drops an item off, /my shows your deliveries, /help explains.",
     "fallback.group": "Please talk to me in a private chat.",
+    "throttle.slow_down": "You're sending messages faster than I can answer. Please slow down; I'll skip some.",
+    "throttle.searches": "That's a lot of searches in a short time. Please wait a minute, then share your location.",
     # admin
     "admin.only": "This command is for the service's admins.",
     "admin.private_only": "Admin commands work only in a private chat with me.",
@@ -296,7 +336,9 @@ EN: dict[str, str] = {
     "admin.courier_already": "{who} is already a courier.",
     "admin.courier_removed": "{who} is no longer a courier.",
     "admin.courier_not": "{who} is not a courier.",
-    "admin.courier_open_jobs": "They still have {count} open pickup(s) assigned: {ids}.",
+    "admin.courier_open_jobs": (
+        "Their {count} open pickup(s) {ids} went back to the senders, who were told and may choose again."
+    ),
     "admin.courier_unreachable": "I could not message them (they may have blocked the bot).",
     "admin.courier_welcome": (
         "🚚 You are now a courier for this service. When a sender hands a pickup over to you, I'll send you "

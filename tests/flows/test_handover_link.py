@@ -49,7 +49,7 @@ async def test_link_recipient_collects_and_both_are_told(w: World) -> None:
     token = harbor_token_for(w, key)
     assert token["kind"] == "pickup" and token["state"] == "live" and token["locker_id"] == delivery.locker_id
     assert datetime.fromisoformat(token["expires"]) - datetime.fromisoformat(token["created"]) == timedelta(
-        seconds=w.settings.key_seconds
+        seconds=w.settings.pickup_key_seconds  # short: Harbor cannot revoke it if the sender changes her mind
     )
     assert key.sdk_token and len(pickup_tokens(w)) == 1
     assert not [m for m in alice.bot_messages if m.photo and "pickup" in (m.caption or "").lower()]

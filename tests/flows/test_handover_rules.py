@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.ui import format as fmt
 from sandbox.telegram_driver import ChatMessage, UserDriver
 from storage.models import KeyKind, KeyState
 from tests.flows.harness import World
@@ -18,6 +19,7 @@ from tests.flows.steps import (
 from tests.flows.test_handover_collect import make_courier
 
 GROUP = -1001234567890
+
 NOT_FOUND = "can't find that delivery"
 
 
@@ -86,9 +88,24 @@ async def test_a_courier_taken_off_the_job_gets_no_key(w: World) -> None:
     job = await carl.wait_for("waiting for you")
     await get_pickup_key(w, carl, job)  # Carl already holds a key when the sender changes her mind
 
+    # Harbor cannot revoke Carl's token: Alice hears until when it works and chooses; waiting changes nothing.
     await alice.press("myself", inside)
+    asked = await alice.wait_for("holds a pickup key")
+    [carl_key] = await w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP)
+    until = fmt.local_time(carl_key.expires_at, "America/Los_Angeles")
+    assert f"works until {until}" in asked.content and "cannot withdraw" in asked.content
+    await alice.press("wait", asked)
+    await alice.wait_for(f"After {until}, choose again")
+    await settled(w)
+    assert (await w.services.deliveries.get(delivery_id)).collector_id == carl.id
+    assert not [m for m in carl.bot_messages if "no longer yours" in (m.content or "")]
+
+    await alice.press("myself", inside)
+    await alice.press("Hand it over now", await alice.wait_for("holds a pickup key"))
     await alice.wait_for("pick it up yourself")
-    await carl.wait_for("no longer yours to collect")
+    dropped = await carl.wait_for("no longer yours to collect")
+    # The wording is true: the key is gone from his chat but would still open the locker until it expires.
+    assert f"still open the locker until {until}" in dropped.content and "void" not in dropped.content
     assert not [m for m in carl.bot_messages if m.photo]  # his key's QR is gone
     [record] = await w.services.repo.keys_of(delivery_id, kind=KeyKind.PICKUP)
     assert record.state is KeyState.VOID
