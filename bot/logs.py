@@ -214,7 +214,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-class _BotHandler(logging.StreamHandler):
+class _BotHandler(logging.StreamHandler[TextIO]):
     """Our own handler class, so a second `setup` can find and replace the first one's handler."""
 
 

@@ -126,7 +126,7 @@ def _retry_seconds(exc: RetryAfter) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             value = exc.retry_after
-    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)  # type: ignore[arg-type]
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
 
 
 class _Limit:

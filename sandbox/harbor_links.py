@@ -251,7 +251,7 @@ _COMMON: dict[str, type] = {"returnUrl": str, "clientInfo": str, "payload": dict
 
 def _require(body: dict[str, Any], fields: dict[str, type]) -> None:
     """FastAPI-style 422 for missing or mistyped fields (bool is not an int here)."""
-    errors = []
+    errors: list[dict[str, Any]] = []
     for name, kind in fields.items():
         if name not in body:
             errors.append({"type": "missing", "loc": ["body", name], "msg": "Field required", "input": body})

@@ -442,8 +442,10 @@ class HarborSimulator(FaultsAndLog):
         self._by_payload[token.payload] = token
         reservation_id = locker.reservation.id if locker.reservation else None  # a drop-off token ends it
         if kind == "dropoff" and locker.status != "occupied":
-            was_rented = locker.status == "rented" and locker.rent_expires is not None
-            locker.rent_expires = max(locker.rent_expires, token.expires) if was_rented else token.expires
+            if locker.status == "rented" and locker.rent_expires is not None:
+                locker.rent_expires = max(locker.rent_expires, token.expires)
+            else:
+                locker.rent_expires = token.expires
             locker.status, locker.holder, locker.reservation = "rented", client_id, None
         self.webhooks.token_event("LOCKER_TOKEN_CREATED", token, locker, now, reservation_id)
         return {

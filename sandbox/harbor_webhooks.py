@@ -147,7 +147,7 @@ class HarborWebhooks:
     def emit(self, event: str, data: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         if self.url is None:
             return None
-        envelope = {
+        envelope: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "timestamp": now.astimezone(UTC).replace(tzinfo=None).isoformat(),
             "event": event,

@@ -525,7 +525,10 @@ class UserDriver:
             chat = self._chat(chat_id)
             if chat is None:
                 return None
-            key = (lambda r: r.changed_seq) if edits else (lambda r: r.created_seq)
+
+            def key(record: MessageRecord) -> int:
+                return int(record.changed_seq if edits else record.created_seq)
+
             fresh = sorted(
                 (r for r in chat.messages.values() if r.from_bot and not r.deleted and key(r) > mark), key=key
             )

@@ -88,11 +88,11 @@ def _enum(enum_cls: type[StrEnum]) -> Enum:
     )
 
 
-def _tg_id(*, primary_key: bool = False, nullable: bool = True, index: bool = False) -> Column:
+def _tg_id(*, primary_key: bool = False, nullable: bool = True, index: bool = False) -> Column[int]:
     return Column(BigInteger, primary_key=primary_key, nullable=nullable, index=index, autoincrement=False)
 
 
-def _when(*, nullable: bool = True, index: bool = False) -> Column:
+def _when(*, nullable: bool = True, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 

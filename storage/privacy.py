@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import ColumnElement, delete, or_, update
 from sqlmodel import col, select
 
 from storage.models import (
@@ -72,8 +72,8 @@ class PrivacyStore:
             ]
             closed = ~col(Delivery.id).in_(open_ids)
 
-            def finished(column: object) -> object:
-                return ~col(column).in_(open_ids)  # type: ignore[arg-type]
+            def finished(column: int) -> ColumnElement[bool]:
+                return ~col(column).in_(open_ids)
 
             states = await session.execute(delete(ChatState).where(col(ChatState.chat_id) == user_id))
             sent = await session.execute(

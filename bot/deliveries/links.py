@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.deliveries.model import (
     AlreadyOpen,
@@ -139,7 +139,7 @@ class LinkKeys:
         chat_id: int,
         *,
         event_actor: int | None,
-        **changes: object,
+        **changes: Any,
     ) -> IssuedKeyView:
         """The delivery moves to the locker Harbor chose (giving the old hold back) and the link is its key."""
         d = self.deliveries

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ class TokenManager:
         if future is None:
             future = asyncio.ensure_future(self._renew(scope))
             self._inflight[scope] = future
-            future.add_done_callback(lambda f, s=scope: self._settled(s, f))
+            future.add_done_callback(functools.partial(self._settled, scope))
         # shield: a cancelled caller must not cancel the renewal the others are waiting for.
         return await asyncio.shield(future)
 

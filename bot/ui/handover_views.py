@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.ui import format as fmt
@@ -25,7 +27,7 @@ def in_locker_view(delivery: Delivery, language: str | None) -> View:
         "watch.in_locker", language, locker=delivery.locker_name, name=delivery.location_name, address=delivery.address
     )
     markup = handover_buttons(delivery, language)
-    rows = list(markup.inline_keyboard) if markup else []
+    rows: list[Sequence[InlineKeyboardButton]] = [*markup.inline_keyboard] if markup else []
     # Right after the drop-off the sender may find the item did not fit after all (the door closed on an
     # empty locker, which Harbor then reads as occupied).
     rows.append([button(raw("fit.button", language), "fit", delivery.id or 0)])

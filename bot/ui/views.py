@@ -191,7 +191,9 @@ def reserved(delivery: Delivery, lang: str | None, *, now: datetime | None = Non
 def reserved_with_place(delivery: Delivery, lang: str | None) -> View:
     """The reservation, with a way to the locker: one message where a venue and a text said it in two."""
     view = reserved(delivery, lang)
-    rows = list(view.markup.inline_keyboard) if isinstance(view.markup, InlineKeyboardMarkup) else []
+    rows: list[Sequence[InlineKeyboardButton]] = (
+        [*view.markup.inline_keyboard] if isinstance(view.markup, InlineKeyboardMarkup) else []
+    )
     if delivery.lat is not None and delivery.lon is not None:
         url = f"https://www.google.com/maps/dir/?api=1&destination={delivery.lat:.6f},{delivery.lon:.6f}"
         rows.append([InlineKeyboardButton(raw("dropoff.directions_button", lang), url=url)])
