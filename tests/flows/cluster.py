@@ -22,10 +22,10 @@ from bot.config import Settings
 from bot.keys import LockerKey
 from bot.web import create_web_app, start_application, stop_application
 from sandbox.balancer import RoundRobinBalancer
-from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
+from sandbox.harbor import HarborSimulator, create_app
 from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import UserDriver
-from tests.flows.harness import ADMIN_ID, BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, TOKEN
+from tests.flows.harness import BOT_USERNAME, TOKEN, sandbox_settings
 from tests.sandbox.telegram_fixtures import serve_app
 
 SECRET = "webhook-secret_123"
@@ -66,6 +66,13 @@ class Cluster:
         return {f.upstream for f in self.balancer.forwarded}
 
 
+async def set_webhook(tg_root: str, url: str) -> None:
+    """What `python -m bot set-webhook` does, against the emulator."""
+    async with httpx.AsyncClient(base_url=f"{tg_root}/bot{TOKEN}") as api:
+        answer = await api.post("/setWebhook", json={"url": url, "secret_token": SECRET})
+        assert answer.json()["ok"], answer.text
+
+
 @asynccontextmanager
 async def cluster(database_url: str, *, bots: int = 2, **settings: Any) -> AsyncIterator[Cluster]:
     emulator = TelegramEmulator(allow_insecure_webhooks=True, webhook_retry_delay=0.05)
@@ -74,19 +81,8 @@ async def cluster(database_url: str, *, bots: int = 2, **settings: Any) -> Async
     async with AsyncExitStack() as stack:
         tg_root = await stack.enter_async_context(serve_app(emulator.app))
         harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
-        config = Settings(
-            telegram_bot_token=TOKEN,
-            telegram_api_url=tg_root,
-            harbor_env="sandbox",
-            harbor_api_url=harbor_root,
-            harbor_token_url=harbor_root + TOKEN_PATH,
-            harbor_client_id=CLIENT_ID,
-            harbor_client_secret=CLIENT_SECRET,
-            database_url=database_url,
-            admin_ids=frozenset({ADMIN_ID}),
-            telegram_webhook_secret=SECRET,
-            bot_processes=bots,
-            **{"locker_poll_seconds": 3600, **settings},
+        config = sandbox_settings(
+            tg_root, harbor_root, database_url, telegram_webhook_secret=SECRET, bot_processes=bots, **settings
         )
         apps = [build_application(config, Overrides(polling=False)) for _ in range(bots)]
         roots = []
@@ -97,9 +93,7 @@ async def cluster(database_url: str, *, bots: int = 2, **settings: Any) -> Async
         balancer = RoundRobinBalancer([f"{root}" for root in roots])
         stack.push_async_callback(balancer.aclose)
         balancer_root = await stack.enter_async_context(serve_app(balancer.app))
-        async with httpx.AsyncClient(base_url=f"{tg_root}/bot{TOKEN}") as api:
-            answer = await api.post("/setWebhook", json={"url": f"{balancer_root}/telegram", "secret_token": SECRET})
-            assert answer.json()["ok"], answer.text
+        await set_webhook(tg_root, f"{balancer_root}/telegram")
         stack.push_async_callback(emulator.aclose)
         stack.push_async_callback(simulator.webhooks.aclose)
         yield Cluster(emulator, simulator, config, harbor_root, balancer, balancer_root, apps, roots)

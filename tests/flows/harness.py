@@ -149,6 +149,24 @@ class World:
         return [r for r in self.simulator.requests if r.method == method and path_part in r.path]
 
 
+def sandbox_settings(tg_root: str, harbor_root: str, database_url: str, **settings: Any) -> Settings:
+    """The bot's settings against the sandbox at these roots; `settings` win."""
+    return Settings(
+        telegram_bot_token=TOKEN,
+        telegram_api_url=tg_root,
+        harbor_env="sandbox",
+        harbor_api_url=harbor_root,
+        harbor_token_url=harbor_root + TOKEN_PATH,
+        harbor_client_id=CLIENT_ID,
+        harbor_client_secret=CLIENT_SECRET,
+        database_url=database_url,
+        admin_ids=frozenset({ADMIN_ID}),
+        # The watch is run by hand (World.watch) so tests never wait for an interval, unless a test
+        # asks for a real one (locker_poll_seconds=...).
+        **{"locker_poll_seconds": 3600, **settings},
+    )
+
+
 @asynccontextmanager
 async def world(
     database_url: str, *, harbor_options: dict[str, Any] | None = None, **settings: Any
@@ -160,20 +178,7 @@ async def world(
     servers = (serve_emulator(emulator), serve_app(create_app(simulator)))
     tg_root, harbor_root = await asyncio.gather(*(server.__aenter__() for server in servers))
     try:
-        config = Settings(
-            telegram_bot_token=TOKEN,
-            telegram_api_url=tg_root,
-            harbor_env="sandbox",
-            harbor_api_url=harbor_root,
-            harbor_token_url=harbor_root + TOKEN_PATH,
-            harbor_client_id=CLIENT_ID,
-            harbor_client_secret=CLIENT_SECRET,
-            database_url=database_url,
-            admin_ids=frozenset({ADMIN_ID}),
-            # The watch is run by hand (World.watch) so tests never wait for an interval, unless a
-            # test asks for a real one (locker_poll_seconds=...).
-            **{"locker_poll_seconds": 3600, **settings},
-        )
+        config = sandbox_settings(tg_root, harbor_root, database_url, **settings)
         w = World(emulator, simulator, config, harbor_root, harbor_options=dict(harbor_options or {}))
         await w.start()
         try:

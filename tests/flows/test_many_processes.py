@@ -19,7 +19,7 @@ from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
 from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import UserDriver
 from storage.models import DeliveryState, OutboxState
-from tests.flows.cluster import HARBOR_SECRET, SECRET, Cluster, cluster
+from tests.flows.cluster import HARBOR_SECRET, SECRET, Cluster, cluster, set_webhook
 from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, SF, TOKEN, decode_key
 from tests.sandbox.telegram_fixtures import serve_app
 
@@ -226,9 +226,7 @@ async def test_kill_9_of_one_process_mid_flow_the_other_carries_on(pg_url: str) 
         balancer = RoundRobinBalancer([f"http://127.0.0.1:{p}" for p in ports])
         stack.push_async_callback(balancer.aclose)
         balancer_root = await stack.enter_async_context(serve_app(balancer.app))
-        async with httpx.AsyncClient(base_url=f"{tg_root}/bot{TOKEN}") as api:
-            set_hook = await api.post("/setWebhook", json={"url": f"{balancer_root}/telegram", "secret_token": SECRET})
-            assert set_hook.json()["ok"], set_hook.text
+        await set_webhook(tg_root, f"{balancer_root}/telegram")
         stack.push_async_callback(emulator.aclose)
 
         alice, bob = emulator.user(101, "Alice", bot_token=TOKEN), emulator.user(202, "Bob", bot_token=TOKEN)
