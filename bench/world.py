@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.procs import BotProcess
-from bench.servers import serve
 from sandbox.harbor import DEFAULT_CLIENTS, TOKEN_PATH, HarborSimulator, create_app
 from sandbox.harbor_base import load_default_seed
+from sandbox.serving import serve_app as serve
 from sandbox.telegram import TelegramEmulator
 
 TOKEN = "123456:BENCH-TOKEN"

@@ -20,63 +20,16 @@ real HTTP. Import what you use explicitly::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from sandbox.serving import serve_app
 from sandbox.telegram import DEFAULT_TOKEN, TelegramEmulator
-
-
-class _Server(uvicorn.Server):
-    """uvicorn that tells when it is listening and leaves the test runner's signal handlers alone."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serve_app(app: Any, *, host: str = "127.0.0.1", graceful_timeout: float = 2.0) -> AsyncIterator[str]:
-    """Serve an ASGI app over real HTTP on a free port, inside the running event loop."""
-    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is IPPROTO_TCP,
-    # and without it every request waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=graceful_timeout
-    )
-    server = _Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    ready = asyncio.create_task(server.ready.wait())
-    try:
-        await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if not server.ready.is_set():
-            await serving  # raises what made the start-up fail
-            raise RuntimeError("uvicorn exited before it started")
-        yield f"http://{host}:{port}"
-    finally:
-        ready.cancel()
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await serving
-        sock.close()
 
 
 @contextlib.asynccontextmanager

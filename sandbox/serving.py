@@ -1,4 +1,9 @@
-"""Serve an ASGI app (the Telegram emulator, the Harbor simulator) over loopback HTTP in the running loop."""
+"""Serve an ASGI app (the Telegram emulator, the Harbor simulator, a balancer, the bot's web app) over real
+HTTP on loopback, as a task of the running event loop: for tests, benchmarks and the console's kin.
+
+``async with serve_app(app) as root:`` runs uvicorn on a free port of 127.0.0.1 and yields
+``"http://127.0.0.1:PORT"``; it shuts the server down cleanly on exit.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ import uvicorn
 
 
 class _Server(uvicorn.Server):
+    """uvicorn that tells when it is listening and leaves the test runner's signal handlers alone."""
+
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.ready = asyncio.Event()
@@ -26,16 +33,25 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Yields ``http://127.0.0.1:PORT``. The socket says IPPROTO_TCP so asyncio sets TCP_NODELAY on the
-    accepted connections (otherwise each request waits ~40 ms for a delayed ACK)."""
+async def serve_app(
+    app: Any, *, host: str = "127.0.0.1", graceful_timeout: float = 2.0, keep_alive: float = 600
+) -> AsyncIterator[str]:
+    """Serve an ASGI app over real HTTP on a free port, inside the running event loop."""
+    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is IPPROTO_TCP,
+    # and without it every request waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    # A long keep-alive: uvicorn closing an idle pooled connection as the client reuses it is a ReadError.
+    # A long keep-alive: uvicorn closing an idle pooled connection just as the client reuses it is a
+    # ReadError at the client, which a test or a benchmark would take for the server's fault.
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1, timeout_keep_alive=600
+        app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_graceful_shutdown=graceful_timeout,
+        timeout_keep_alive=int(keep_alive),
     )
     server = _Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -43,7 +59,7 @@ async def serve(app: Any, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
     try:
         await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
         if not server.ready.is_set():
-            await serving
+            await serving  # raises what made the start-up fail
             raise RuntimeError("uvicorn exited before it started")
         yield f"http://{host}:{port}"
     finally:
