@@ -55,7 +55,7 @@ async def test_letting_drop_off_keys_lapse_ends_the_hold_at_the_cap(database_url
             await alice.press("key", prompt)
             await alice.wait_for(lambda m: m.photo is not None)
             [live] = await w.services.repo.keys_of(delivery.id, kind=KeyKind.DROPOFF, states=[KeyState.ACTIVE])
-            age_key(w, live.id)
+            await age_key(w, live.id)
             await w.deadlines()
             prompt = await alice.wait_for("expired unused")
         await alice.press("new drop-off key", prompt)
