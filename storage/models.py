@@ -20,7 +20,7 @@ class Role(StrEnum):
 
 
 class DeliveryState(StrEnum):
-    """DESIGN §3."""
+    """DESIGN §3. The groups and the moves allowed between states are declared below, once."""
 
     DRAFT = "draft"
     RESERVED = "reserved"
@@ -38,22 +38,62 @@ class DeliveryState(StrEnum):
 
     @property
     def before_dropoff(self) -> bool:
-        return self in (DeliveryState.DRAFT, DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF)
+        return self in PRE_DROPOFF_STATES
+
+    @property
+    def after_dropoff(self) -> bool:
+        return self in AFTER_DROPOFF_STATES
+
+    def may_become(self, other: DeliveryState) -> bool:
+        return other in TRANSITIONS.get(self, frozenset())
 
 
-PRE_DROPOFF_STATES = frozenset({DeliveryState.DRAFT, DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF})
+_S = DeliveryState
 
-AFTER_DROPOFF_STATES = frozenset({DeliveryState.IN_LOCKER, DeliveryState.AWAITING_PICKUP})
+PRE_DROPOFF_STATES = frozenset({_S.DRAFT, _S.RESERVED, _S.AWAITING_DROPOFF})
+AFTER_DROPOFF_STATES = frozenset({_S.IN_LOCKER, _S.AWAITING_PICKUP})
+OPEN_STATES = PRE_DROPOFF_STATES | AFTER_DROPOFF_STATES
 
-OPEN_STATES = frozenset(
-    {
-        DeliveryState.DRAFT,
-        DeliveryState.RESERVED,
-        DeliveryState.AWAITING_DROPOFF,
-        DeliveryState.IN_LOCKER,
-        DeliveryState.AWAITING_PICKUP,
-    }
-)
+# Every move a delivery may make (DESIGN §3, and the few the diagram leaves implicit, each with its
+# reason). A move to the same state records an event without changing the state (a new key, a new
+# collector). Closed states lead nowhere.
+TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
+    _S.DRAFT: frozenset(
+        {
+            _S.RESERVED,
+            _S.AWAITING_DROPOFF,  # KEY_MODE=link: the drop-off request holds the locker and is the key
+            _S.CANCELLED,  # no locker could be held (or an admin released it)
+        }
+    ),
+    _S.RESERVED: frozenset(
+        {
+            _S.RESERVED,
+            _S.AWAITING_DROPOFF,
+            _S.IN_LOCKER,  # a drop-off key whose answer was lost, used at the tower
+            _S.CANCELLED,
+            _S.EXPIRED,
+        }
+    ),
+    _S.AWAITING_DROPOFF: frozenset(
+        {
+            _S.AWAITING_DROPOFF,  # a new key
+            _S.RESERVED,  # "it didn't fit": the next size up is held, the key comes on request
+            _S.IN_LOCKER,
+            _S.CANCELLED,
+            _S.EXPIRED,
+        }
+    ),
+    _S.IN_LOCKER: frozenset(
+        {
+            _S.IN_LOCKER,  # a collector chosen
+            _S.AWAITING_PICKUP,
+            _S.RESERVED,  # "it didn't fit" after the door closed on an empty locker
+            _S.AWAITING_DROPOFF,  # the same, in link mode
+            _S.RELEASED,
+        }
+    ),
+    _S.AWAITING_PICKUP: frozenset({_S.AWAITING_PICKUP, _S.COMPLETED, _S.RELEASED}),
+}
 
 
 class KeyKind(StrEnum):

@@ -164,12 +164,16 @@ class Repository:
         tap, a job racing a handler): exactly one caller wins, and only the winner's `notices` are
         recorded. Raises Conflict when the change would give a locker to a second open delivery.
         """
+        from_states = list(from_states)
+        illegal = [state for state in from_states if not state.may_become(to_state)]
+        if illegal:  # a programming error, not a race: the state machine is declared in storage.models
+            raise ValueError(f"no move from {', '.join(illegal)} to {to_state} (storage.models.TRANSITIONS)")
         now = utcnow()
         async with self._session() as session:
             try:
                 result = await session.execute(
                     update(Delivery)
-                    .where(col(Delivery.id) == delivery_id, col(Delivery.state).in_(list(from_states)))
+                    .where(col(Delivery.id) == delivery_id, col(Delivery.state).in_(from_states))
                     .values(state=to_state, updated_at=now, **changes)
                 )
             except IntegrityError as exc:

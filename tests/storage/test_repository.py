@@ -39,9 +39,8 @@ async def new_delivery(
     )
     assert created.id is not None
     if state is not S.DRAFT or fields:
-        moved = await repo.transition(
-            created.id, from_states=[S.DRAFT], to_state=state, actor_id=None, event="setup", **fields
-        )
+        # Set up as the test needs it, past the state machine (transition() refuses undeclared moves).
+        moved = await repo.update_delivery(created.id, state=state, **fields)
         assert moved is not None
         return moved
     return created
@@ -92,7 +91,16 @@ async def test_transition_from_the_wrong_state_changes_nothing(repo: Repository)
     )
 
     assert (await repo.get_delivery(delivery.id)).state is S.CANCELLED
-    assert [e.kind for e in await repo.events(delivery.id)] == ["created", "setup"]
+    assert [e.kind for e in await repo.events(delivery.id)] == ["created"]
+
+
+async def test_transition_refuses_a_move_the_state_machine_does_not_have(repo: Repository) -> None:
+    delivery = await new_delivery(repo, state=S.COMPLETED)
+
+    with pytest.raises(ValueError, match="no move from completed to reserved"):
+        await repo.transition(delivery.id, from_states=[S.COMPLETED], to_state=S.RESERVED, actor_id=None, event="x")
+
+    assert (await repo.get_delivery(delivery.id)).state is S.COMPLETED
 
 
 async def test_transition_of_an_unknown_delivery_is_none(repo: Repository) -> None:
