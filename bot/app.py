@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch, Policy
 from bot.deliveries.fit import FitService
 from bot.deliveries.links import LinkKeys
-from bot.handlers import admin, dropoff, errors, fit, pickup, start, throttle
+from bot.handlers import admin, dropoff, errors, fit, language, pickup, start, throttle
 from bot.handover import HandoverService
 from bot.harbor.factory import HarborConnection, connect_harbor
 from bot.menus import set_commands
@@ -28,6 +28,7 @@ from bot.services import Services
 from bot.throttle import UserBudget
 from bot.ui.qr import shutdown_renderer
 from storage.engine import make_async_engine, make_async_session_factory, make_engine
+from storage.languages import LanguageStore
 from storage.locks import Locks
 from storage.migrate import upgrade
 from storage.privacy import PrivacyStore
@@ -113,6 +114,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         notifier=Notifier(application, repo, reminder_hours=settings.reminder_hours),
         budget=UserBudget.from_settings(settings),
         privacy=PrivacyStore(repo.session_factory),
+        languages=LanguageStore(repo.session_factory),
         simulator=harbor.simulator,
     )
     application.bot_data["services"] = services
@@ -121,13 +123,15 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     application.bot_data["harbor_connection"] = harbor
 
     # pickup before start: its /start <code> (a pickup link) must win over the plain /start.
-    for module in (pickup, start, dropoff, fit, admin):
+    for module in (pickup, start, language, dropoff, fit, admin):
         application.add_handlers(module.handlers())
     # Text and other messages in a private chat mean something only within the drop-off steps.
     application.add_handler(dropoff.step_handler())
     application.add_handlers(errors.handlers())
     # First of all: an update over its sender's budget goes no further (ApplicationHandlerStop).
     application.add_handlers(throttle.handlers(), group=throttle.GROUP)
+    # Then the person's stored language, which every answer to the update is written in.
+    application.add_handler(language.loader(), group=language.GROUP)
     # In a group of its own, so it runs alongside whatever handles the admin's message.
     application.add_handler(admin.menu_handler(), group=-1)
     application.add_error_handler(errors.on_error)
@@ -137,7 +141,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
 async def _on_start(application: BotApplication) -> None:
     services: Services = application.bot_data["services"]
     scheduler: jobs.Scheduler = application.bot_data["scheduler"]
-    await set_commands(application.bot, services.settings)
+    await set_commands(application.bot, services.settings, services.repo)
     await scheduler.ensure()
     jobs.start(application, scheduler)
     log.info("started as @%s (%s)", application.bot.username, scheduler.owner)

@@ -1,4 +1,5 @@
-"""The command menus: what everyone sees, and what admins see in their own chats."""
+"""The command menus: what everyone sees per client language, and per chat where a language was chosen
+or the person is an admin."""
 
 from __future__ import annotations
 
@@ -8,30 +9,43 @@ from telegram import Bot, BotCommand, BotCommandScopeChat, BotCommandScopeDefaul
 from telegram.error import BadRequest
 
 from bot.config import Settings
+from bot.ui import locales
 from bot.ui.texts import raw
+from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = ("start", "dropoff", "my", "jobs", "cancel", "help", "forget")
+USER_COMMANDS = ("start", "dropoff", "my", "jobs", "cancel", "help", "language", "forget")
 ADMIN_COMMANDS = ("lockers", "deliveries", "delivery", "release", "courier", "couriers", "stats")
 
 
-async def set_commands(bot: Bot, settings: Settings) -> None:
-    """Everyone sees the user commands; admins see theirs too, in their own chats only (scoped)."""
-    user = [BotCommand(name, raw(f"cmd.{name}")) for name in USER_COMMANDS]
-    await bot.set_my_commands(user, scope=BotCommandScopeDefault())
+def commands(names: tuple[str, ...], language: str) -> list[BotCommand]:
+    return [BotCommand(name, raw(f"cmd.{name}", language)) for name in names]
+
+
+async def set_commands(bot: Bot, settings: Settings, repo: Repository) -> None:
+    """Everyone sees the user commands in their Telegram client's language (English when it is none of
+    ours); admins see theirs too, in their own chats only (scoped), in their language."""
+    for language in locales.SUPPORTED:
+        # English is the menu without a language code: the one every other client language falls back to.
+        code = None if language == locales.DEFAULT_LANGUAGE else language
+        await bot.set_my_commands(commands(USER_COMMANDS, language), scope=BotCommandScopeDefault(), language_code=code)
     for admin_id in sorted(settings.admin_ids):
-        await set_admin_menu(bot, admin_id)
+        await set_admin_menu(bot, admin_id, locales.of(await repo.get_user(admin_id)))
 
 
-async def set_admin_menu(bot: Bot, admin_id: int) -> bool:
-    """The admin's menu in their private chat; False while there is no such chat (they never wrote to
-    the bot): the admin handlers try again when they do."""
-    names = USER_COMMANDS + ADMIN_COMMANDS
-    commands = [BotCommand(name, raw(f"cmd.{name}")) for name in names]
+async def set_chat_menu(bot: Bot, chat_id: int, language: str, *, admin: bool) -> bool:
+    """One person's menu in their private chat, in `language` whatever their client's; False while there
+    is no such chat (they never wrote to the bot)."""
+    names = USER_COMMANDS + ADMIN_COMMANDS if admin else USER_COMMANDS
     try:
-        await bot.set_my_commands(commands, scope=BotCommandScopeChat(admin_id))
+        await bot.set_my_commands(commands(names, language), scope=BotCommandScopeChat(chat_id))
     except BadRequest as exc:
-        log.info("admin menu for %s not set yet (%s); it will be once they write to the bot", admin_id, exc)
+        log.info("menu for chat %s not set (%s); it will be once they write to the bot", chat_id, exc)
         return False
     return True
+
+
+async def set_admin_menu(bot: Bot, admin_id: int, language: str | None = None) -> bool:
+    """The admin's menu in their private chat; the admin handlers try again when it could not be set."""
+    return await set_chat_menu(bot, admin_id, locales.resolve(language), admin=True)

@@ -28,7 +28,7 @@ from bot.keys import LinkKey
 from bot.ratelimit import Priority
 from bot.ui import format as fmt
 from bot.ui import handover_views as hv
-from bot.ui import link_views, views
+from bot.ui import link_views, locales, views
 from bot.ui.qr import render_qr_async
 from bot.ui.texts import t
 from bot.ui.views import View, button, keyboard
@@ -182,7 +182,7 @@ class Notifier:
         if delivery is None:
             return
         user = await self.repo.get_user(chat_id)
-        language = user.language if user else None
+        language = locales.of(user)  # the recipient's, not the language of whoever caused the notice
         bot = self.bot
         if kind is NoticeKind.IN_LOCKER:
             await self._retire_keys(delivery, KeyKind.DROPOFF)
@@ -238,7 +238,7 @@ class Notifier:
             who = await self._name(body["claimer"])
             text = t("handover.claimed_sender", language, who=who, locker=delivery.locker_name)
             if body.get("until"):
-                until = fmt.local_time(datetime.fromisoformat(body["until"]), delivery.timezone)
+                until = fmt.local_time(datetime.fromisoformat(body["until"]), delivery.timezone, lang=language)
                 previous = await self._name(body["previous"])
                 text += "\n" + t("handover.previous_key_live", language, who=previous, until=until)
             await send_view(bot, chat_id, View(text), notify=True)
@@ -248,7 +248,7 @@ class Notifier:
             who = await self._name(body["courier"])
             text = t("handover.courier_gone", language, who=who, id=delivery.id, locker=delivery.locker_name)
             if body.get("until"):
-                until = fmt.local_time(datetime.fromisoformat(body["until"]), delivery.timezone)
+                until = fmt.local_time(datetime.fromisoformat(body["until"]), delivery.timezone, lang=language)
                 text += "\n" + t("handover.previous_key_live", language, who=who, until=until)
             await send_view(bot, chat_id, View(text, hv.handover_buttons(delivery, language)), notify=True)
         elif kind is NoticeKind.UNASSIGNED:
@@ -261,7 +261,7 @@ class Notifier:
             )
             if body.get("until"):
                 # Harbor cannot revoke a token: the holder is asked not to use it, and told the truth.
-                until = fmt.local_time(datetime.fromisoformat(body["until"]), delivery.timezone)
+                until = fmt.local_time(datetime.fromisoformat(body["until"]), delivery.timezone, lang=language)
                 text += "\n" + t("pickup.unassigned_key_live", language, until=until)
             await send_view(bot, chat_id, View(text), notify=True)
         elif kind is NoticeKind.COURIER_JOB:

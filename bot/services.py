@@ -10,6 +10,7 @@ from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWat
 from bot.deliveries.fit import FitService
 from bot.harbor.client import HarborClient
 from bot.throttle import UserBudget
+from storage.languages import LanguageStore
 from storage.privacy import PrivacyStore
 from storage.repository import Repository
 
@@ -33,6 +34,7 @@ class Services:
     notifier: Notifier
     budget: UserBudget
     privacy: PrivacyStore
+    languages: LanguageStore
     simulator: HarborSimulator | None = None
 
     def is_admin(self, user_id: int | None) -> bool:

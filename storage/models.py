@@ -143,7 +143,10 @@ class User(SQLModel, table=True):
     first_name: str = ""
     last_name: str | None = None
     username: str | None = Field(default=None, index=True)
+    # Telegram's language_code, rewritten from every update; chosen_language is what /language stored
+    # and wins over it (bot/ui/locales.resolve).
     language: str | None = None
+    chosen_language: str | None = None
     role: Role = Field(default=Role.CUSTOMER, sa_type=_enum(Role))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
     last_seen_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))

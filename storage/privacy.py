@@ -121,6 +121,7 @@ class PrivacyStore:
                 deleted = True
             elif user is not None:
                 user.first_name, user.last_name, user.username, user.language = "", None, None, None
+                user.chosen_language = None
                 session.add(user)
             await session.commit()
 

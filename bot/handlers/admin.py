@@ -39,7 +39,7 @@ from bot.harbor.models import Locker
 from bot.menus import set_admin_menu
 from bot.notify import edit_view
 from bot.ui import format as fmt
-from bot.ui import views
+from bot.ui import locales, views
 from bot.ui.texts import Safe, raw, t
 from bot.ui.views import View, action_is, button, callback_args, keyboard
 from storage.models import CollectorKind, Delivery, DeliveryState, OutboxState, Role, User
@@ -413,7 +413,7 @@ async def _tell_released(context: Context, closed: Closed) -> list[str]:
     svc = services(context)
     delivery = closed.delivery
     sender = await svc.repo.get_user(delivery.sender_id)
-    status = views.status(delivery, sender.language if sender else None)
+    status = views.status(delivery, locales.of(sender))
     await edit_view(context.bot, delivery.status_chat_id, delivery.status_message_id, status)
     await svc.notifier.deliver()
     prefix = f"released:{delivery.id}:"
@@ -457,7 +457,7 @@ async def courier_command(update: Update, context: Context) -> None:
             text += "\n" + t("admin.courier_open_jobs", language, count=len(jobs), ids=ids)
     try:
         note = "admin.courier_welcome" if on else "admin.courier_goodbye"
-        await send(context, user.id, View(t(note, user.language)))
+        await send(context, user.id, View(t(note, locales.of(user))))
     except TelegramError as exc:
         log.info("courier %s not told about the change: %s", user.id, exc)
         text += "\n" + t("admin.courier_unreachable", language)
@@ -499,9 +499,8 @@ async def stats_text(repo: Repository, held: int | None, language: str | None, *
         rows.append(t("admin.stats_no_deliveries", language))
     durations = await repo.pickup_durations(since=week_start)
     if durations:
-        median = t(
-            "admin.stats_median", language, median=fmt.duration(statistics.median(durations)), count=len(durations)
-        )
+        typical = fmt.duration(statistics.median(durations), language)
+        median = t("admin.stats_median", language, median=typical, count=len(durations))
     else:
         median = t("admin.stats_no_pickups", language)
     lockers = str(held) if held is not None else t("admin.stats_unknown", language)
@@ -531,7 +530,7 @@ async def give_admin_menu(update: Update, context: Context) -> None:
         return
     if user.id in context.bot_data.get(MENU_SET, ()):
         return
-    if await set_admin_menu(context.bot, user.id):
+    if await set_admin_menu(context.bot, user.id, lang(update)):
         context.bot_data.setdefault(MENU_SET, set()).add(user.id)
 
 

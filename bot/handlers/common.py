@@ -7,6 +7,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 
 from telegram import Message, Update
 from telegram.constants import ChatType, ParseMode
@@ -25,7 +26,7 @@ from bot.deliveries import (
     WrongState,
 )
 from bot.services import Services
-from bot.ui import views
+from bot.ui import locales, views
 from bot.ui.handover_views import delivery_view_for
 from bot.ui.texts import Safe, t
 from bot.ui.views import View, callback_args
@@ -45,8 +46,20 @@ def person(update: Update) -> Person:
     return Person(user.id, user.first_name, user.last_name, user.username, user.language_code)
 
 
-def lang(update: Update) -> str | None:
-    return update.effective_user.language_code if update.effective_user else None
+# What the person behind the update chose with /language, loaded once per update by the language
+# handler (bot/handlers/language.py, group -2). PTB runs all of an update's handlers in one task, and
+# each update in a task of its own, so this is that update's value and no other's.
+_chosen_language: ContextVar[str | None] = ContextVar("chosen_language", default=None)
+
+
+def use_chosen_language(language: str | None) -> None:
+    _chosen_language.set(language)
+
+
+def lang(update: Update) -> str:
+    """The language to answer this update in: the stored choice, else the Telegram client's, else English."""
+    telegram = update.effective_user.language_code if update.effective_user else None
+    return locales.resolve(_chosen_language.get(), telegram)
 
 
 async def remember(update: Update, context: Context) -> Person:

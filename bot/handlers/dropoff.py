@@ -263,7 +263,7 @@ async def issue_key(update: Update, context: Context) -> None:
                 delivery_id, update.effective_user.id, update.effective_chat.id
             )
         except KeyStillValid as exc:
-            until = fmt.local_time(exc.record.expires_at, exc.delivery.timezone)
+            until = fmt.local_time(exc.record.expires_at, exc.delivery.timezone, lang=language)
             await answer(update, raw("key.still_valid", language, until=until), alert=True)
             return
         except NoLockerOfSize as exc:  # KEY_MODE=link: Harbor has none of that size for a new link

@@ -71,7 +71,7 @@ async def open_link(update: Update, context: Context) -> None:
 
 def _holds_key_view(exc: CollectorHoldsKey, language: str | None, anyway: InlineKeyboardButton) -> View:
     """Ask the sender before replacing a collector whose key Harbor will honour until it expires."""
-    until = fmt.local_time(exc.until, exc.delivery.timezone)
+    until = fmt.local_time(exc.until, exc.delivery.timezone, lang=language)
     who = exc.holder.display_name if exc.holder else str(exc.delivery.collector_id)
     text = t("handover.collector_has_key", language, who=who, locker=exc.delivery.locker_name, until=until)
     wait = button(raw("handover.wait_button", language), "wait", exc.delivery.id or 0)
@@ -91,7 +91,7 @@ async def wait_for_key(update: Update, context: Context) -> None:
     try:
         delivery = await svc.handover.check_collector_key(delivery_id, update.effective_user.id)
     except CollectorHoldsKey as exc:
-        until = fmt.local_time(exc.until, exc.delivery.timezone)
+        until = fmt.local_time(exc.until, exc.delivery.timezone, lang=lang(update))
         await edit_or_send(update, context, View(t("handover.waiting", lang(update), until=until)))
         return
     except DeliveryProblem as exc:
@@ -221,7 +221,7 @@ async def pickup_key(update: Update, context: Context) -> None:
                 delivery_id, update.effective_user.id, update.effective_chat.id
             )
         except KeyStillValid as exc:
-            until = fmt.local_time(exc.record.expires_at, exc.delivery.timezone)
+            until = fmt.local_time(exc.record.expires_at, exc.delivery.timezone, lang=language)
             await answer(update, raw("key.still_valid", language, until=until), alert=True)
             return
         except DeliveryProblem as exc:

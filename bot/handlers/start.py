@@ -19,7 +19,7 @@ async def start(update: Update, context: Context) -> None:
 
 async def help_command(update: Update, context: Context) -> None:
     await remember(update, context)
-    hold = fmt.duration(services(context).settings.reservation_seconds)
+    hold = fmt.duration(services(context).settings.reservation_seconds, lang(update))
     await reply(update, context, View(t("help", lang(update), hold=hold), views.main_menu(lang(update))))
 
 

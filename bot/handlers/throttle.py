@@ -1,4 +1,4 @@
-"""The first handler every update meets (group -2): over a user's budget, it goes no further."""
+"""The first handler every update meets (group -3): over a user's budget, it goes no further."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bot.ui.texts import raw, t
 from bot.ui.views import View
 
 log = logging.getLogger(__name__)
-GROUP = -2  # before the admin menu (-1) and every feature (0)
+GROUP = -3  # before the language (-2), the admin menu (-1) and every feature (0)
 
 
 async def budget(update: Update, context: Context) -> None:

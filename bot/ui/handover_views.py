@@ -55,7 +55,7 @@ def waiting_view(delivery: Delivery, language: str | None, stay_hours: float, *,
         size=delivery.size_name,
         name=delivery.location_name,
         address=delivery.address,
-        stay=fmt.duration(stay_hours * 3600),
+        stay=fmt.duration(stay_hours * 3600, language),
     )
     key = [button(raw("pickup.key_button", language), "pkey", delivery.id or 0)]
     return View(f"{intro}\n{text}" if intro else text, keyboard(key, directions(delivery, language)))

@@ -26,7 +26,7 @@ def link_caption(key: LinkKey, delivery: Delivery, lang: str | None) -> str:
         size=delivery.size_name,
         name=delivery.location_name,
         address=delivery.address,
-        until=fmt.local_time(key.expires, delivery.timezone),
+        until=fmt.local_time(key.expires, delivery.timezone, lang=lang),
     )
 
 
@@ -48,7 +48,7 @@ def link_held(delivery: Delivery, until: datetime, lang: str | None) -> View:
         size=delivery.size_name,
         name=delivery.location_name,
         address=delivery.address,
-        until=fmt.local_time(until, delivery.timezone),
+        until=fmt.local_time(until, delivery.timezone, lang=lang),
     )
     actions = views.delivery_actions(delivery, lang)
     rows = [list(row) for row in actions.inline_keyboard] if actions else []

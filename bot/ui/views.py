@@ -106,7 +106,7 @@ def location_request(lang: str | None) -> ReplyKeyboardMarkup:
 
 
 def nearby(result: NearbyResult, lang: str | None) -> View:
-    lines = [t("dropoff.nearby_header", lang, radius=f"{result.radius_km:g}")]
+    lines = [t("dropoff.nearby_header", lang, radius=fmt.number(result.radius_km, "g", lang))]
     buttons = []
     for index, place in enumerate(result.places, start=1):
         loc = place.location
@@ -117,19 +117,20 @@ def nearby(result: NearbyResult, lang: str | None) -> View:
                 lang,
                 index=index,
                 name=loc.name,
-                distance=fmt.distance(place.distance_km),
+                distance=fmt.distance(place.distance_km, lang),
                 address=loc.address,
                 sizes=fmt.sizes((f.type.name, f.counts.available) for f in free),
             )
         )
-        label = raw("dropoff.location_button", lang, name=loc.name, distance=fmt.distance(place.distance_km))
+        label = raw("dropoff.location_button", lang, name=loc.name, distance=fmt.distance(place.distance_km, lang))
         buttons.append([button(label, "loc", loc.id)])
     lines.append(t("dropoff.nearby_footer", lang))
     return View("\n\n".join(lines), keyboard(*buttons))
 
 
 def nothing_nearby(result: NearbyResult, lang: str | None) -> View:
-    return View(t("dropoff.nothing_nearby", lang, radius=f"{result.radius_km:g}"), location_request(lang))
+    radius = fmt.number(result.radius_km, "g", lang)
+    return View(t("dropoff.nothing_nearby", lang, radius=radius), location_request(lang))
 
 
 def size_buttons(location_id: int, sizes: Sequence[SizeOffer], lang: str | None) -> list[list[InlineKeyboardButton]]:
@@ -183,7 +184,7 @@ def reserved(delivery: Delivery, lang: str | None, *, now: datetime | None = Non
         size=delivery.size_name,
         name=delivery.location_name,
         address=delivery.address,
-        until=fmt.local_time(delivery.reserved_until, delivery.timezone, now=now),
+        until=fmt.local_time(delivery.reserved_until, delivery.timezone, now=now, lang=lang),
     )
     return View(text, delivery_actions(delivery, lang))
 
@@ -250,7 +251,7 @@ def key_caption(key: LockerKey, delivery: Delivery, lang: str | None) -> str:
         size=delivery.size_name,
         name=delivery.location_name,
         address=delivery.address,
-        until=fmt.local_time(key.expires, delivery.timezone),
+        until=fmt.local_time(key.expires, delivery.timezone, lang=lang),
     )
 
 
@@ -268,7 +269,7 @@ def key_expired(record: IssuedKey, delivery: Delivery, renewable: bool, lang: st
 
 
 def state_label(delivery: Delivery, lang: str | None) -> str:
-    until = fmt.local_time(delivery.reserved_until, delivery.timezone) if delivery.reserved_until else ""
+    until = fmt.local_time(delivery.reserved_until, delivery.timezone, lang=lang) if delivery.reserved_until else ""
     return t(f"state.{delivery.state.value}", lang, until=until)
 
 

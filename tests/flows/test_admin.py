@@ -226,4 +226,4 @@ async def test_stats(w: World) -> None:
     await ada.command("stats")
     stats = await ada.wait_for("Stats")
     assert "completed: 1 · 1" in stats.content and "total: 1 · 1" in stats.content
-    assert "(1 pickups)" in stats.content and "Lockers held at Harbor now: 1" in stats.content
+    assert "(1 pickup)" in stats.content and "Lockers held at Harbor now: 1" in stats.content

@@ -91,7 +91,7 @@ async def test_removing_a_courier_gives_their_jobs_back_to_the_sender(w: World) 
     admin = w.user(ADMIN_ID, "Ada")
     await admin.command("courier", "remove @carl")
     said = await admin.wait_for("no longer a courier")
-    assert f"#{delivery_id} went back to the senders" in said.content
+    assert f"#{delivery_id} went back to its sender" in said.content
     await w.deadlines()  # the outbox goes out on the scheduler's tick
     told = await alice.wait_for("is no longer a courier for this service")
     assert "still holds a pickup key that opens the locker until" in told.content

@@ -40,7 +40,7 @@ def _differences(engine: Engine) -> list[object]:
 def test_empty_database_to_head(empty_database_url: str) -> None:
     assert current_revision(empty_database_url) is None
     upgrade(empty_database_url)  # a URL: upgrade makes and disposes its own engine
-    assert current_revision(empty_database_url) == head_revision() == "0002"
+    assert current_revision(empty_database_url) == head_revision() == "0003"
     engine = make_engine(empty_database_url)
     assert _tables(engine) == TABLES == set(SQLModel.metadata.tables)
     engine.dispose()
@@ -163,7 +163,7 @@ def test_0002_from_0001_keeps_the_data_and_drops_ptb_persistence(empty_database_
             {"t": "2030-01-01T00:00:00+00:00"},
         )
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == head_revision()
     assert _tables(engine) == TABLES
     assert _differences(engine) == []
     with engine.connect() as conn:
@@ -203,4 +203,31 @@ def test_0002_closes_what_the_new_unique_rules_forbid_and_keeps_the_newest(empty
         events = conn.execute(sa.text("SELECT delivery_id, kind FROM delivery_events ORDER BY delivery_id")).all()
     assert states == {1: "expired", 2: "awaiting_dropoff", 3: "expired", 4: "awaiting_pickup"}
     assert [tuple(e) for e in events] == [(1, "migrated"), (3, "migrated")]
+    engine.dispose()
+
+
+def test_0003_adds_the_chosen_language_and_keeps_users(empty_database_url: str) -> None:
+    """Existing users keep their rows and Telegram language, with no choice made; down again drops only
+    the new column."""
+    engine = make_engine(empty_database_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0002")
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, first_name, language, role, created_at, last_seen_at)"
+                " VALUES (7, 'Ana', 'es-MX', 'customer', :t, :t)"
+            ),
+            {"t": "2030-01-01T00:00:00+00:00"},
+        )
+    upgrade(engine)
+    assert current_revision(engine) == "0003"
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT language, chosen_language FROM users WHERE id = 7")).one()
+    assert tuple(row) == ("es-MX", None)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0002")
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("users")}
+    assert "chosen_language" not in columns and "language" in columns
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT first_name FROM users WHERE id = 7")).scalar() == "Ana"
     engine.dispose()

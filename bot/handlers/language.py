@@ -1,0 +1,73 @@
+"""Which language a person reads: loaded for every update (group -2), and chosen with /language."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, TypeHandler
+
+from bot.handlers.common import (
+    Context,
+    answer,
+    edit_or_send,
+    lang,
+    private_only,
+    remember,
+    reply,
+    services,
+    use_chosen_language,
+)
+from bot.menus import set_chat_menu
+from bot.ui import locales
+from bot.ui.texts import raw
+from bot.ui.views import View, action_is, button, callback_args, keyboard
+
+GROUP = -2  # after the budget (-3): an update dropped there costs no read; before everything that answers
+CHOOSE = "lang"
+
+
+async def load_language(update: Update, context: Context) -> None:
+    """Read the person's stored choice, for lang(update) in every handler of this update. Set even when
+    there is none, so nothing of another update could ever show through."""
+    user = update.effective_user
+    use_chosen_language(await services(context).languages.chosen(user.id) if user else None)
+
+
+async def language_command(update: Update, context: Context) -> None:
+    """/language shows the choice; `/language es` makes it at once."""
+    wanted = locales.supported(context.args[0]) if context.args else None
+    if wanted is not None:
+        await _choose(update, context, wanted)
+        return
+    # Each language under its own name: whoever reads the wrong one can still find theirs.
+    rows = [[button(locales.NATIVE_NAMES[code], CHOOSE, code)] for code in locales.SUPPORTED]
+    await reply(update, context, View(raw("language.choose", lang(update)), keyboard(*rows)))
+
+
+async def language_chosen(update: Update, context: Context) -> None:
+    await answer(update)
+    args = callback_args(update.callback_query.data if update.callback_query else None)
+    wanted = locales.supported(str(args[0])) if args else None
+    if wanted is not None:
+        await _choose(update, context, wanted)
+
+
+async def _choose(update: Update, context: Context, language: str) -> None:
+    assert update.effective_user is not None
+    svc = services(context)
+    await remember(update, context)  # the row the choice is stored on
+    await svc.languages.choose(update.effective_user.id, language)
+    use_chosen_language(language)  # the rest of this update already answers in it
+    await edit_or_send(update, context, View(raw("language.set", language)))
+    # The menu follows the choice in this chat, whatever the Telegram client's language.
+    await set_chat_menu(context.bot, update.effective_user.id, language, admin=svc.is_admin(update.effective_user.id))
+
+
+def loader() -> BaseHandler:
+    return TypeHandler(Update, load_language)
+
+
+def handlers() -> list[BaseHandler]:
+    return [
+        CommandHandler("language", private_only(language_command)),
+        CallbackQueryHandler(private_only(language_chosen), pattern=action_is(CHOOSE, str)),
+    ]
