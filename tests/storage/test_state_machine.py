@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def _arrows_in_design(text: str) -> set[tuple[DeliveryState, DeliveryState]]:
     for line in diagram.splitlines():
         # "a --verb--> b --verb--> c" and "a/b --verb--> c / d"
         parts = re.split(r"\s*--[^>]*-->\s*", line.split("(")[0].strip())
-        for left, right in zip(parts, parts[1:], strict=False):
+        for left, right in itertools.pairwise(parts):
             for source in re.split(r"\s*/\s*", left.strip()):
                 for target in re.split(r"\s*/\s*", right.strip()):
                     arrows.add((S(source.split()[-1]), S(target.split()[0])))
