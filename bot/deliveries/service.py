@@ -118,7 +118,7 @@ class DeliveryService:
         )
         self._remembered[person.id] = (person, now)
         self._remembered.move_to_end(person.id)
-        if len(self._remembered) > REMEMBER_MAX:
+        while len(self._remembered) > REMEMBER_MAX:
             self._remembered.popitem(last=False)  # the longest ago: bounded memory however many people
 
     # lists -----------------------------------------------------------------------------------
