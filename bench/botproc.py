@@ -85,7 +85,9 @@ def main() -> None:
         return
     import cProfile
 
-    cProfile.runctx("asyncio.run(run(args))", globals(), {"run": run, "args": args}, profile)
+    # One file per process: the bot, the bare bots and the history runs are all children of one bench.
+    out = f"{profile}.{args.mode}{'' if args.limiter else '-nolimit'}.{os.getpid()}"
+    cProfile.runctx("asyncio.run(run(args))", globals(), {"run": run, "args": args}, out)
 
 
 if __name__ == "__main__":

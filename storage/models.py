@@ -165,6 +165,8 @@ def _in_states(states: frozenset[DeliveryState]) -> str:
 # or a second open delivery on one locker, cannot be written whichever process tries.
 _ONE_PRE_DROPOFF = _in_states(PRE_DROPOFF_STATES)
 _ONE_PER_LOCKER = _in_states(OPEN_STATES) + " AND locker_id IS NOT NULL"
+_LIVE_LINK = "claimed_at IS NULL AND revoked_at IS NULL"
+_PENDING = "state = 'pending'"
 
 
 class Delivery(SQLModel, table=True):
@@ -255,6 +257,15 @@ class PickupLink(SQLModel, table=True):
     """A one-time deep link. Only the SHA-256 of the code is kept."""
 
     __tablename__ = "pickup_links"
+    # The deadlines round asks for live links by expiry every second: only live ones are indexed.
+    __table_args__ = (
+        Index(
+            "ix_pickup_links_live_expires",
+            "expires_at",
+            postgresql_where=text(_LIVE_LINK),
+            sqlite_where=text(_LIVE_LINK),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="deliveries.id", index=True)
@@ -323,6 +334,12 @@ class OutboxMessage(SQLModel, table=True):
     429 or an outage without holding up other chats' news."""
 
     __tablename__ = "outbox"
+    # Every tick asks for the pending messages that are due, the oldest of each chat: only pending
+    # ones are indexed, so a tick costs what is in flight, not the history.
+    __table_args__ = (
+        Index("ix_outbox_pending_due", "next_attempt_at", postgresql_where=text(_PENDING), sqlite_where=text(_PENDING)),
+        Index("ix_outbox_pending_chat", "chat_id", "id", postgresql_where=text(_PENDING), sqlite_where=text(_PENDING)),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(sa_column=Column(Text, nullable=False, unique=True))

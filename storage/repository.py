@@ -85,20 +85,17 @@ class Repository:
         username: str | None = None,
         language: str | None = None,
     ) -> User:
-        # One statement: two updates of a new user at once (a double tap, a flood) must not both INSERT.
-        values = {
-            "first_name": first_name,
-            "last_name": last_name,
-            "username": username,
-            "language": language,
-            "last_seen_at": utcnow(),
-        }
+        """One statement (INSERT ... ON CONFLICT DO UPDATE ... RETURNING): it runs on every update."""
+        now = utcnow()
+        profile = {
+            "first_name": first_name, "last_name": last_name, "username": username, "language": language,
+            "last_seen_at": now,
+        }  # fmt: skip
         async with self._session() as session:
-            stmt = _insert(session)(User).values(id=user_id, role=Role.CUSTOMER, created_at=utcnow(), **values)
-            await session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
+            stmt = _insert(session)(User).values(id=user_id, role=Role.CUSTOMER, created_at=now, **profile)
+            stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=profile).returning(User)
+            user = (await session.execute(stmt)).scalars().one()
             await session.commit()
-            user = await session.get(User, user_id)
-            assert user is not None
             return user
 
     async def get_user(self, user_id: int) -> User | None:
@@ -138,8 +135,7 @@ class Repository:
                 raise Conflict(str(exc.orig)) from None
             assert delivery.id is not None
             session.add(DeliveryEvent(delivery_id=delivery.id, actor_id=actor_id, kind="created", detail=detail))
-            await session.commit()
-            await session.refresh(delivery)
+            await session.commit()  # no refresh: every column got its value here, none from the server
             return delivery
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
@@ -171,34 +167,31 @@ class Repository:
         now = utcnow()
         async with self._session() as session:
             try:
+                # RETURNING: the moved row comes back with the UPDATE, not from a second SELECT.
                 result = await session.execute(
                     update(Delivery)
                     .where(col(Delivery.id) == delivery_id, col(Delivery.state).in_(from_states))
                     .values(state=to_state, updated_at=now, **changes)
+                    .returning(Delivery)
                 )
+                moved = result.scalars().first()
             except IntegrityError as exc:
                 await session.rollback()
                 raise Conflict(str(exc.orig)) from None
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if moved is None:
                 await session.rollback()
                 return None
             session.add(DeliveryEvent(delivery_id=delivery_id, actor_id=actor_id, kind=event, detail=detail, at=now))
             await self._record(session, notices)
             await session.commit()
-            return await session.get(Delivery, delivery_id)
+            return moved
 
     async def update_delivery(self, delivery_id: int, **changes: Any) -> Delivery | None:
         """Change fields that are not the state (message ids, reminder times)."""
         async with self._session() as session:
-            delivery = await session.get(Delivery, delivery_id)
-            if delivery is None:
-                return None
-            for key, value in changes.items():
-                setattr(delivery, key, value)
-            delivery.updated_at = utcnow()
-            session.add(delivery)
+            stmt = update(Delivery).where(col(Delivery.id) == delivery_id).values(updated_at=utcnow(), **changes)
+            delivery = (await session.execute(stmt.returning(Delivery))).scalars().first()
             await session.commit()
-            await session.refresh(delivery)
             return delivery
 
     async def add_event(self, delivery_id: int, kind: str, *, actor_id: int | None = None, detail: str = "") -> None:
@@ -273,8 +266,7 @@ class Repository:
     async def add_key(self, key: IssuedKey) -> IssuedKey:
         async with self._session() as session:
             session.add(key)
-            await session.commit()
-            await session.refresh(key)
+            await session.commit()  # no refresh: the id comes back with the INSERT
             return key
 
     async def get_key(self, key_id: int) -> IssuedKey | None:
@@ -309,13 +301,13 @@ class Repository:
             stmt = update(IssuedKey).where(col(IssuedKey.id) == key_id)
             if only_from is not None:
                 stmt = stmt.where(IssuedKey.state == only_from)
-            result = await session.execute(stmt.values(state=state))
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            moved = (await session.execute(stmt.values(state=state).returning(IssuedKey))).scalars().first()
+            if moved is None:
                 await session.rollback()
                 return None
             await self._record(session, notices)
             await session.commit()
-            return await session.get(IssuedKey, key_id)
+            return moved
 
     async def close_keys(self, delivery_id: int, state: KeyState, *, kind: KeyKind | None = None) -> list[IssuedKey]:
         """Move every active key of a delivery to `state`; returns the keys that moved."""
@@ -329,19 +321,15 @@ class Repository:
 
     async def set_key_message(self, key_id: int, message_id: int) -> None:
         async with self._session() as session:
-            key = await session.get(IssuedKey, key_id)
-            if key is not None:
-                key.message_id = message_id
-                session.add(key)
-                await session.commit()
+            await session.execute(update(IssuedKey).where(col(IssuedKey.id) == key_id).values(message_id=message_id))
+            await session.commit()
 
     # pickup links --------------------------------------------------------------------------
 
     async def add_link(self, link: PickupLink) -> PickupLink:
         async with self._session() as session:
             session.add(link)
-            await session.commit()
-            await session.refresh(link)
+            await session.commit()  # no refresh, as add_key
             return link
 
     async def get_link(self, link_id: int) -> PickupLink | None:

@@ -11,6 +11,8 @@ locker whatever happens.
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
@@ -55,7 +57,6 @@ from storage.models import (
     IssuedKey,
     KeyKind,
     KeyState,
-    User,
 )
 from storage.repository import Conflict, Notice, Repository
 from storage.types import utcnow
@@ -64,6 +65,11 @@ log = logging.getLogger(__name__)
 
 S = DeliveryState
 OCCUPIED = "occupied"
+# Every update remembers who sent it; a person whose profile this process wrote a moment ago is not
+# written again (last_seen_at is this fresh). A pure optimisation: each process keeps its own memory,
+# and the row is in the database before anything could need it.
+REMEMBER_SECONDS = 300.0
+REMEMBER_MAX = 10_000
 
 
 class DeliveryService:
@@ -85,6 +91,7 @@ class DeliveryService:
         self.now = now
         # Locker Open links (KEY_MODE=link): wired by the composition root, since they build on this service.
         self.links: LinkIssuer | None = None
+        self._remembered: OrderedDict[int, tuple[Person, float]] = OrderedDict()  # id -> (as written, when)
 
     @property
     def link_issuer(self) -> LinkIssuer:
@@ -97,14 +104,23 @@ class DeliveryService:
 
     # people --------------------------------------------------------------------------------
 
-    async def remember(self, person: Person) -> User:
-        return await self.repo.upsert_user(
+    async def remember(self, person: Person) -> None:
+        """Record who is talking (name, username, language, last seen), at most every few minutes."""
+        now = time.monotonic()
+        written = self._remembered.get(person.id)
+        if written is not None and written[0] == person and now - written[1] < REMEMBER_SECONDS:
+            return
+        await self.repo.upsert_user(
             person.id,
             first_name=person.first_name,
             last_name=person.last_name,
             username=person.username,
             language=person.language,
         )
+        self._remembered[person.id] = (person, now)
+        self._remembered.move_to_end(person.id)
+        while len(self._remembered) > REMEMBER_MAX:
+            self._remembered.popitem(last=False)  # the longest ago: bounded memory however many people
 
     # lists -----------------------------------------------------------------------------------
 
