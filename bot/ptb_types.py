@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
+from telegram.ext import Application, BaseHandler, CallbackContext, ExtBot, JobQueue
 
 from bot.ratelimit import Priority
 
 Context = CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]
 BotApplication = Application[ExtBot[None], Context, dict[Any, Any], dict[Any, Any], dict[Any, Any], JobQueue[Context]]
 RateLimitArgs = Priority
+# Any of the handlers the bot registers (commands, buttons, messages), with its context.
+AnyHandler = BaseHandler[Any, Context, Any]

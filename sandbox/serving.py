@@ -50,7 +50,7 @@ async def serve_app(
         log_level="warning",
         lifespan="off",
         access_log=False,
-        timeout_graceful_shutdown=graceful_timeout,
+        timeout_graceful_shutdown=int(graceful_timeout),
         timeout_keep_alive=int(keep_alive),
     )
     server = _Server(config)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("bot", "storage", "sandbox")
 MAX_LINES = 600
 # Modules already over MAX_LINES, with the most lines they may have; shrink them and drop the entry.
-KNOWN_OVERSIZED = {"storage/repository.py": 700}
+KNOWN_OVERSIZED: dict[str, int] = {}
 
 
 def module_files(package: str, root: Path = ROOT) -> dict[str, Path]:

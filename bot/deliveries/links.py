@@ -14,6 +14,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bot.deliveries import harbor_care
 from bot.deliveries.model import (
     AlreadyOpen,
     IssuedKeyView,
@@ -26,7 +27,7 @@ from bot.deliveries.model import (
 )
 from bot.deliveries.search import free_sizes
 from bot.harbor import links
-from bot.harbor.errors import HarborError, HarborNotAvailable, HarborNotFound
+from bot.harbor.errors import HarborError
 from bot.harbor.models import Locker, LockerStatus, LockerType
 from bot.keys import LinkKey
 from storage.models import Delivery, DeliveryState, KeyKind
@@ -99,11 +100,11 @@ class LinkKeys:
             )
         except Conflict:
             # Harbor gave us a locker an open delivery still watches (emptied a moment ago).
-            await self._release_quietly(locker.tower_id, locker.id)
+            await harbor_care.release_quietly(self.harbor, locker.tower_id, locker.id)
             await d._abandon(delivery.id, "locker_still_in_use")
             raise ServiceUnavailable("Harbor chose a locker that is still in use") from None
         if reserved is None:  # cancelled (by an admin) while Harbor answered
-            await self._release_quietly(locker.tower_id, locker.id)
+            await harbor_care.release_quietly(self.harbor, locker.tower_id, locker.id)
             current = await d.repo.get_delivery(delivery.id)
             assert current is not None
             raise WrongState(current)
@@ -163,7 +164,7 @@ class LinkKeys:
                 **changes,
             )
         except (Conflict, WrongState):
-            await self._release_quietly(locker.tower_id, locker.id)
+            await harbor_care.release_quietly(self.harbor, locker.tower_id, locker.id)
             raise
         if moved and old[0] is not None and old[1] is not None:
             await d.repo.add_event(
@@ -275,12 +276,4 @@ class LinkKeys:
         except HarborError:
             return  # the hold ends by itself after 5 minutes
         if any(lk.id == locker_id and lk.status.name == "rented" for lk in held):
-            await self._release_quietly(tower_id, locker_id)
-
-    async def _release_quietly(self, tower_id: str, locker_id: int) -> None:
-        try:
-            await self.harbor.release(tower_id, locker_id)
-        except (HarborNotAvailable, HarborNotFound):
-            return
-        except HarborError as exc:
-            log.warning("locker %s: link hold not given back: %s", locker_id, type(exc).__name__)
+            await harbor_care.release_quietly(self.harbor, tower_id, locker_id)

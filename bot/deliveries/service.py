@@ -18,7 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.deliveries import notices
+from bot.deliveries import harbor_care, notices
 from bot.deliveries.model import (
     AlreadyOpen,
     Closed,
@@ -46,7 +46,7 @@ from bot.harbor.errors import (
     HarborNotFound,
     HarborOutcomeUnknown,
 )
-from bot.harbor.models import Location, Locker, LockerToken
+from bot.harbor.models import Location, LockerToken
 from bot.keys import LinkKey, LockerKey
 from storage.locks import Locks, LockScope
 from storage.models import (
@@ -179,11 +179,11 @@ class DeliveryService:
                 log.info("delivery %s: locker %s taken meanwhile, trying the next", delivery.id, locker.id)
                 continue
             except HarborOutcomeUnknown:
-                holds = await self._holds(locker, "reserved")
+                holds = await harbor_care.holds(self.harbor, locker.id, "reserved")
                 if not holds:
                     if holds is None:
                         # Harbor may hold it for us with no delivery to show for it: give it back.
-                        await self._cancel_quietly(locker)
+                        await harbor_care.cancel_quietly(self.harbor, locker.tower_id, locker.id)
                     await self._abandon(delivery.id, "harbor_outcome_unknown")
                     raise ServiceUnavailable("reservation outcome unknown") from None
                 log.info("delivery %s: reservation timed out but Harbor holds it for us", delivery.id)
@@ -206,10 +206,10 @@ class DeliveryService:
                 )
             except Conflict:
                 # Another open delivery holds this locker (it emptied a moment ago): not ours to use.
-                await self._cancel_quietly(locker)
+                await harbor_care.cancel_quietly(self.harbor, locker.tower_id, locker.id)
                 continue
             if reserved is None:  # cancelled (by an admin) while Harbor answered
-                await self._cancel_quietly(locker)
+                await harbor_care.cancel_quietly(self.harbor, locker.tower_id, locker.id)
                 current = await self.repo.get_delivery(delivery.id)
                 assert current is not None
                 raise WrongState(current)
@@ -332,7 +332,7 @@ class DeliveryService:
             # The locker token already exists at Harbor; if this fails it simply expires unused.
             sdk_token = (await harbor_call(self.harbor.tower_access_token())).get_secret_value()
         key = LockerKey(
-            kind=kind.value,  # type: ignore[arg-type]
+            kind=kind.value,
             env=self.policy.key_env,  # type: ignore[arg-type]
             tower_id=token.tower_id,
             locker_id=token.locker.id,
@@ -400,7 +400,7 @@ class DeliveryService:
             current = await self.repo.get_delivery(delivery.id)
             assert current is not None
             if not current.state.is_open:
-                await self._release_quietly(current)
+                await harbor_care.release_quietly(self.harbor, current.tower_id, current.locker_id)
             raise WrongState(current)
         return IssuedKeyView(key, record, moved)
 
@@ -536,30 +536,6 @@ class DeliveryService:
         return Closed(closed, voided)
 
     # Harbor, carefully -----------------------------------------------------------------------
-
-    async def _holds(self, locker: Locker, status: str) -> bool | None:
-        """After a POST with no answer: does Harbor now list this locker as ours, in `status`?
-        None when Harbor cannot tell us either."""
-        try:
-            held = await self.harbor.assigned_lockers()
-        except HarborError:
-            return None
-        return any(lk.id == locker.id and lk.status.name == status for lk in held)
-
-    async def _cancel_quietly(self, locker: Locker) -> None:
-        """Best effort; a reservation nobody cancels still lapses at Harbor when its time is up."""
-        try:
-            await self.harbor.cancel_reservation(locker.tower_id, locker.id)
-        except HarborError as exc:
-            log.warning("locker %s: reservation not cancelled: %s", locker.id, type(exc).__name__)
-
-    async def _release_quietly(self, delivery: Delivery) -> None:
-        if delivery.tower_id is None or delivery.locker_id is None:
-            return
-        try:
-            await self.harbor.release(delivery.tower_id, delivery.locker_id)
-        except HarborError as exc:
-            log.warning("delivery %s: locker not released: %s", delivery.id, type(exc).__name__)
 
     async def _give_back(self, delivery: Delivery) -> None:
         """Cancel the reservation or release the locker at Harbor; refuse if the item is already in."""

@@ -11,18 +11,18 @@ import html
 import logging
 import re
 import statistics
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.deliveries import Closed, DeliveryNotFound, DeliveryProblem, ServiceUnavailable, WrongState
 from bot.handlers.common import (
-    Context,
+    Handler,
     answer,
     callback_id,
     is_private,
@@ -37,7 +37,8 @@ from bot.handover import UnknownUser
 from bot.harbor.errors import HarborError
 from bot.harbor.models import Locker
 from bot.menus import set_admin_menu
-from bot.notify import edit_view
+from bot.ptb_types import AnyHandler, Context
+from bot.sending import edit_view
 from bot.ui import format as fmt
 from bot.ui import locales, views
 from bot.ui.texts import Safe, raw, t
@@ -46,8 +47,6 @@ from storage.models import CollectorKind, Delivery, DeliveryState, OutboxState, 
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Update, Context], Awaitable[None]]
 
 RECENT = 20
 PAGE_LIMIT = 3800  # Telegram allows 4096 characters a message; room is left for the truncation note
@@ -534,14 +533,14 @@ async def give_admin_menu(update: Update, context: Context) -> None:
         context.bot_data.setdefault(MENU_SET, set()).add(user.id)
 
 
-def menu_handler() -> BaseHandler:
+def menu_handler() -> AnyHandler:
     return MessageHandler(filters.ChatType.PRIVATE, give_admin_menu)
 
 
 # wiring --------------------------------------------------------------------------------------
 
 
-def handlers() -> list[BaseHandler]:
+def handlers() -> list[AnyHandler]:
     return [
         CommandHandler("lockers", admin_only(lockers_command)),
         CommandHandler("deliveries", admin_only(deliveries_command)),

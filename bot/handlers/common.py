@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
+from typing import Any, cast
 
-from telegram import Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ContextTypes
 
 from bot.deliveries import (
     DeliveryNotFound,
@@ -25,6 +25,7 @@ from bot.deliveries import (
     ServiceUnavailable,
     WrongState,
 )
+from bot.ptb_types import Context
 from bot.services import Services
 from bot.ui import locales, views
 from bot.ui.handover_views import delivery_view_for
@@ -33,11 +34,10 @@ from bot.ui.views import View, callback_args
 from storage.models import Delivery
 
 log = logging.getLogger(__name__)
-Context = ContextTypes.DEFAULT_TYPE
 
 
 def services(context: Context) -> Services:
-    return context.application.bot_data["services"]
+    return cast(Services, context.application.bot_data["services"])
 
 
 def person(update: Update) -> Person:
@@ -111,7 +111,7 @@ def is_private(update: Update) -> bool:
     return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
 
 
-Handler = Callable[[Update, Context], Awaitable[None]]
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 
 def private_only(handler: Handler) -> Handler:
@@ -149,7 +149,7 @@ async def edit_or_send(update: Update, context: Context, view: View) -> Message 
         if _same(query.message, view):
             return True  # Telegram refuses an edit that changes nothing
         try:
-            return await query.edit_message_text(view.text, parse_mode=ParseMode.HTML, reply_markup=view.markup)
+            return await query.edit_message_text(view.text, parse_mode=ParseMode.HTML, reply_markup=inline(view))
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
                 return True
@@ -157,33 +157,15 @@ async def edit_or_send(update: Update, context: Context, view: View) -> Message 
     return await reply(update, context, view)
 
 
+def inline(view: View) -> InlineKeyboardMarkup | None:
+    """The buttons an edit can carry: Telegram edits only inline keyboards into a message."""
+    return view.markup if isinstance(view.markup, InlineKeyboardMarkup) else None
+
+
 def _same(message: object, view: View) -> bool:
     """Would editing `message` into `view` change nothing? (Compared on text and buttons.)"""
     current = getattr(message, "reply_markup", None)
     return getattr(message, "text_html", None) == view.text and current == view.markup
-
-
-async def edit_message(context: Context, chat_id: int | None, message_id: int | None, view: View) -> bool:
-    """Edit a message the bot sent earlier (a status message); False when it is gone."""
-    if chat_id is None or message_id is None:
-        return False
-    try:
-        await context.bot.edit_message_text(
-            view.text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML, reply_markup=view.markup
-        )
-    except BadRequest as exc:
-        return "not modified" in str(exc).lower()
-    except TelegramError as exc:
-        log.warning("editing message %s in chat %s failed: %s", message_id, chat_id, exc)
-        return False
-    return True
-
-
-async def delete_quietly(context: Context, chat_id: int, message_id: int | None) -> None:
-    if message_id is None:
-        return
-    with suppress(TelegramError):
-        await context.bot.delete_message(chat_id, message_id)
 
 
 async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
@@ -193,7 +175,7 @@ async def answer(update: Update, text: str | None = None, *, alert: bool = False
             await update.callback_query.answer(text, show_alert=alert)
 
 
-def problem_view(exc: DeliveryProblem, language: str | None, retry: views.InlineKeyboardButton | None = None) -> View:
+def problem_view(exc: DeliveryProblem, language: str | None, retry: InlineKeyboardButton | None = None) -> View:
     """The friendly answer to each problem the delivery service can raise."""
     if isinstance(exc, ServiceUnavailable):
         return views.harbor_down(language, retry)

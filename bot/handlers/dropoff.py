@@ -12,7 +12,7 @@ import logging
 
 from telegram import InlineKeyboardButton, ReplyKeyboardRemove, Update
 from telegram.constants import ChatAction
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.deliveries import (
     AlreadyOpen,
@@ -26,7 +26,6 @@ from bot.deliveries import (
 from bot.deliveries.links import NoLockerOfSize
 from bot.geo import Point, parse_point
 from bot.handlers.common import (
-    Context,
     answer,
     callback_id,
     callback_ids,
@@ -41,6 +40,7 @@ from bot.handlers.common import (
     show_current,
 )
 from bot.handlers.errors import unexpected_message
+from bot.ptb_types import AnyHandler, Context
 from bot.ui import format as fmt
 from bot.ui import link_views, views
 from bot.ui.texts import raw, t
@@ -358,7 +358,7 @@ def _retry_for(
 # wiring --------------------------------------------------------------------------------------
 
 
-def handlers() -> list[BaseHandler]:
+def handlers() -> list[AnyHandler]:
     location = PRIVATE_INPUT & (filters.LOCATION | filters.VENUE)
     return [
         CommandHandler("dropoff", ask_location),
@@ -376,6 +376,6 @@ def handlers() -> list[BaseHandler]:
     ]
 
 
-def step_handler() -> BaseHandler:
+def step_handler() -> AnyHandler:
     """Registered after every other feature's handlers: text and other messages in a private chat."""
     return MessageHandler(PRIVATE_INPUT & ~filters.COMMAND, in_step)

@@ -6,9 +6,10 @@ import logging
 
 from telegram import Update
 from telegram.error import Forbidden, NetworkError, RetryAfter, TimedOut
-from telegram.ext import BaseHandler, CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.handlers.common import Context, answer, is_private, lang, reply
+from bot.handlers.common import answer, is_private, lang, reply
+from bot.ptb_types import AnyHandler, Context
 from bot.ui.texts import raw, t
 from bot.ui.views import View
 
@@ -18,12 +19,13 @@ log = logging.getLogger(__name__)
 async def stale_button(update: Update, context: Context) -> None:
     """A button from a message whose moment has passed (or one we never made)."""
     await answer(update, raw("error.stale_button", lang(update)), alert=True)
-    message = update.callback_query.message if update.callback_query is not None else None
+    query = update.callback_query
+    message = query.message if query is not None else None
     # Drop the dead buttons so nobody taps them again (when there are any: Telegram refuses an edit
     # that changes nothing).
-    if message is not None and getattr(message, "reply_markup", None) is not None:
+    if query is not None and message is not None and getattr(message, "reply_markup", None) is not None:
         try:
-            await update.callback_query.edit_message_reply_markup(None)
+            await query.edit_message_reply_markup(None)
         except Exception:
             log.debug("could not clear stale buttons", exc_info=True)
 
@@ -52,7 +54,7 @@ async def on_error(update: object, context: Context) -> None:
             log.debug("could not tell the user about the error", exc_info=True)
 
 
-def handlers() -> list[BaseHandler]:
+def handlers() -> list[AnyHandler]:
     """Catch-alls, registered after every feature's handlers."""
     return [
         CallbackQueryHandler(stale_button),

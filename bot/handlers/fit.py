@@ -11,18 +11,15 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatAction
-from telegram.ext import BaseHandler, CallbackQueryHandler
+from telegram.ext import CallbackQueryHandler
 
 from bot.deliveries import DeliveryProblem, WrongState
 from bot.deliveries.fit import ConfirmEmpty, NoBiggerSize
 from bot.handlers.common import (
-    Context,
     answer,
     callback_id,
     callback_ids,
     chat_action,
-    delete_quietly,
-    edit_message,
     edit_or_send,
     is_private,
     lang,
@@ -32,6 +29,8 @@ from bot.handlers.common import (
     show_current,
 )
 from bot.handlers.dropoff import search_near
+from bot.ptb_types import AnyHandler, Context
+from bot.sending import delete_quietly, edit_view
 from bot.ui import link_views, views
 from bot.ui.texts import raw
 from bot.ui.views import action_is
@@ -85,10 +84,10 @@ async def _refit(
         await answer(update)
         delivery = refitted.issued.delivery
         for key in refitted.voided_keys:  # the old locker's QR must not be tried at the tower
-            await delete_quietly(context, key.chat_id, key.message_id)
+            await delete_quietly(context.bot, key.chat_id, key.message_id)
         # The status message now names the new locker; the new key follows it.
         status = views.status(delivery, language)
-        if not await edit_message(context, delivery.status_chat_id, delivery.status_message_id, status):
+        if not await edit_view(context.bot, delivery.status_chat_id, delivery.status_message_id, status):
             message = await reply(update, context, status)
             assert delivery.id is not None
             await svc.deliveries.attach_status_message(delivery.id, message.chat_id, message.message_id)
@@ -125,7 +124,7 @@ async def nearby(update: Update, context: Context) -> None:
         await search_near(update, context, (delivery.lat, delivery.lon))
 
 
-def handlers() -> list[BaseHandler]:
+def handlers() -> list[AnyHandler]:
     return [
         CallbackQueryHandler(didnt_fit, pattern=action_is("fit", int)),
         CallbackQueryHandler(confirmed_empty, pattern=action_is("fitok", int)),

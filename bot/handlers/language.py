@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, TypeHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler
 
 from bot.handlers.common import (
-    Context,
     answer,
     edit_or_send,
     lang,
@@ -17,6 +16,7 @@ from bot.handlers.common import (
     use_chosen_language,
 )
 from bot.menus import set_chat_menu
+from bot.ptb_types import AnyHandler, Context
 from bot.ui import locales
 from bot.ui.texts import raw
 from bot.ui.views import View, action_is, button, callback_args, keyboard
@@ -62,11 +62,11 @@ async def _choose(update: Update, context: Context, language: str) -> None:
     await set_chat_menu(context.bot, update.effective_user.id, language, admin=svc.is_admin(update.effective_user.id))
 
 
-def loader() -> BaseHandler:
+def loader() -> AnyHandler:
     return TypeHandler(Update, load_language)
 
 
-def handlers() -> list[BaseHandler]:
+def handlers() -> list[AnyHandler]:
     return [
         CommandHandler("language", private_only(language_command)),
         CallbackQueryHandler(private_only(language_chosen), pattern=action_is(CHOOSE, str)),

@@ -8,11 +8,10 @@ import logging
 
 from telegram import InlineKeyboardButton, Update
 from telegram.constants import ChatAction
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.deliveries import DeliveryProblem, KeyStillValid
 from bot.handlers.common import (
-    Context,
     answer,
     callback_id,
     callback_ids,
@@ -28,6 +27,7 @@ from bot.handlers.common import (
     services,
 )
 from bot.handover import CollectorHoldsKey, LinkRefused, NotACourier, OwnLink
+from bot.ptb_types import AnyHandler, Context
 from bot.ui import format as fmt
 from bot.ui import handover_views as hv
 from bot.ui import views
@@ -269,7 +269,7 @@ def _forced(update: Update) -> bool:
     return bool(query and query.data and query.data.split(":", 1)[0].endswith("!"))
 
 
-def handlers() -> list[BaseHandler]:
+def handlers() -> list[AnyHandler]:
     # Everything here shows a delivery, a link or a key: private chats only (private_only answers
     # elsewhere with one line).
     return [

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.handlers.common import Context, answer, edit_or_send, lang, private_only, remember, reply, services
+from bot.handlers.common import answer, edit_or_send, lang, private_only, remember, reply, services
+from bot.ptb_types import AnyHandler, Context
 from bot.ui import format as fmt
 from bot.ui import views
 from bot.ui.texts import raw, t
@@ -47,7 +48,7 @@ async def forget_confirmed(update: Update, context: Context) -> None:
     await edit_or_send(update, context, View("\n".join(lines)))
 
 
-def handlers() -> list[BaseHandler]:
+def handlers() -> list[AnyHandler]:
     # /start with a payload is a deep link, handled by the pickup module before this one.
     return [
         CommandHandler("start", start, filters=filters.ChatType.PRIVATE),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop, BaseHandler, TypeHandler
+from telegram.ext import ApplicationHandlerStop, TypeHandler
 
-from bot.handlers.common import Context, answer, is_private, lang, reply, services
+from bot.handlers.common import answer, is_private, lang, reply, services
+from bot.ptb_types import AnyHandler, Context
 from bot.throttle import Verdict
 from bot.ui.texts import raw, t
 from bot.ui.views import View
@@ -33,5 +34,5 @@ async def budget(update: Update, context: Context) -> None:
     raise ApplicationHandlerStop
 
 
-def handlers() -> list[BaseHandler]:
+def handlers() -> list[AnyHandler]:
     return [TypeHandler(Update, budget)]

@@ -16,6 +16,7 @@ from telegram import (
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
 )
 
 from bot.deliveries import LocationOffer, NearbyResult, SizeOffer
@@ -24,7 +25,7 @@ from bot.ui import format as fmt
 from bot.ui.texts import Safe, raw, t
 from storage.models import Delivery, DeliveryState, IssuedKey, KeyKind
 
-Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | None
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,270 @@
+"""The repository's people and deliveries: who talks to the bot, every delivery and its history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from storage.models import (
+    AFTER_DROPOFF_STATES,
+    OPEN_STATES,
+    Delivery,
+    DeliveryEvent,
+    DeliveryState,
+    IssuedKey,
+    KeyState,
+    Role,
+    User,
+)
+from storage.repo_base import Conflict, Notice, RepositoryBase, insert_for
+from storage.types import utcnow
+
+
+class PeopleAndDeliveries(RepositoryBase):
+    # users ---------------------------------------------------------------------------------
+
+    async def upsert_user(
+        self,
+        user_id: int,
+        *,
+        first_name: str,
+        last_name: str | None = None,
+        username: str | None = None,
+        language: str | None = None,
+    ) -> User:
+        """One statement (INSERT ... ON CONFLICT DO UPDATE ... RETURNING): it runs on every update."""
+        now = utcnow()
+        profile = {
+            "first_name": first_name, "last_name": last_name, "username": username, "language": language,
+            "last_seen_at": now,
+        }  # fmt: skip
+        async with self._session() as session:
+            stmt = insert_for(session)(User).values(id=user_id, role=Role.CUSTOMER, created_at=now, **profile)
+            stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=profile).returning(User)
+            user: User = (await session.execute(stmt)).scalars().one()
+            await session.commit()
+            return user
+
+    async def get_user(self, user_id: int) -> User | None:
+        async with self._session() as session:
+            return await session.get(User, user_id)
+
+    async def find_user_by_username(self, username: str) -> User | None:
+        async with self._session() as session:
+            stmt = select(User).where(func.lower(User.username) == username.lstrip("@").lower())
+            return (await session.exec(stmt)).first()
+
+    async def set_role(self, user_id: int, role: Role) -> User | None:
+        async with self._session() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                return None
+            user.role = role
+            session.add(user)
+            await session.commit()
+            await session.refresh(user)
+            return user
+
+    async def users_with_role(self, role: Role) -> list[User]:
+        async with self._session() as session:
+            return list(await session.exec(select(User).where(User.role == role).order_by(User.first_name)))
+
+    # deliveries ----------------------------------------------------------------------------
+
+    async def create_delivery(self, delivery: Delivery, *, actor_id: int | None, detail: str = "") -> Delivery:
+        """Raises Conflict when the sender already has a delivery before its drop-off."""
+        async with self._session() as session:
+            session.add(delivery)
+            try:
+                await session.flush()
+            except IntegrityError as exc:
+                await session.rollback()
+                raise Conflict(str(exc.orig)) from None
+            assert delivery.id is not None
+            session.add(DeliveryEvent(delivery_id=delivery.id, actor_id=actor_id, kind="created", detail=detail))
+            await session.commit()  # no refresh: every column got its value here, none from the server
+            return delivery
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        async with self._session() as session:
+            return await session.get(Delivery, delivery_id)
+
+    async def transition(
+        self,
+        delivery_id: int,
+        *,
+        from_states: Iterable[DeliveryState],
+        to_state: DeliveryState,
+        actor_id: int | None,
+        event: str,
+        detail: str = "",
+        notices: Sequence[Notice] = (),
+        **changes: Any,
+    ) -> Delivery | None:
+        """Compare-and-set: move the delivery only if it is still in one of `from_states`.
+
+        Returns the updated delivery, or None when another task or process moved it first (a double
+        tap, a job racing a handler): exactly one caller wins, and only the winner's `notices` are
+        recorded. Raises Conflict when the change would give a locker to a second open delivery.
+        """
+        from_states = list(from_states)
+        illegal = [state for state in from_states if not state.may_become(to_state)]
+        if illegal:  # a programming error, not a race: the state machine is declared in storage.models
+            raise ValueError(f"no move from {', '.join(illegal)} to {to_state} (storage.models.TRANSITIONS)")
+        now = utcnow()
+        async with self._session() as session:
+            try:
+                # RETURNING: the moved row comes back with the UPDATE, not from a second SELECT.
+                result = await session.execute(
+                    update(Delivery)
+                    .where(col(Delivery.id) == delivery_id, col(Delivery.state).in_(from_states))
+                    .values(state=to_state, updated_at=now, **changes)
+                    .returning(Delivery)
+                )
+                moved: Delivery | None = result.scalars().first()
+            except IntegrityError as exc:
+                await session.rollback()
+                raise Conflict(str(exc.orig)) from None
+            if moved is None:
+                await session.rollback()
+                return None
+            session.add(DeliveryEvent(delivery_id=delivery_id, actor_id=actor_id, kind=event, detail=detail, at=now))
+            await self._record(session, notices)
+            await session.commit()
+            return moved
+
+    async def update_delivery(self, delivery_id: int, **changes: Any) -> Delivery | None:
+        """Change fields that are not the state (message ids, reminder times)."""
+        async with self._session() as session:
+            stmt = update(Delivery).where(col(Delivery.id) == delivery_id).values(updated_at=utcnow(), **changes)
+            delivery = (await session.execute(stmt.returning(Delivery))).scalars().first()
+            await session.commit()
+            return delivery
+
+    async def add_event(self, delivery_id: int, kind: str, *, actor_id: int | None = None, detail: str = "") -> None:
+        async with self._session() as session:
+            session.add(DeliveryEvent(delivery_id=delivery_id, actor_id=actor_id, kind=kind, detail=detail))
+            await session.commit()
+
+    async def events(self, delivery_id: int) -> list[DeliveryEvent]:
+        async with self._session() as session:
+            stmt = select(DeliveryEvent).where(DeliveryEvent.delivery_id == delivery_id)
+            return list(await session.exec(stmt.order_by(col(DeliveryEvent.at), col(DeliveryEvent.id))))
+
+    async def deliveries_in(self, states: Iterable[DeliveryState]) -> list[Delivery]:
+        async with self._session() as session:
+            stmt = select(Delivery).where(col(Delivery.state).in_(list(states)))
+            return list(await session.exec(stmt.order_by(col(Delivery.id))))
+
+    async def open_by_locker(self) -> dict[tuple[str, int], Delivery]:
+        """Open deliveries by the locker they hold or still watch: (lower-case tower id, locker id)."""
+        async with self._session() as session:
+            stmt = select(Delivery).where(
+                col(Delivery.state).in_(list(OPEN_STATES)), col(Delivery.locker_id).is_not(None)
+            )
+            return {
+                (d.tower_id.lower(), d.locker_id): d
+                for d in (await session.exec(stmt))
+                if d.tower_id is not None and d.locker_id is not None
+            }
+
+    async def open_deliveries_of(self, user_id: int) -> list[Delivery]:
+        """Deliveries the user sends or collects that are not finished, oldest first."""
+        async with self._session() as session:
+            stmt = select(Delivery).where(
+                col(Delivery.state).in_(list(OPEN_STATES)),
+                (Delivery.sender_id == user_id) | (Delivery.collector_id == user_id),
+            )
+            return list(await session.exec(stmt.order_by(col(Delivery.id))))
+
+    async def recent_deliveries(self, *, state: DeliveryState | None = None, limit: int = 20) -> list[Delivery]:
+        async with self._session() as session:
+            stmt = select(Delivery)
+            if state is not None:
+                stmt = stmt.where(Delivery.state == state)
+            return list(await session.exec(stmt.order_by(col(Delivery.id).desc()).limit(limit)))
+
+    async def deliveries_for_collector(self, user_id: int) -> list[Delivery]:
+        async with self._session() as session:
+            stmt = select(Delivery).where(Delivery.collector_id == user_id, col(Delivery.state).in_(list(OPEN_STATES)))
+            return list(await session.exec(stmt.order_by(col(Delivery.id))))
+
+    async def count_by_state(self, *, since: datetime | None = None) -> dict[DeliveryState, int]:
+        async with self._session() as session:
+            stmt = select(Delivery.state, func.count()).group_by(Delivery.state)
+            if since is not None:
+                stmt = stmt.where(col(Delivery.created_at) >= since)
+            return {DeliveryState(state): count for state, count in (await session.exec(stmt))}
+
+    async def pickup_durations(self, *, since: datetime | None = None) -> list[float]:
+        """Seconds from drop-off to pick-up of completed deliveries."""
+        async with self._session() as session:
+            stmt = select(Delivery.dropped_at, Delivery.completed_at).where(
+                Delivery.state == DeliveryState.COMPLETED,
+                col(Delivery.dropped_at).is_not(None),
+                col(Delivery.completed_at).is_not(None),
+            )
+            if since is not None:
+                stmt = stmt.where(col(Delivery.completed_at) >= since)
+            rows = await session.exec(stmt)
+            return [(done - dropped).total_seconds() for dropped, done in rows if done and dropped]
+
+    # what is due (the timers are the rows themselves: nothing to lose between two writes) ------
+
+    async def due_holds(self, now: datetime, *, limit: int = 100) -> list[Delivery]:
+        async with self._session() as session:
+            stmt = select(Delivery).where(
+                col(Delivery.state).in_([DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF]),
+                col(Delivery.reserved_until) <= now,
+            )
+            return list(await session.exec(stmt.order_by(col(Delivery.reserved_until)).limit(limit)))
+
+    async def due_reminders(self, now: datetime, *, limit: int = 100) -> list[Delivery]:
+        async with self._session() as session:
+            stmt = select(Delivery).where(
+                col(Delivery.state).in_(list(AFTER_DROPOFF_STATES)),
+                col(Delivery.reminder_due_at) <= now,
+                col(Delivery.reminded_at).is_(None),
+            )
+            return list(await session.exec(stmt.order_by(col(Delivery.reminder_due_at)).limit(limit)))
+
+    async def next_due(self) -> datetime | None:
+        """The earliest time any of the above falls due (a test moves its clock there)."""
+        async with self._session() as session:
+            candidates = [
+                select(func.min(Delivery.reserved_until)).where(
+                    col(Delivery.state).in_([DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF])
+                ),
+                select(func.min(IssuedKey.expires_at)).where(IssuedKey.state == KeyState.ACTIVE),
+                select(func.min(Delivery.reminder_due_at)).where(
+                    col(Delivery.state).in_(list(AFTER_DROPOFF_STATES)), col(Delivery.reminded_at).is_(None)
+                ),
+            ]
+            found = [(await session.exec(stmt)).first() for stmt in candidates]  # type: ignore[call-overload]
+            times = [t for t in found if t is not None]
+            return min(times) if times else None
+
+    async def mark_reminded(self, delivery_id: int, *, now: datetime, notices: Sequence[Notice]) -> Delivery | None:
+        """Once: None when the delivery was collected or reminded already."""
+        async with self._session() as session:
+            result = await session.execute(
+                update(Delivery)
+                .where(
+                    col(Delivery.id) == delivery_id,
+                    col(Delivery.reminded_at).is_(None),
+                    col(Delivery.state).in_(list(AFTER_DROPOFF_STATES)),
+                )
+                .values(reminded_at=now, updated_at=now)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                await session.rollback()
+                return None
+            session.add(DeliveryEvent(delivery_id=delivery_id, kind="reminder_sent", at=now))
+            await self._record(session, notices)
+            await session.commit()
+            return await session.get(Delivery, delivery_id)

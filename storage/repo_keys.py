@@ -1,0 +1,172 @@
+"""The repository's keys handed out (never their material) and one-time pickup links (only their hash)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from storage.models import (
+    IssuedKey,
+    KeyKind,
+    KeyState,
+    PickupLink,
+)
+from storage.repo_base import Notice, RepositoryBase
+
+
+class KeysAndLinks(RepositoryBase):
+    # keys ----------------------------------------------------------------------------------
+
+    async def add_key(self, key: IssuedKey) -> IssuedKey:
+        async with self._session() as session:
+            session.add(key)
+            await session.commit()  # no refresh: the id comes back with the INSERT
+            return key
+
+    async def get_key(self, key_id: int) -> IssuedKey | None:
+        async with self._session() as session:
+            return await session.get(IssuedKey, key_id)
+
+    async def keys_of(
+        self, delivery_id: int, *, kind: KeyKind | None = None, states: Sequence[KeyState] | None = None
+    ) -> list[IssuedKey]:
+        async with self._session() as session:
+            stmt = select(IssuedKey).where(IssuedKey.delivery_id == delivery_id)
+            if kind is not None:
+                stmt = stmt.where(IssuedKey.kind == kind)
+            if states is not None:
+                stmt = stmt.where(col(IssuedKey.state).in_(list(states)))
+            return list(await session.exec(stmt.order_by(col(IssuedKey.id))))
+
+    async def active_keys(self) -> list[IssuedKey]:
+        async with self._session() as session:
+            return list(await session.exec(select(IssuedKey).where(IssuedKey.state == KeyState.ACTIVE)))
+
+    async def set_key_state(
+        self,
+        key_id: int,
+        state: KeyState,
+        *,
+        only_from: KeyState | None = KeyState.ACTIVE,
+        notices: Sequence[Notice] = (),
+    ) -> IssuedKey | None:
+        """Compare-and-set on the key's state; None if it had already moved on."""
+        async with self._session() as session:
+            stmt = update(IssuedKey).where(col(IssuedKey.id) == key_id)
+            if only_from is not None:
+                stmt = stmt.where(col(IssuedKey.state) == only_from)
+            moved: IssuedKey | None = (
+                (await session.execute(stmt.values(state=state).returning(IssuedKey))).scalars().first()
+            )
+            if moved is None:
+                await session.rollback()
+                return None
+            await self._record(session, notices)
+            await session.commit()
+            return moved
+
+    async def close_keys(self, delivery_id: int, state: KeyState, *, kind: KeyKind | None = None) -> list[IssuedKey]:
+        """Move every active key of a delivery to `state`; returns the keys that moved."""
+        moved = []
+        for key in await self.keys_of(delivery_id, kind=kind, states=[KeyState.ACTIVE]):
+            assert key.id is not None
+            done = await self.set_key_state(key.id, state)
+            if done is not None:
+                moved.append(done)
+        return moved
+
+    async def set_key_message(self, key_id: int, message_id: int) -> None:
+        async with self._session() as session:
+            await session.execute(update(IssuedKey).where(col(IssuedKey.id) == key_id).values(message_id=message_id))
+            await session.commit()
+
+    # pickup links --------------------------------------------------------------------------
+
+    async def add_link(self, link: PickupLink) -> PickupLink:
+        async with self._session() as session:
+            session.add(link)
+            await session.commit()  # no refresh, as add_key
+            return link
+
+    async def get_link(self, link_id: int) -> PickupLink | None:
+        async with self._session() as session:
+            return await session.get(PickupLink, link_id)
+
+    async def find_link(self, code_hash: str) -> PickupLink | None:
+        async with self._session() as session:
+            return (await session.exec(select(PickupLink).where(PickupLink.code_hash == code_hash))).first()
+
+    async def live_links(self, delivery_id: int, *, now: datetime) -> list[PickupLink]:
+        async with self._session() as session:
+            stmt = select(PickupLink).where(
+                PickupLink.delivery_id == delivery_id,
+                col(PickupLink.claimed_at).is_(None),
+                col(PickupLink.revoked_at).is_(None),
+                col(PickupLink.expires_at) > now,
+            )
+            return list(await session.exec(stmt))
+
+    async def claim_link(self, link_id: int, user_id: int, *, now: datetime) -> bool:
+        """Single use: only the first claimer of a live link wins."""
+        async with self._session() as session:
+            result = await session.execute(
+                update(PickupLink)
+                .where(
+                    col(PickupLink.id) == link_id,
+                    col(PickupLink.claimed_at).is_(None),
+                    col(PickupLink.revoked_at).is_(None),
+                    col(PickupLink.expires_at) > now,
+                )
+                .values(claimed_by=user_id, claimed_at=now)
+            )
+            await session.commit()
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def revoke_links(self, delivery_id: int, *, now: datetime) -> int:
+        async with self._session() as session:
+            result = await session.execute(
+                update(PickupLink)
+                .where(
+                    col(PickupLink.delivery_id) == delivery_id,
+                    col(PickupLink.claimed_at).is_(None),
+                    col(PickupLink.revoked_at).is_(None),
+                )
+                .values(revoked_at=now)
+            )
+            await session.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def due_keys(self, now: datetime, *, limit: int = 100) -> list[IssuedKey]:
+        async with self._session() as session:
+            stmt = select(IssuedKey).where(IssuedKey.state == KeyState.ACTIVE, col(IssuedKey.expires_at) <= now)
+            return list(await session.exec(stmt.order_by(col(IssuedKey.expires_at)).limit(limit)))
+
+    async def due_links(self, now: datetime, *, limit: int = 100) -> list[PickupLink]:
+        async with self._session() as session:
+            stmt = select(PickupLink).where(
+                col(PickupLink.expires_at) <= now,
+                col(PickupLink.claimed_at).is_(None),
+                col(PickupLink.revoked_at).is_(None),
+            )
+            return list(await session.exec(stmt.order_by(col(PickupLink.expires_at)).limit(limit)))
+
+    async def expire_link(self, link_id: int, *, now: datetime, notices: Sequence[Notice]) -> bool:
+        async with self._session() as session:
+            result = await session.execute(
+                update(PickupLink)
+                .where(
+                    col(PickupLink.id) == link_id,
+                    col(PickupLink.claimed_at).is_(None),
+                    col(PickupLink.revoked_at).is_(None),
+                )
+                .values(revoked_at=now)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                await session.rollback()
+                return False
+            await self._record(session, notices)
+            await session.commit()
+            return True
