@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TypedDict
 
 from sqlalchemy import BigInteger, Column, Enum, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -223,6 +224,28 @@ class Delivery(SQLModel, table=True):
 
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False, index=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+
+
+class DeliveryChanges(TypedDict, total=False):
+    """The columns a transition (or an update) of a delivery may set besides its state, typed."""
+
+    tower_id: str | None
+    locker_id: int | None
+    locker_name: str | None
+    low_locker: bool
+    size_id: int
+    size_name: str
+    reserved_until: datetime | None
+    dropped_at: datetime | None
+    completed_at: datetime | None
+    closed_at: datetime | None
+    collector_kind: CollectorKind | None
+    collector_id: int | None
+    reminder_due_at: datetime | None
+    reminded_at: datetime | None
+    status_chat_id: int | None
+    status_message_id: int | None
+    sender_id: int
 
 
 class IssuedKey(SQLModel, table=True):

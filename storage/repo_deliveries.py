@@ -9,11 +9,13 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from typing_extensions import Unpack
 
 from storage.models import (
     AFTER_DROPOFF_STATES,
     OPEN_STATES,
     Delivery,
+    DeliveryChanges,
     DeliveryEvent,
     DeliveryState,
     IssuedKey,
@@ -104,7 +106,7 @@ class PeopleAndDeliveries(RepositoryBase):
         event: str,
         detail: str = "",
         notices: Sequence[Notice] = (),
-        **changes: Any,
+        **changes: Unpack[DeliveryChanges],
     ) -> Delivery | None:
         """Compare-and-set: move the delivery only if it is still in one of `from_states`.
 
