@@ -55,7 +55,7 @@ def _setup(level: str | int = "DEBUG", fmt: LogFormat = LogFormat.TEXT) -> io.St
 
 def _log_everything_secret() -> None:
     """What PTB, httpx and our own code log at DEBUG on a busy day, secrets included."""
-    url = httpx.URL(f"https://api.telegram.org/bot{BOT_TOKEN}/sendMessage")
+    url = httpx.URL(f"http://telegram.emulator/bot{BOT_TOKEN}/sendMessage")
     logging.getLogger("httpx").debug('HTTP Request: %s %s "%s"', "POST", url, "HTTP/1.1 200 OK")
     logging.getLogger("telegram.ext.ExtBot").debug(
         "Calling Bot API endpoint `%s` with parameters `%s`",
@@ -71,7 +71,7 @@ def _log_everything_secret() -> None:
     logging.getLogger("bot.web").debug("headers %s", [(b"x-telegram-bot-api-secret-token", WEBHOOK_SECRET.encode())])
     logging.getLogger("bot.web").debug("webhook set, checking %s", WEBHOOK_SECRET)  # only registration hides it
     try:
-        raise httpx.ConnectError(f"cannot reach https://api.telegram.org/bot{BOT_TOKEN}/getUpdates ({BOT_TOKEN})")
+        raise httpx.ConnectError(f"cannot reach http://telegram.emulator/bot{BOT_TOKEN}/getUpdates ({BOT_TOKEN})")
     except httpx.ConnectError:
         logging.getLogger("telegram.ext.Application").exception("network trouble while polling")
 
@@ -98,7 +98,7 @@ def test_text_lines_show_placeholders_where_the_secrets_were() -> None:
     _log_everything_secret()
 
     output = stream.getvalue()
-    assert "https://api.telegram.org/bot<token>/sendMessage" in output
+    assert "http://telegram.emulator/bot<token>/sendMessage" in output
     assert "?start=<code>" in output
     assert "/start <code>" in output
     assert "Bearer <redacted>" in output
@@ -118,7 +118,7 @@ def test_json_lines_parse_and_carry_time_level_logger_message_and_exception() ->
         assert {"time", "level", "logger", "message"} <= entry.keys()
     first = entries[0]
     assert (first["level"], first["logger"]) == ("DEBUG", "httpx")
-    assert first["message"] == 'HTTP Request: POST https://api.telegram.org/bot<token>/sendMessage "HTTP/1.1 200 OK"'
+    assert first["message"] == 'HTTP Request: POST http://telegram.emulator/bot<token>/sendMessage "HTTP/1.1 200 OK"'
     failure = entries[-1]
     assert failure["level"] == "ERROR"
     assert failure["message"] == "network trouble while polling"
