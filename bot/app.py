@@ -13,6 +13,7 @@ from telegram.ext import ApplicationBuilder, BaseRateLimiter, BaseUpdateProcesso
 from telegram.request import BaseRequest
 
 from bot import jobs
+from bot.admin import AdminService
 from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch, Policy
 from bot.deliveries.fit import FitService
@@ -101,6 +102,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         builder = builder.get_updates_request(overrides.get_updates_request)
     application = builder.build()
 
+    handover = HandoverService(deliveries)
     services = Services(
         settings=settings,
         harbor=harbor.client,
@@ -109,7 +111,8 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         deliveries=deliveries,
         watch=LockerWatch(deliveries),
         deadlines=Deadlines(deliveries),
-        handover=HandoverService(deliveries),
+        handover=handover,
+        admin=AdminService(handover),
         fit=FitService(deliveries, links),
         notifier=Notifier(application, repo, reminder_hours=settings.reminder_hours),
         budget=UserBudget.from_settings(settings),

@@ -15,6 +15,7 @@ from storage.privacy import PrivacyStore
 from storage.repository import Repository
 
 if TYPE_CHECKING:
+    from bot.admin import AdminService
     from bot.handover import HandoverService
     from bot.notify import Notifier
     from sandbox.harbor import HarborSimulator
@@ -30,6 +31,7 @@ class Services:
     watch: LockerWatch
     deadlines: Deadlines
     handover: HandoverService
+    admin: AdminService
     fit: FitService
     notifier: Notifier
     budget: UserBudget
