@@ -16,7 +16,10 @@ from tests.flows.harness import SF, World, decode_key, world
 from tests.flows.steps import reserve, to_sizes
 
 # A Harbor client that gives up within half a second (the default retries GETs for 20 s).
-FAST_HARBOR = {"get_deadline": 0.4, "timeout": 0.25, "backoff_base": 0.05}
+# Short enough to keep the suite quick, long enough that a loaded CI machine (two test workers on two
+# cores, coverage on) does not make a healthy Harbor look down; each stall outlasts both.
+FAST_HARBOR = {"get_deadline": 1.5, "timeout": 1.0, "backoff_base": 0.05}
+STALL = 1.6
 HARBOR_DOWN = "not answering"
 
 
@@ -70,7 +73,7 @@ async def test_harbor_outage_at_each_call_gets_a_retry_button(
         if fault == "503":
             w.simulator.add_fault(method=method, path=path, status=503, times=None)
         else:  # no answer before the client's deadline (and then a gateway timeout: Harbor never acted)
-            w.simulator.add_fault(method=method, path=path, stall=0.6, status=504, times=None)
+            w.simulator.add_fault(method=method, path=path, stall=STALL, status=504, times=None)
 
     async def outage_then_retry(act: object, success: str) -> ChatMessage:
         harbor_fails()
@@ -123,7 +126,7 @@ async def test_harbor_outage_at_each_call_gets_a_retry_button(
 async def test_a_reservation_whose_answer_was_lost_is_not_made_twice(fw: World) -> None:
     w, alice = fw, fw.user(101, "Alice")
     sizes = await to_sizes(alice)
-    w.simulator.add_fault(method="POST", path=r"/reservations$", stall=0.6, stall_after=True)
+    w.simulator.add_fault(method="POST", path=r"/reservations$", stall=STALL, stall_after=True)
     await alice.press("small", sizes)
 
     # Harbor reserved it, the bot never heard back, read Harbor's list and carried on.
@@ -137,7 +140,7 @@ async def test_a_reservation_whose_answer_was_lost_is_not_made_twice(fw: World) 
 async def test_a_reservation_whose_outcome_cannot_be_read_leaves_no_locker_held(fw: World) -> None:
     w, alice = fw, fw.user(101, "Alice")
     sizes = await to_sizes(alice)
-    w.simulator.add_fault(method="POST", path=r"/reservations$", stall=0.6, stall_after=True)
+    w.simulator.add_fault(method="POST", path=r"/reservations$", stall=STALL, stall_after=True)
     w.simulator.add_fault(method="GET", path="assigned-lockers", status=503, times=None)
     await alice.press("small", sizes)
 
@@ -152,7 +155,7 @@ async def test_a_reservation_whose_outcome_cannot_be_read_leaves_no_locker_held(
 async def test_a_key_whose_answer_was_lost_is_replaced_and_nothing_stays_held(fw: World) -> None:
     w, alice = fw, fw.user(101, "Alice")
     held = await reserve(alice)
-    w.simulator.add_fault(method="POST", path="dropoff-locker-tokens", stall=0.6, stall_after=True)
+    w.simulator.add_fault(method="POST", path="dropoff-locker-tokens", stall=STALL, stall_after=True)
     await alice.press("key", held)
     down = await alice.wait_for(HARBOR_DOWN)
     assert len(w.simulator.issued_tokens()) == 1  # Harbor issued one the customer never got
@@ -170,7 +173,7 @@ async def test_a_key_whose_answer_was_lost_is_replaced_and_nothing_stays_held(fw
 async def test_a_key_lost_then_cancelled_leaves_no_locker_held(fw: World) -> None:
     w, alice = fw, fw.user(101, "Alice")
     held = await reserve(alice)
-    w.simulator.add_fault(method="POST", path="dropoff-locker-tokens", stall=0.6, stall_after=True)
+    w.simulator.add_fault(method="POST", path="dropoff-locker-tokens", stall=STALL, stall_after=True)
     await alice.press("key", held)
     await alice.wait_for(HARBOR_DOWN)
     # Harbor turned the reservation into a rental for the lost key; cancelling must end that too.
@@ -182,7 +185,7 @@ async def test_a_key_lost_then_cancelled_leaves_no_locker_held(fw: World) -> Non
 async def test_a_cancel_whose_answer_was_lost_still_cancels(fw: World) -> None:
     w, alice = fw, fw.user(101, "Alice")
     held = await reserve(alice)
-    w.simulator.add_fault(method="DELETE", path=r"/reservations$", stall=0.6, stall_after=True)
+    w.simulator.add_fault(method="DELETE", path=r"/reservations$", stall=STALL, stall_after=True)
     await alice.press("cancel", held)
     await alice.wait_for("cancelled")
     assert held_by_bot(w) == (await open_lockers(w)) == []
