@@ -64,7 +64,7 @@ def migrate(settings: Settings) -> None:
 def rate_limiter(settings: Settings) -> BaseRateLimiter[Priority]:
     # Telegram's limits are per bot: each of the N processes takes its share of the total. A private
     # chat takes short bursts (a step's answer is often two or three messages) within ~1 message/s.
-    return FairRateLimiter.from_settings(settings, private_burst=10)
+    return FairRateLimiter.from_settings(settings)
 
 
 def build_application(settings: Settings, overrides: Overrides | None = None) -> BotApplication:

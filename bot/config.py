@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     # Telegram's limits are per bot; each process takes its share (DESIGN §8).
     telegram_rate_limit: float = Field(30.0, gt=0, le=1000)
     bot_processes: int = Field(1, ge=1, le=64)
+    # Telegram's pace within one private chat: about one message a second, short bursts allowed.
+    telegram_chat_rate: float = Field(1.0, gt=0, le=100)
+    telegram_chat_burst: int = Field(10, ge=1, le=100)
     # How often a process looks for due timers and queued announcements; a dead process's claimed
     # work is taken over once its lease (a few seconds) runs out.
     scheduler_tick_seconds: float = Field(1.0, gt=0, le=60)

@@ -227,8 +227,10 @@ class FairRateLimiter(BaseRateLimiter[Priority]):
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> FairRateLimiter:
-        """The limiter for ``TELEGRAM_RATE_LIMIT`` shared by ``BOT_PROCESSES`` processes."""
-        return cls(settings.telegram_rate_limit, settings.bot_processes, **kwargs)
+        """The limiter for ``TELEGRAM_RATE_LIMIT`` shared by ``BOT_PROCESSES`` processes, with
+        ``TELEGRAM_CHAT_RATE`` / ``TELEGRAM_CHAT_BURST`` in each private chat."""
+        chat = {"private_rate": settings.telegram_chat_rate, "private_burst": settings.telegram_chat_burst}
+        return cls(settings.telegram_rate_limit, settings.bot_processes, **{**chat, **kwargs})
 
     @property
     def tracked_chats(self) -> int:

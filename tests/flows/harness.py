@@ -162,8 +162,9 @@ def sandbox_settings(tg_root: str, harbor_root: str, database_url: str, **settin
         database_url=database_url,
         admin_ids=frozenset({ADMIN_ID}),
         # The watch is run by hand (World.watch) so tests never wait for an interval, unless a test
-        # asks for a real one (locker_poll_seconds=...).
-        **{"locker_poll_seconds": 3600, **settings},
+        # asks for a real one (locker_poll_seconds=...). A chat's pace is Telegram's business, tested
+        # with the limiter itself (tests/bot/test_ratelimit.py): here it must not slow every flow down.
+        **{"locker_poll_seconds": 3600, "telegram_chat_rate": 50.0, **settings},
     )
 
 

@@ -215,6 +215,7 @@ async def test_kill_9_of_one_process_mid_flow_the_other_carries_on(pg_url: str) 
             "LOCKER_POLL_SECONDS": "1",
             "RESERVATION_SECONDS": "6",
             "SCHEDULER_TICK_SECONDS": "0.5",
+            "TELEGRAM_CHAT_RATE": "50",
             "LOG_LEVEL": "WARNING",
         }
         ports = [_free_port(), _free_port()]
