@@ -62,12 +62,11 @@ class Notifier:
         if isinstance(key, LinkKey):
             # A button that opens the link on this phone; the QR of the same link for a second phone.
             png = await render_qr_async(key.qr_text())
-            caption = link_views.link_caption(key, issued.delivery, language)
             markup = link_views.link_key_actions(key, issued.delivery, language)
         else:
             png = await render_qr_async(key.to_json())
-            caption = views.key_caption(key, issued.delivery, language)
             markup = views.delivery_actions(issued.delivery, language)
+        caption = views.key_caption(key, issued.delivery, language)
         try:
             message = await self.bot.send_photo(
                 issued.record.chat_id, png, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup

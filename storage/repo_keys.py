@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlmodel import col, select
 
 from storage.models import (
@@ -15,6 +15,11 @@ from storage.models import (
     PickupLink,
 )
 from storage.repo_base import Notice, RepositoryBase
+
+
+def _unused() -> ColumnElement[bool]:
+    """A link nobody has claimed and nobody revoked (expired ones are revoked by the deadlines round)."""
+    return col(PickupLink.claimed_at).is_(None) & col(PickupLink.revoked_at).is_(None)
 
 
 class KeysAndLinks(RepositoryBase):
@@ -103,8 +108,7 @@ class KeysAndLinks(RepositoryBase):
         async with self._session() as session:
             stmt = select(PickupLink).where(
                 PickupLink.delivery_id == delivery_id,
-                col(PickupLink.claimed_at).is_(None),
-                col(PickupLink.revoked_at).is_(None),
+                _unused(),
                 col(PickupLink.expires_at) > now,
             )
             return list(await session.exec(stmt))
@@ -116,8 +120,7 @@ class KeysAndLinks(RepositoryBase):
                 update(PickupLink)
                 .where(
                     col(PickupLink.id) == link_id,
-                    col(PickupLink.claimed_at).is_(None),
-                    col(PickupLink.revoked_at).is_(None),
+                    _unused(),
                     col(PickupLink.expires_at) > now,
                 )
                 .values(claimed_by=user_id, claimed_at=now)
@@ -131,8 +134,7 @@ class KeysAndLinks(RepositoryBase):
                 update(PickupLink)
                 .where(
                     col(PickupLink.delivery_id) == delivery_id,
-                    col(PickupLink.claimed_at).is_(None),
-                    col(PickupLink.revoked_at).is_(None),
+                    _unused(),
                 )
                 .values(revoked_at=now)
             )
@@ -148,8 +150,7 @@ class KeysAndLinks(RepositoryBase):
         async with self._session() as session:
             stmt = select(PickupLink).where(
                 col(PickupLink.expires_at) <= now,
-                col(PickupLink.claimed_at).is_(None),
-                col(PickupLink.revoked_at).is_(None),
+                _unused(),
             )
             return list(await session.exec(stmt.order_by(col(PickupLink.expires_at)).limit(limit)))
 
@@ -159,8 +160,7 @@ class KeysAndLinks(RepositoryBase):
                 update(PickupLink)
                 .where(
                     col(PickupLink.id) == link_id,
-                    col(PickupLink.claimed_at).is_(None),
-                    col(PickupLink.revoked_at).is_(None),
+                    _unused(),
                 )
                 .values(revoked_at=now)
             )

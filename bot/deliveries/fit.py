@@ -21,6 +21,7 @@ from bot.deliveries.model import (
     LocationOffer,
     ServiceUnavailable,
     WrongState,
+    locker_columns,
 )
 from bot.deliveries.search import free_sizes
 from bot.deliveries.service import DeliveryService
@@ -121,10 +122,7 @@ class FitService:
                     event="didnt_fit",
                     detail=f"locker {old[0]} ({old[1]}) given back; now locker {new.name} ({new.type.name}, "
                     f"id {new.id})",
-                    tower_id=new.tower_id,
-                    locker_id=new.id,
-                    locker_name=new.name,
-                    low_locker=new.is_low_locker,
+                    **locker_columns(new),
                     size_id=new.type.id,
                     size_name=new.type.name,
                     dropped_at=None,

@@ -24,6 +24,7 @@ from bot.deliveries.model import (
     SizeRanOut,
     WrongState,
     client_info,
+    locker_columns,
 )
 from bot.deliveries.search import free_sizes
 from bot.harbor import links
@@ -92,10 +93,7 @@ class LinkKeys:
                 event="reserved",
                 detail=f"locker {locker.name} (id {locker.id}) in tower {locker.tower_id}, "
                 f"held by Locker Open request {request.id}",
-                tower_id=locker.tower_id,
-                locker_id=locker.id,
-                locker_name=locker.name,
-                low_locker=locker.is_low_locker,
+                **locker_columns(locker),
                 reserved_until=expires,
             )
         except Conflict:
@@ -157,10 +155,7 @@ class LinkKeys:
                 chat_id,
                 to_state=S.AWAITING_DROPOFF,
                 harbor_id=request.id,
-                tower_id=locker.tower_id,
-                locker_id=locker.id,
-                locker_name=locker.name,
-                low_locker=locker.is_low_locker,
+                **locker_columns(locker),
                 **changes,
             )
         except (Conflict, WrongState):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from bot.config import Settings
 from bot.geo import Point
-from bot.harbor.models import Location, LockerType
+from bot.harbor.models import Location, Locker, LockerType
 from bot.keys import LinkKey, LockerKey
 from storage.models import Delivery, IssuedKey
 
@@ -212,6 +212,23 @@ class ItemAlreadyInside(DeliveryProblem):
 
 class ServiceUnavailable(DeliveryProblem):
     """Harbor did not answer (or answered with an error we cannot act on); nothing was changed."""
+
+
+class LockerColumns(TypedDict):
+    tower_id: str
+    locker_id: int
+    locker_name: str
+    low_locker: bool
+
+
+def locker_columns(locker: Locker) -> LockerColumns:
+    """What a delivery records of the locker it holds (a reservation, a link request, a bigger size)."""
+    return {
+        "tower_id": locker.tower_id,
+        "locker_id": locker.id,
+        "locker_name": locker.name,
+        "low_locker": locker.is_low_locker,
+    }
 
 
 def client_info(delivery_id: int) -> str:

@@ -36,6 +36,7 @@ from bot.deliveries.model import (
     SizeRanOut,
     WrongState,
     client_info,
+    locker_columns,
 )
 from bot.deliveries.search import LocationSearch, free_sizes, harbor_call
 from bot.harbor.client import HarborClient
@@ -198,10 +199,7 @@ class DeliveryService:
                     actor_id=user_id,
                     event="reserved",
                     detail=f"locker {locker.name} (id {locker.id}) in tower {locker.tower_id}",
-                    tower_id=locker.tower_id,
-                    locker_id=locker.id,
-                    locker_name=locker.name,
-                    low_locker=locker.is_low_locker,
+                    **locker_columns(locker),
                     reserved_until=self.now() + timedelta(seconds=self.policy.reservation_seconds),
                 )
             except Conflict:

@@ -17,19 +17,6 @@ from bot.ui.views import View, button, keyboard
 from storage.models import Delivery
 
 
-def link_caption(key: LinkKey, delivery: Delivery, lang: str | None) -> str:
-    name = "key.link_dropoff_caption" if key.kind == "dropoff" else "key.link_pickup_caption"
-    return t(
-        name,
-        lang,
-        locker=delivery.locker_name,
-        size=delivery.size_name,
-        name=delivery.location_name,
-        address=delivery.address,
-        until=fmt.local_time(key.expires, delivery.timezone, lang=lang),
-    )
-
-
 def link_key_actions(key: LinkKey, delivery: Delivery, lang: str | None) -> InlineKeyboardMarkup | None:
     """The link as a button that opens it on this phone, above what the delivery allows now."""
     rows = [[InlineKeyboardButton(raw("key.open_button", lang, locker=key.locker_name), url=key.url)]]

@@ -20,7 +20,7 @@ from telegram import (
 )
 
 from bot.deliveries import LocationOffer, NearbyResult, SizeOffer
-from bot.keys import LockerKey
+from bot.keys import LinkKey, LockerKey
 from bot.ui import format as fmt
 from bot.ui.texts import Safe, raw, t
 from storage.models import Delivery, DeliveryState, IssuedKey, KeyKind
@@ -243,8 +243,10 @@ def locker_lost(delivery: Delivery, lang: str | None) -> View:
 # keys ----------------------------------------------------------------------------------------
 
 
-def key_caption(key: LockerKey, delivery: Delivery, lang: str | None) -> str:
-    name = "key.dropoff_caption" if key.kind == KeyKind.DROPOFF.value else "key.pickup_caption"
+def key_caption(key: LockerKey | LinkKey, delivery: Delivery, lang: str | None) -> str:
+    """Where, which locker and until when; a Locker Open link's caption says to tap the link instead."""
+    kind = "dropoff" if key.kind == KeyKind.DROPOFF.value else "pickup"
+    name = f"key.link_{kind}_caption" if isinstance(key, LinkKey) else f"key.{kind}_caption"
     return t(
         name,
         lang,

@@ -152,7 +152,7 @@ def test_every_catalogue_call_names_its_key_where_it_can_be_checked() -> None:
 def test_the_scan_finds_the_calls_it_should() -> None:
     # Guards the guard: if the scan silently found nothing, the next test would pass vacuously.
     keys = {k for _, _, k in _referenced() if isinstance(k, str)}
-    assert {"dropoff.reserved", "key.dropoff_caption", "key.pickup_caption", "dropoff.key_button"} <= keys
+    assert {"dropoff.reserved", "watch.in_locker", "pickup.key_button", "dropoff.key_button"} <= keys
     assert len(keys) > 100
 
 
