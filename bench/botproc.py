@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,31 @@ async def run(args: argparse.Namespace) -> None:
     await app.shutdown()
 
 
+def _count_statements() -> None:
+    """BENCH_SQL=1: count every statement the process sends (by its first word) and print them at exit."""
+    import atexit
+    from collections import Counter
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    seen: Counter[str] = Counter()
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        words = statement.replace("(", " ").split()
+        verb = words[0].upper()
+        after = pairwise(words)
+        table = next((w for prev, w in after if prev.upper() in ("FROM", "INTO", "UPDATE")), "")
+        seen[f"{verb} {table}".strip()] += 1
+
+    @event.listens_for(Engine, "commit")
+    def _commit(conn: Any) -> None:
+        seen["COMMIT"] += 1
+
+    atexit.register(lambda: print("SQL", json.dumps(dict(seen)), file=sys.stderr, flush=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", required=True)
@@ -79,6 +105,8 @@ def main() -> None:
     args = parser.parse_args()
     sys.path[:0] = [str(Path(args.root).resolve()), str(HERE)]
     logging.basicConfig(level=logging.WARNING)
+    if os.environ.get("BENCH_SQL") and args.mode == "bot":
+        _count_statements()
     profile = os.environ.get("BENCH_PROFILE")
     if not profile:
         asyncio.run(run(args))

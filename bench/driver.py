@@ -110,6 +110,7 @@ class RoundStats:
     cpu: float
     seconds: float
     harbor: Counter[str] = field(default_factory=Counter)
+    cpu_main: float = 0.0  # of the measured process alone: cpu less its render worker's
     per_user: dict[int, list[list[ApiCall]]] = field(default_factory=dict)
     pressed: dict[tuple[int, int], int] = field(default_factory=dict)  # (user, step) -> pressed message id
 

@@ -51,13 +51,14 @@ async def run_round(world: World, target: Target, users: list[int], think: float
     drivers = [emulator.user(u, f"P{u}", language_code="en", bot_token=TOKEN) for u in users]
     points = [world.points[u % len(world.points)] for u in users]
     c0, h0 = len(emulator.calls), len(world.simulator.requests)
-    cpu0, t0 = proc.cpu(), time.monotonic()
+    cpu0, main0, t0 = proc.cpu(), proc.cpu(tree=False), time.monotonic()
     stagger = min(0.02, think / max(1, len(users)))
     sessions = await asyncio.gather(
         *(session(d, p, think, i * stagger) for i, (d, p) in enumerate(zip(drivers, points, strict=True)))
     )
     await settle(emulator)
     stats = RoundStats(list(sessions), real_calls(emulator.calls[c0:]), proc.cpu() - cpu0, time.monotonic() - t0)
+    stats.cpu_main = proc.cpu(tree=False) - main0
     stats.harbor = Counter(_harbor_kind(r) for r in world.simulator.requests[h0:])
     cut(emulator, TOKEN, stats)
     return stats
@@ -179,6 +180,7 @@ def _summary(s: RoundStats) -> dict[str, float]:
     lat = s.latencies()
     return {
         "cpu_ms": s.cpu_per_update_ms,
+        "cpu_main_ms": 1000 * s.cpu_main / max(1, s.updates),
         "p50": percentile(lat, 0.5),
         "p99": percentile(lat, 0.99),
         "calls": s.calls_per_dropoff,

@@ -44,10 +44,11 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of the process and its live descendants (and the children it has reaped)."""
+def cpu_seconds(pid: int, *, tree: bool = True) -> float:
+    """User + system CPU of the process and its live descendants (and the children it has reaped);
+    with ``tree=False``, of the process alone."""
     total = 0
-    for p in descendants(pid):
+    for p in descendants(pid) if tree else [pid]:
         fields = _stat(p)
         if fields is not None:  # utime, stime, cutime, cstime are fields 14..17
             total += sum(int(v) for v in fields[11:15])
@@ -125,8 +126,8 @@ class BotProcess:
         await self.proc.stdin.drain()
         await self._expect("WATCHED", 60.0)
 
-    def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+    def cpu(self, *, tree: bool = True) -> float:
+        return cpu_seconds(self.pid, tree=tree)
 
     def rss(self, *, tree: bool = False) -> float:
         return rss_mb(self.pid, tree=tree)

@@ -29,7 +29,9 @@ def render(out: dict[str, Any]) -> str:
         "",
         f"{'':28}{'bot':>10}{'bare+lim':>10}{'bare':>10}",
     ]
-    for label, key, fmt in (("CPU per update (ms)", "cpu_ms", "{:.2f}"), ("p50 first answer (s)", "p50", "{:.2f}"),
+    for label, key, fmt in (("CPU per update (ms)", "cpu_ms", "{:.2f}"),
+                            ("  of it the main process", "cpu_main_ms", "{:.2f}"),
+                            ("p50 first answer (s)", "p50", "{:.2f}"),
                             ("p99 first answer (s)", "p99", "{:.2f}"), ("Bot API calls / drop-off", "calls", "{:.2f}"),
                             ("sessions completed", "done", "{:.0%}")):  # fmt: skip
         lines.append(f"{label:28}" + "".join(f"{fmt.format(_med(r[n], key)):>10}" for n in (BOT, BARE, NOLIM)))
@@ -39,6 +41,7 @@ def render(out: dict[str, Any]) -> str:
     )
     per_round = " ".join(f"{x['cpu_ms'] / y['cpu_ms']:.2f}" for x, y in zip(r[BOT], r[BARE], strict=False))
     ratio, ratio_nolim = cpu[BOT] / cpu[BARE], cpu[BOT] / cpu[NOLIM]
+    main = _med(r[BOT], "cpu_main_ms")
     calls = _med(r[BOT], "calls")
     lines += [
         "",
@@ -46,6 +49,8 @@ def render(out: dict[str, Any]) -> str:
         f"1. CPU/update vs bare PTB + same limiter        {ratio:5.2f}x           <= 1.5x   {_ok(ratio <= 1.5)}"
         f"   (per round: {per_round})",
         f"   CPU/update vs bare PTB without limiter       {ratio_nolim:5.2f}x           (report)",
+        f"   main process only (no QR worker) vs bare+lim {main / cpu[BARE]:5.2f}x           (report)  "
+        f"QR worker {cpu[BOT] - main:.2f} ms/update",
         f"2. Bot API calls per drop-off                   {calls:5.2f}            <= 10     {_ok(calls <= 10)}",
     ]
     flows = out.get("flows", {})

@@ -83,8 +83,9 @@ class FitService:
             occupied = current is not None and current.status.name == OCCUPIED
             if occupied and not confirmed:
                 raise ConfirmEmpty(delivery)
-            in_use = await self.repo.open_by_locker()
-            free = [lk for lk in lockers if lk.is_available and (lk.tower_id, lk.id) not in in_use]
+            available = [lk for lk in lockers if lk.is_available]
+            in_use = await self.repo.open_by_locker([lk.id for lk in available])
+            free = [lk for lk in available if (lk.tower_id, lk.id) not in in_use]
             sizes = (
                 [size_id]
                 if size_id is not None

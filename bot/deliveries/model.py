@@ -231,6 +231,19 @@ def locker_columns(locker: Locker) -> LockerColumns:
     }
 
 
+class StatusColumns(TypedDict, total=False):
+    status_chat_id: int
+    status_message_id: int
+
+
+def status_columns(status: tuple[int, int] | None) -> StatusColumns:
+    """The delivery columns naming the message that shows its status, (chat id, message id); none for None."""
+    if status is None:
+        return {}
+    chat_id, message_id = status
+    return {"status_chat_id": chat_id, "status_message_id": message_id}
+
+
 def client_info(delivery_id: int) -> str:
     """What Harbor stores with a token, so its webhooks and logs point back to the delivery."""
     return f"harbor-bot:delivery:{delivery_id}"

@@ -37,6 +37,7 @@ from bot.deliveries.model import (
     WrongState,
     client_info,
     locker_columns,
+    status_columns,
 )
 from bot.deliveries.search import LocationSearch, free_sizes, harbor_call
 from bot.harbor.client import HarborClient
@@ -155,17 +156,23 @@ class DeliveryService:
 
     # reserving -------------------------------------------------------------------------------
 
-    async def reserve(self, user_id: int, location_id: int, size_id: int) -> Delivery:
-        """Hold a free locker of that size; try the next one when someone else was faster."""
+    async def reserve(
+        self, user_id: int, location_id: int, size_id: int, *, status: tuple[int, int] | None = None
+    ) -> Delivery:
+        """Hold a free locker of that size; try the next one when someone else was faster.
+
+        `status` (chat id, message id): the message that will show the delivery's status, recorded with
+        the reservation when the caller already knows it (the size list that becomes the hold)."""
         existing = await self.open_dropoff(user_id)
         if existing is not None:
             raise AlreadyOpen(existing)
         location, lockers = await self.search.location_and_lockers(location_id)
         # A locker just emptied by a pickup looks available before the watch has closed its
         # delivery; handing it out then would let the old collector's key open the new item.
-        in_use = await self.repo.open_by_locker()
+        of_size = [lk for lk in lockers if lk.is_available and lk.type.id == size_id]
+        in_use = await self.repo.open_by_locker([lk.id for lk in of_size])
         candidates = sorted(
-            (lk for lk in lockers if lk.is_available and lk.type.id == size_id and (lk.tower_id, lk.id) not in in_use),
+            (lk for lk in of_size if (lk.tower_id, lk.id) not in in_use),
             key=lambda lk: (lk.is_low_locker, lk.id),  # a low locker only when nothing else is free
         )
         if not candidates:
@@ -201,6 +208,7 @@ class DeliveryService:
                     detail=f"locker {locker.name} (id {locker.id}) in tower {locker.tower_id}",
                     **locker_columns(locker),
                     reserved_until=self.now() + timedelta(seconds=self.policy.reservation_seconds),
+                    **status_columns(status),
                 )
             except Conflict:
                 # Another open delivery holds this locker (it emptied a moment ago): not ours to use.
@@ -220,14 +228,16 @@ class DeliveryService:
         raise SizeRanOut(LocationOffer(location, free_sizes(fresh)), delivery.size_name)
 
     async def reserve_with_key(
-        self, user_id: int, location_id: int, size_id: int, chat_id: int
+        self, user_id: int, location_id: int, size_id: int, chat_id: int, *, status_message_id: int | None = None
     ) -> tuple[Delivery, IssuedKeyView | None]:
         """The size tap. With SDK keys a locker is reserved and the key comes on request; a Locker Open
-        drop-off request holds a locker and is the key at once (bot/deliveries/links.py)."""
+        drop-off request holds a locker and is the key at once (bot/deliveries/links.py).
+        `status_message_id`: the message in `chat_id` that will show the status, if already known."""
         if self.policy.link_mode:
             issued = await self.link_issuer.reserve(user_id, location_id, size_id, chat_id)
             return issued.delivery, issued
-        return await self.reserve(user_id, location_id, size_id), None
+        status = None if status_message_id is None else (chat_id, status_message_id)
+        return await self.reserve(user_id, location_id, size_id, status=status), None
 
     async def create_draft(self, user_id: int, location: Location, size_id: int, size_name: str) -> Delivery:
         """The delivery row, before any locker is held; a concurrent one of the same sender wins."""
@@ -262,8 +272,10 @@ class DeliveryService:
             delivery = await self.sent_by(delivery_id, user_id)
             if delivery.state not in (S.RESERVED, S.AWAITING_DROPOFF):
                 raise WrongState(delivery)
-            await self.refuse_if_key_live(delivery, KeyKind.DROPOFF, user_id)
-            duration = await self._within_hold_limit(delivery, user_id)  # links count against the cap too
+            assert delivery.id is not None
+            keys = await self.repo.keys_of(delivery.id, kind=KeyKind.DROPOFF)  # one read for both checks
+            self._refuse_live(delivery, keys, user_id)
+            duration = await self._within_hold_limit(delivery, keys, user_id)  # links count against the cap too
             if self.policy.link_mode:
                 return await self.link_issuer.renew_dropoff(delivery, user_id, chat_id)
             assert delivery.tower_id
@@ -290,14 +302,13 @@ class DeliveryService:
         """The latest moment one reservation may keep its locker, however many keys lapse."""
         return delivery.created_at + timedelta(seconds=self.policy.dropoff_max_hold_seconds)
 
-    async def _within_hold_limit(self, delivery: Delivery, user_id: int) -> int:
+    async def _within_hold_limit(self, delivery: Delivery, keys: Sequence[IssuedKey], user_id: int) -> int:
         """The seconds the next drop-off key may last; past the cap (keys or time) the locker goes back.
 
         Without a cap, letting each key lapse and asking for another would hold a locker forever.
-        Keys voided without being delivered (their photo never arrived) do not count.
+        `keys` are the delivery's drop-off keys; those voided without being delivered (their photo never
+        arrived) do not count.
         """
-        assert delivery.id is not None
-        keys = await self.repo.keys_of(delivery.id, kind=KeyKind.DROPOFF)
         used = sum(1 for key in keys if key.state is not KeyState.VOID)
         left = (self.hold_ends_at(delivery) - self.now()).total_seconds()
         if used < self.policy.dropoff_max_keys and left >= 1:
@@ -404,16 +415,21 @@ class DeliveryService:
 
     async def refuse_if_key_live(self, delivery: Delivery, kind: KeyKind, user_id: int) -> None:
         assert delivery.id is not None
+        self._refuse_live(delivery, await self.repo.keys_of(delivery.id, kind=kind, states=[KeyState.ACTIVE]), user_id)
+
+    def _refuse_live(self, delivery: Delivery, keys: Sequence[IssuedKey], user_id: int) -> None:
+        """KeyStillValid if `user_id` holds one of `keys` that is active and unexpired: the photo they have
+        still opens the locker, so a second key would only be a second secret to lose."""
         now = self.now()
-        for record in await self.repo.keys_of(delivery.id, kind=kind, states=[KeyState.ACTIVE]):
-            if record.user_id == user_id and record.expires_at > now:
+        for record in keys:
+            if record.state is KeyState.ACTIVE and record.user_id == user_id and record.expires_at > now:
                 raise KeyStillValid(record, delivery)
 
     async def attach_key_message(self, key_id: int, message_id: int) -> None:
         await self.repo.set_key_message(key_id, message_id)
 
     async def attach_status_message(self, delivery_id: int, chat_id: int, message_id: int) -> None:
-        await self.repo.update_delivery(delivery_id, status_chat_id=chat_id, status_message_id=message_id)
+        await self.repo.update_delivery(delivery_id, **status_columns((chat_id, message_id)))
 
     # ending before the drop-off -------------------------------------------------------------
 

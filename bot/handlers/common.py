@@ -84,21 +84,27 @@ CHAT_ACTION_AFTER = 1.0
 
 @asynccontextmanager
 async def chat_action(update: Update, context: Context, action: str) -> AsyncIterator[None]:
-    """Show `action` ("typing…", "sending photo…") only if the block is still running after a second."""
+    """Show `action` ("typing…", "sending photo…") only if the block is still running after a second.
+
+    Not for a pressed button: Telegram clients show a progress bar on it until the bot answers the
+    callback query, so the handler answers it once its reply is out and the bar says "working" for
+    free. A chat action there would only be one more call in the queue of Telegram's rate limit.
+    """
     chat = update.effective_chat
+    if chat is None or update.callback_query is not None:
+        yield
+        return
 
     async def later() -> None:
         await asyncio.sleep(CHAT_ACTION_AFTER)
-        assert chat is not None
         with suppress(TelegramError):  # decoration: never fail the step for it
             await context.bot.send_chat_action(chat.id, action)
 
-    task = asyncio.create_task(later()) if chat is not None else None
+    task = asyncio.create_task(later())
     try:
         yield
     finally:
-        if task is not None:
-            task.cancel()
+        task.cancel()
 
 
 async def show_current(update: Update, context: Context, delivery: Delivery) -> None:

@@ -213,24 +213,26 @@ async def chose_size(update: Update, context: Context) -> None:
     svc = services(context)
     who = await remember(update, context)
     chat_id = update.effective_chat.id
-    async with chat_action(update, context, ChatAction.TYPING):
-        try:
-            delivery, issued = await svc.deliveries.reserve_with_key(who.id, location_id, size_id, chat_id)
-        except AlreadyOpen as exc:
-            # A double tap, or a second search: the first one's reservation stands.
-            log.info("size tap while delivery %s is open: a double tap", exc.delivery.id)
-            await answer(update, raw("dropoff.already_reserving", language))
-            return
-        except SizeRanOut as exc:
-            await answer(update)
-            await edit_or_send(update, context, views.size_ran_out(exc.offer, exc.size_name, language))
-            return
-        except DeliveryProblem as exc:
-            await answer(update)
-            retry = views.retry_button(language, "size", location_id, size_id)
-            await edit_or_send(update, context, problem_view(exc, language, retry))
-            return
-    await answer(update)
+    try:
+        # The size list is edited into the hold below: it is the status message from the start.
+        pressed = query.message.message_id if query.message is not None else None
+        delivery, issued = await svc.deliveries.reserve_with_key(
+            who.id, location_id, size_id, chat_id, status_message_id=pressed
+        )
+    except AlreadyOpen as exc:
+        # A double tap, or a second search: the first one's reservation stands.
+        log.info("size tap while delivery %s is open: a double tap", exc.delivery.id)
+        await answer(update, raw("dropoff.already_reserving", language))
+        return
+    except SizeRanOut as exc:
+        await answer(update)
+        await edit_or_send(update, context, views.size_ran_out(exc.offer, exc.size_name, language))
+        return
+    except DeliveryProblem as exc:
+        await answer(update)
+        retry = views.retry_button(language, "size", location_id, size_id)
+        await edit_or_send(update, context, problem_view(exc, language, retry))
+        return
     assert delivery.id is not None
     # The shared point has done its job; the reservation message carries everything from here.
     await svc.repo.clear_chat_state(chat_id)
@@ -239,7 +241,8 @@ async def chose_size(update: Update, context: Context) -> None:
     else:
         view = link_views.link_held(delivery, issued.record.expires_at, language)
     message = await edit_or_send(update, context, view)
-    if not isinstance(message, bool):
+    await answer(update)  # the button's progress bar ran until the hold was on screen
+    if not isinstance(message, bool) and message.message_id != delivery.status_message_id:
         await svc.deliveries.attach_status_message(delivery.id, chat_id, message.message_id)
     if issued is not None:  # KEY_MODE=link: the request that holds the locker is the key
         await svc.notifier.send_key(issued, language)
@@ -257,29 +260,24 @@ async def issue_key(update: Update, context: Context) -> None:
         return
     delivery_id = callback_id(update)
     svc = services(context)
-    async with chat_action(update, context, ChatAction.UPLOAD_PHOTO):
-        try:
-            issued = await svc.deliveries.issue_dropoff_key(
-                delivery_id, update.effective_user.id, update.effective_chat.id
-            )
-        except KeyStillValid as exc:
-            until = fmt.local_time(exc.record.expires_at, exc.delivery.timezone, lang=language)
-            await answer(update, raw("key.still_valid", language, until=until), alert=True)
+    try:
+        issued = await svc.deliveries.issue_dropoff_key(delivery_id, update.effective_user.id, update.effective_chat.id)
+    except KeyStillValid as exc:
+        until = fmt.local_time(exc.record.expires_at, exc.delivery.timezone, lang=language)
+        await answer(update, raw("key.still_valid", language, until=until), alert=True)
+        return
+    except NoLockerOfSize as exc:  # KEY_MODE=link: Harbor has none of that size for a new link
+        await answer(update)
+        await reply(update, context, link_views.no_locker_for_link(exc.delivery, exc.offer, language))
+        return
+    except DeliveryProblem as exc:
+        if await _show_moved_on(update, context, exc):
             return
-        except NoLockerOfSize as exc:  # KEY_MODE=link: Harbor has none of that size for a new link
-            await answer(update)
-            await reply(update, context, link_views.no_locker_for_link(exc.delivery, exc.offer, language))
-            return
-        except DeliveryProblem as exc:
-            if await _show_moved_on(update, context, exc):
-                return
-            await answer(update)
-            await reply(update, context, problem_view(exc, language, _retry_for(exc, language, "key", delivery_id)))
-            return
-    # Outside the chat action: its second counts Harbor's work, not the photo's wait for its turn at
-    # Telegram's rate limit (under load, that wait alone made a chat action a call of its own).
+        await answer(update)
+        await reply(update, context, problem_view(exc, language, _retry_for(exc, language, "key", delivery_id)))
+        return
     await svc.notifier.send_key(issued, language)
-    await answer(update)
+    await answer(update)  # the button's progress bar ran until the key was on its way
 
 
 async def cancel_button(update: Update, context: Context) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler
 
 from bot.deliveries import DeliveryProblem, WrongState
@@ -19,7 +18,6 @@ from bot.handlers.common import (
     answer,
     callback_id,
     callback_ids,
-    chat_action,
     edit_or_send,
     is_private,
     lang,
@@ -60,39 +58,38 @@ async def _refit(
         await answer(update, raw("key.private_only", language), alert=True)
         return
     svc = services(context)
-    async with chat_action(update, context, ChatAction.UPLOAD_PHOTO):
-        try:
-            refitted = await svc.fit.didnt_fit(
-                delivery_id, update.effective_user.id, update.effective_chat.id, confirmed=confirmed, size_id=size_id
-            )
-        except ConfirmEmpty as exc:
-            await answer(update)
-            await reply(update, context, link_views.fit_confirm(exc.delivery, language))
-            return
-        except NoBiggerSize as exc:
-            await answer(update)
-            await reply(update, context, link_views.no_bigger(exc.delivery, exc.offer, confirmed, language))
-            return
-        except WrongState as exc:
-            await answer(update, raw("error.moved_on", language))
-            await show_current(update, context, exc.delivery)
-            return
-        except DeliveryProblem as exc:
-            await answer(update)
-            await reply(update, context, problem_view(exc, language, views.retry_button(language, "fit", delivery_id)))
-            return
+    try:
+        refitted = await svc.fit.didnt_fit(
+            delivery_id, update.effective_user.id, update.effective_chat.id, confirmed=confirmed, size_id=size_id
+        )
+    except ConfirmEmpty as exc:
         await answer(update)
-        delivery = refitted.issued.delivery
-        for key in refitted.voided_keys:  # the old locker's QR must not be tried at the tower
-            await delete_quietly(context.bot, key.chat_id, key.message_id)
-        # The status message now names the new locker; the new key follows it.
-        status = views.status(delivery, language)
-        if not await edit_view(context.bot, delivery.status_chat_id, delivery.status_message_id, status):
-            message = await reply(update, context, status)
-            assert delivery.id is not None
-            await svc.deliveries.attach_status_message(delivery.id, message.chat_id, message.message_id)
-        await reply(update, context, link_views.refitted(refitted.old_locker, refitted.old_size, delivery, language))
-        await svc.notifier.send_key(refitted.issued, language)
+        await reply(update, context, link_views.fit_confirm(exc.delivery, language))
+        return
+    except NoBiggerSize as exc:
+        await answer(update)
+        await reply(update, context, link_views.no_bigger(exc.delivery, exc.offer, confirmed, language))
+        return
+    except WrongState as exc:
+        await answer(update, raw("error.moved_on", language))
+        await show_current(update, context, exc.delivery)
+        return
+    except DeliveryProblem as exc:
+        await answer(update)
+        await reply(update, context, problem_view(exc, language, views.retry_button(language, "fit", delivery_id)))
+        return
+    await answer(update)
+    delivery = refitted.issued.delivery
+    for key in refitted.voided_keys:  # the old locker's QR must not be tried at the tower
+        await delete_quietly(context.bot, key.chat_id, key.message_id)
+    # The status message now names the new locker; the new key follows it.
+    status = views.status(delivery, language)
+    if not await edit_view(context.bot, delivery.status_chat_id, delivery.status_message_id, status):
+        message = await reply(update, context, status)
+        assert delivery.id is not None
+        await svc.deliveries.attach_status_message(delivery.id, message.chat_id, message.message_id)
+    await reply(update, context, link_views.refitted(refitted.old_locker, refitted.old_size, delivery, language))
+    await svc.notifier.send_key(refitted.issued, language)
 
 
 async def keep(update: Update, context: Context) -> None:

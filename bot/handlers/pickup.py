@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton, Update
-from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.deliveries import DeliveryProblem, KeyStillValid
@@ -15,7 +14,6 @@ from bot.handlers.common import (
     answer,
     callback_id,
     callback_ids,
-    chat_action,
     edit_or_send,
     is_private,
     lang,
@@ -215,20 +213,17 @@ async def pickup_key(update: Update, context: Context) -> None:
         return
     delivery_id = callback_id(update)
     svc = services(context)
-    async with chat_action(update, context, ChatAction.UPLOAD_PHOTO):
-        try:
-            issued = await svc.handover.issue_pickup_key(
-                delivery_id, update.effective_user.id, update.effective_chat.id
-            )
-        except KeyStillValid as exc:
-            until = fmt.local_time(exc.record.expires_at, exc.delivery.timezone, lang=language)
-            await answer(update, raw("key.still_valid", language, until=until), alert=True)
-            return
-        except DeliveryProblem as exc:
-            await answer(update)
-            await reply(update, context, problem_view(exc, language))
-            return
-        await svc.notifier.send_key(issued, language)
+    try:
+        issued = await svc.handover.issue_pickup_key(delivery_id, update.effective_user.id, update.effective_chat.id)
+    except KeyStillValid as exc:
+        until = fmt.local_time(exc.record.expires_at, exc.delivery.timezone, lang=language)
+        await answer(update, raw("key.still_valid", language, until=until), alert=True)
+        return
+    except DeliveryProblem as exc:
+        await answer(update)
+        await reply(update, context, problem_view(exc, language))
+        return
+    await svc.notifier.send_key(issued, language)
     await answer(update)
 
 

@@ -280,6 +280,19 @@ async def test_a_second_open_delivery_on_one_locker_is_a_conflict(repo: Reposito
     assert again is not None
 
 
+async def test_open_by_locker_answers_for_the_lockers_asked_about_only(repo: Repository) -> None:
+    tower = "010000000000001a"
+    held = await new_delivery(repo, ALICE, state=S.RESERVED, tower_id=tower, locker_id=1005)
+    await new_delivery(repo, BOB, state=S.IN_LOCKER, tower_id=tower, locker_id=1007)
+    done = await new_delivery(repo, CAROL, state=S.RESERVED, tower_id=tower, locker_id=1009)
+    await repo.transition(done.id, from_states=[S.RESERVED], to_state=S.CANCELLED, actor_id=None, event="x")
+
+    assert set(await repo.open_by_locker()) == {(tower, 1005), (tower, 1007)}
+    asked = await repo.open_by_locker([1005, 1009, 1011])
+    assert list(asked) == [(tower, 1005)] and asked[(tower, 1005)].id == held.id
+    assert await repo.open_by_locker([]) == {}
+
+
 # --- keys, reminders and links with their notices -----------------------------------------------------------
 
 
