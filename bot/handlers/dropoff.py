@@ -137,15 +137,17 @@ async def search_near(update: Update, context: Context, point: Point) -> None:
 
 async def retry_search(update: Update, context: Context) -> None:
     """'Try again' after an outage, and 'back' from the sizes: search around the point shared last."""
-    await answer(update)
     assert update.effective_chat is not None
     repo = services(context).repo
-    state = await repo.chat_state(update.effective_chat.id)
-    if state is None or state.lat is None or state.lon is None:
-        await ask_location(update, context)
-        return
-    await repo.set_chat_state(update.effective_chat.id, Step.CHOOSE_LOCATION, keep_point=True)
-    await _show_nearby(update, context, (state.lat, state.lon))
+    try:
+        state = await repo.chat_state(update.effective_chat.id)
+        if state is None or state.lat is None or state.lon is None:
+            await ask_location(update, context)
+            return
+        await repo.set_chat_state(update.effective_chat.id, Step.CHOOSE_LOCATION, keep_point=True)
+        await _show_nearby(update, context, (state.lat, state.lon))
+    finally:
+        await answer(update)  # the button's progress bar ran while Harbor searched
 
 
 async def _may_search(update: Update, context: Context) -> bool:
@@ -153,7 +155,6 @@ async def _may_search(update: Update, context: Context) -> bool:
     user = update.effective_user
     if user is None or services(context).budget.search(user.id):
         return True
-    await answer(update)
     await reply(update, context, View(t("throttle.searches", lang(update))))
     return False
 
@@ -180,8 +181,13 @@ async def _show_nearby(update: Update, context: Context, point: Point) -> None:
 
 
 async def chose_location(update: Update, context: Context) -> None:
-    await answer(update)
-    location_id = callback_id(update)
+    try:
+        await _offer_sizes(update, context, callback_id(update))
+    finally:
+        await answer(update)  # the button's progress bar ran while Harbor listed the lockers
+
+
+async def _offer_sizes(update: Update, context: Context, location_id: int) -> None:
     language = lang(update)
     svc = services(context)
     if not await _may_search(update, context):
@@ -213,9 +219,9 @@ async def chose_size(update: Update, context: Context) -> None:
     svc = services(context)
     who = await remember(update, context)
     chat_id = update.effective_chat.id
+    # The size list is edited into the hold below: it is the status message from the start.
+    pressed = query.message.message_id if query.message is not None else None
     try:
-        # The size list is edited into the hold below: it is the status message from the start.
-        pressed = query.message.message_id if query.message is not None else None
         delivery, issued = await svc.deliveries.reserve_with_key(
             who.id, location_id, size_id, chat_id, status_message_id=pressed
         )

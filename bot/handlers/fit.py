@@ -78,7 +78,6 @@ async def _refit(
         await answer(update)
         await reply(update, context, problem_view(exc, language, views.retry_button(language, "fit", delivery_id)))
         return
-    await answer(update)
     delivery = refitted.issued.delivery
     for key in refitted.voided_keys:  # the old locker's QR must not be tried at the tower
         await delete_quietly(context.bot, key.chat_id, key.message_id)
@@ -90,6 +89,7 @@ async def _refit(
         await svc.deliveries.attach_status_message(delivery.id, message.chat_id, message.message_id)
     await reply(update, context, link_views.refitted(refitted.old_locker, refitted.old_size, delivery, language))
     await svc.notifier.send_key(refitted.issued, language)
+    await answer(update)  # the button's progress bar ran until the new key was on its way
 
 
 async def keep(update: Update, context: Context) -> None:

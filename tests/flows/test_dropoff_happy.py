@@ -31,6 +31,8 @@ async def test_from_location_to_item_in_locker(w: World) -> None:
     assert "Civic Center" in held.content and "small" in held.content
     # One message says where and until when, with the way there; the size list became it.
     assert "McAllister" in held.content and held.message_id == sizes.message_id
+    [delivery] = await w.services.repo.open_deliveries_of(101)
+    assert (delivery.status_chat_id, delivery.status_message_id) == (101, sizes.message_id)
     [directions] = [b for row in held.inline_buttons for b in row if b.url]
     assert "destination=37.78" in directions.url
 

@@ -42,3 +42,20 @@ async def test_a_slow_key_keeps_the_buttons_progress_bar_until_the_key_is_sent(w
     [photo_at] = calls(w, "sendPhoto")
     answered = calls(w, "answerCallbackQuery")[pressed:]
     assert answered and min(answered) >= photo_at  # the bar stopped once the key was out, not before
+
+
+async def test_a_slow_location_keeps_the_progress_bar_until_its_sizes_are_shown(w: World) -> None:
+    alice = w.user(101, "Alice")
+    await alice.command("dropoff")
+    await alice.wait_for("where are you")
+    await alice.share_location(*SF)
+    nearby = await alice.wait_for("free lockers within")
+    w.simulator.add_fault(method="GET", path=r"/locations/101/", stall=SLOW)
+    edits, answers = len(calls(w, "editMessageText")), len(calls(w, "answerCallbackQuery"))
+    await alice.press("Civic Center", nearby)
+    await alice.wait_for("which locker size")
+
+    assert alice.chat_actions == []
+    [sizes_at] = calls(w, "editMessageText")[edits:]
+    [answered_at] = calls(w, "answerCallbackQuery")[answers:]
+    assert answered_at >= sizes_at
