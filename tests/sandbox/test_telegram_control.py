@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.sandbox.telegram_fixtures)
 """The emulator's HTTP control API (sandbox/telegram_control.py): everything a person does, over HTTP, as
 the updates a bot receives; the chat read back with buttons, photos and their QR codes."""
 
@@ -43,8 +44,8 @@ async def test_a_person_over_http(tg_api: BotApi, tg_emulator: TelegramEmulator)
     assert deep["from"]["first_name"] == "Zoe"  # the name given once stays
 
     # Buttons: tapped by (part of) their text or by their callback data; the bot's answer comes back.
-    markup = {"inline_keyboard": [[{"text": "Small", "callback_data": "size:1"}, {"text": "Small too", "callback_data": "size:2"}],
-                                  [{"text": "Open locker", "url": "https://lockeropen.com/o/1"}]]}  # fmt: skip
+    small = [{"text": "Small", "callback_data": "size:1"}, {"text": "Small too", "callback_data": "size:2"}]
+    markup = {"inline_keyboard": [small, [{"text": "Open locker", "url": "https://lockeropen.com/o/1"}]]}
     menu = await tg_api.ok("sendMessage", chat_id=USER, text="Which size?", reply_markup=markup)
 
     async def bot_answers(text: str) -> str:
