@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("--drop-pending", action="store_true", help="drop updates Telegram still holds")
     console = sub.add_parser("console", help="chat with the bot in this terminal (no Telegram, no Harbor account)")
     console.add_argument("--near", type=parse_point, help="share this location first (LAT,LON)")
+    console.add_argument(
+        "--qr", choices=("small", "full", "off"), default="small",
+        help="how keys' QR codes are drawn: within 80 columns (default), one module per column, or not at all",
+    )  # fmt: skip
+    console.add_argument("--admin", action="store_true", help="be an admin (your id, 1, joins ADMIN_IDS)")
     doctor = sub.add_parser("doctor", help="check the settings, Harbor and Telegram; exit non-zero on failure")
     doctor.add_argument("--near", type=parse_point, help="where to look for lockers (LAT,LON)")
     return parser
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "console":
         from bot.console import main as console_main
 
-        return console_main(near=args.near)
+        return console_main(near=args.near, qr=args.qr, admin=args.admin)
     from bot import runner
 
     if command == "web":

@@ -168,15 +168,17 @@ def _typed_so_far() -> str:
     return readline.get_line_buffer()
 
 
-async def _session(terminal: Terminal, near: Point | None) -> int:
+async def _session(terminal: Terminal, near: Point | None, options: dict[str, Any]) -> int:
     loop = asyncio.get_running_loop()
     terminal._loop = loop
     with contextlib.suppress(NotImplementedError):  # no add_signal_handler on Windows: Ctrl-C then raises
         loop.add_signal_handler(signal.SIGINT, terminal.interrupt)
-    return await run_console(terminal, terminal.out, near=near, echo=not terminal.interactive, stop=terminal.stop)
+    return await run_console(
+        terminal, terminal.out, near=near, echo=not terminal.interactive, stop=terminal.stop, **options
+    )
 
 
-def main(near: Point | None = None) -> int:
+def main(near: Point | None = None, *, qr: str = "small", admin: bool = False) -> int:
 
     logs.setup(logging.WARNING)
     # The drop-off conversation tracks per user and chat on purpose (see pyproject's pytest filters);
@@ -185,7 +187,7 @@ def main(near: Point | None = None) -> int:
     terminal = Terminal()
     with _terminal_modes_kept(terminal.interactive):
         try:
-            return asyncio.run(_session(terminal, near))
+            return asyncio.run(_session(terminal, near, {"qr": qr, "admin": admin}))
         except ConfigError as exc:
             print(f"harbor-bot console cannot start: {exc}", file=sys.stderr)
             return 2

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from bot.console.setup import INDENT, Point
-from bot.ui.qr import render_qr_text
+from bot.ui.qr import TERMINAL_COLUMNS, render_qr_text, render_qr_text_fitting
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def time_left(seconds: float) -> str:
     return f"in {minutes} min {secs} s" if minutes else f"in {secs} s"
 
 
-def read_qr(photo: bytes) -> tuple[str | None, str | None, str | None]:
-    """(text, drawing, problem): the QR code's text and its drawing, or why there is none."""
+def read_qr(photo: bytes) -> tuple[str | None, str | None]:
+    """(text, problem): the QR code's text, or why there is none."""
     import zxingcpp
     from PIL import Image
 
@@ -51,6 +51,16 @@ def read_qr(photo: bytes) -> tuple[str | None, str | None, str | None]:
         Image.open(io.BytesIO(photo)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
     )
     if not results:
-        return None, None, "no QR code in the photo"
-    text = results[0].text
-    return text, render_qr_text(text), None
+        return None, "no QR code in the photo"
+    return results[0].text, None
+
+
+def draw_qr(text: str, mode: str) -> str:
+    """The QR code of ``text`` for the terminal: "full" one module per column (wide for an SDK key),
+    "small" within 80 columns (bot.ui.qr.render_qr_text_fitting)."""
+    if mode == "full":
+        return render_qr_text(text)
+    drawing = render_qr_text_fitting(text)
+    if drawing is None:
+        return f"{INDENT}(this QR code is too large to draw within {TERMINAL_COLUMNS} columns: --qr full draws it)"
+    return drawing
