@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 from typing import Any
 
 from bot.console.setup import (
@@ -31,7 +30,7 @@ from bot.console.setup import (
     in_process_bot,
 )
 from bot.console.tower import AtTower, SimulatorTower, Tower, is_locker_open_link, link_kind
-from bot.console.transcript import changed_seq, draw_qr, indented, plural, point_text, read_qr, summary_of, time_left
+from bot.console.transcript import changed_seq, describe_key, indented, plural, point_text, read_qr, summary_of
 from bot.geo import parse_point
 from bot.keys import LockerKey
 from bot.ptb_types import BotApplication
@@ -478,29 +477,11 @@ class Console:
         if text is None:
             self.out(f"{INDENT}({problem})")
             return None
-        if self.qr != "off":
-            self.out(await asyncio.to_thread(draw_qr, text, self.qr))
-        if is_locker_open_link(text):  # KEY_MODE=link: the QR holds the same link as the Open locker button
-            self.last_link, self._newest_is_link = text, True
-            kind = link_kind(text) or "Locker Open"
-            self.out(f"{INDENT}key: a {kind} Locker Open link · {text}")
-            self.out(f"{INDENT}/open (or /use, or its Open locker button) opens it as the Locker Open app clip would")
-            return f"the {kind} link"
-        try:
-            key = LockerKey.from_json(text)
-        except ValueError as exc:
-            self.out(f"{INDENT}(the QR code holds no key: {exc})")
-            return None
-        self.last_key, self._newest_is_link = key, False
-        left = (key.expires - datetime.now(UTC)).total_seconds()
-        expiry = f"expires {key.expires:%Y-%m-%d %H:%M:%S} UTC ({time_left(left)})"
-        self.out(
-            f"{INDENT}key: {key.kind} · tower {key.tower_id} · locker {key.locker_name} (id {key.locker_id}) · {expiry}"
-        )
-        sdk = f"<{len(key.sdk_token)} chars>" if key.sdk_token else "none"
-        self.out(
-            f"{INDENT}payload: <hex, {len(key.payload)} chars> · payload_auth: <hex, {len(key.payload_auth)} chars>"
-            f" · sdk_token: {sdk}"
-        )
-        self.out(f"{INDENT}/use uses it at the tower")
-        return f"the {key.kind} key for locker {key.locker_name}"
+        shown = await asyncio.to_thread(describe_key, text, self.qr)
+        for line in shown.lines:
+            self.out(line)
+        if shown.link is not None:
+            self.last_link, self._newest_is_link = shown.link, True
+        elif shown.key is not None:
+            self.last_key, self._newest_is_link = shown.key, False
+        return shown.summary
