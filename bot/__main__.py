@@ -32,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="how keys' QR codes are drawn: within 80 columns (default), one module per column, or not at all",
     )  # fmt: skip
     console.add_argument("--admin", action="store_true", help="be an admin (your id, 1, joins ADMIN_IDS)")
+    console.add_argument(
+        "--attach", metavar="URL",
+        help="play a person at a running sandbox instead (`python -m sandbox.cluster` prints the command): "
+        "the Telegram emulator's root, e.g. http://127.0.0.1:8081; no bot runs in the console then",
+    )  # fmt: skip
+    console.add_argument(
+        "--harbor", metavar="URL", default="http://127.0.0.1:8700",
+        help="with --attach: the Harbor simulator, where /use and /open act (default http://127.0.0.1:8700)",
+    )  # fmt: skip
     doctor = sub.add_parser("doctor", help="check the settings, Harbor and Telegram; exit non-zero on failure")
     doctor.add_argument("--near", type=parse_point, help="where to look for lockers (LAT,LON)")
     return parser
@@ -47,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "console":
         from bot.console import main as console_main
 
-        return console_main(near=args.near, qr=args.qr, admin=args.admin)
+        return console_main(near=args.near, qr=args.qr, admin=args.admin, attach=args.attach, harbor=args.harbor)
     from bot import runner
 
     if command == "web":

@@ -79,7 +79,8 @@ class HttpTower:
     """The simulator of a running sandbox, through its `/_sim/` hooks (`python -m sandbox.cluster` prints them)."""
 
     def __init__(self, root: str) -> None:
-        self.client = httpx.AsyncClient(base_url=root.rstrip("/"), timeout=10)
+        self.root = root.rstrip("/")
+        self.client = httpx.AsyncClient(base_url=self.root, timeout=10)
 
     async def use_key(self, key: LockerKey) -> AtTower:
         body = {"payload": key.payload, "payload_auth": key.payload_auth, "sdk_token": key.sdk_token}
