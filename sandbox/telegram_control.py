@@ -18,6 +18,11 @@ JSON; ``first_name``, ``username`` and ``language_code`` in any POST create or r
 ``POST /_sandbox/wait``                  ``{"contains"?, "photo"?, "timeout"?}``: the first bot message new
                                          or edited since this user's last action (containing the text; a
                                          photo); 408 after the timeout (10 s, at most 60)
+``POST /_sandbox/settle``                ``{"timeout"?}``: until the bot's webhook has taken every update
+                                         (a `web` bot answers each once handled): ``{"webhook": bool}``; at
+                                         once without a webhook (a polling bot: ``wait`` for its answer)
+``POST /_sandbox/mark``                  from now on only later bot messages are new for ``wait`` (before
+                                         something happens outside the chat, say at the tower)
 ``GET  /_sandbox/chat?user_id=1``        the chat: both sides, edits applied, buttons with their data,
                                          photos with the QR code they hold decoded (``qr``) and a ``url``
 ``GET  /_sandbox/photo?user_id&message_id``  the photo's bytes (JPEG), as the person's phone shows it
@@ -63,6 +68,8 @@ class Emulated(Protocol):
     ) -> UserDriver: ...
 
     def user_by_id(self, user_id: int, *, bot_token: str | None = None) -> UserDriver: ...
+
+    async def webhook_idle(self, token: str | None = None) -> None: ...
 
 
 class BadRequest(Exception):
@@ -159,6 +166,17 @@ class ControlAPI:
             return JSONResponse({"message_id": message.message_id})
         if action == "press":
             return JSONResponse(await self._press(driver, body))
+        if action == "mark":
+            driver.mark()
+            return JSONResponse({})
+        if action == "settle":
+            seconds = min(float(body.get("timeout", 10)), WAIT_LIMIT)
+            try:
+                async with asyncio.timeout(seconds):
+                    await self.emulator.webhook_idle(body.get("token"))
+            except TimeoutError:
+                return json_error(408, f"Request Timeout: the webhook still has updates after {seconds:g} s")
+            return JSONResponse({"webhook": self.emulator.bot(body.get("token")).webhook is not None})
         if action == "wait":
             seconds = min(float(body.get("timeout", 10)), WAIT_LIMIT)
             needle = str(body.get("contains") or "").casefold()

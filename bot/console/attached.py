@@ -86,6 +86,7 @@ class AttachedConsole:
         self.note(f"You are {self.names[USER_ID]} (id {USER_ID}), attached to the Telegram emulator at {self.telegram}")
         self.note(f"the bot is whatever serves its webhook; the tower is the Harbor simulator at {self.tower.root}")
         self.note("Type /start to begin, /help for the console's commands (//help for the bot's), /quit to leave.")
+        await self.refresh()  # the chat so far, with its buttons numbered
         self._refresher = asyncio.create_task(self._refresh_forever(), name="console-refresh")
         return self
 
@@ -216,6 +217,7 @@ class AttachedConsole:
         elif self.last_key is None:
             self.note("no key yet: ask the bot for one (its 🔑 button) and /use it then")
         else:
+            await self._post("mark", {})  # what the bot says next is news
             await self._at_tower(self.last_key.kind, await self.tower.use_key(self.last_key), "key")
 
     async def _open(self, url: str | None) -> None:
@@ -223,6 +225,7 @@ class AttachedConsole:
             self.note("no Locker Open link: with KEY_MODE=link the bot's key holds one (its Open locker button)")
             return
         self.note("Locker Open: you opened the link at the tower")
+        await self._post("mark", {})  # what the bot says next is news
         await self._at_tower(link_kind(url), await self.tower.open_link(url), "link")
 
     async def _at_tower(self, kind: str, result: AtTower, what: str) -> None:

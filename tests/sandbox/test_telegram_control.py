@@ -98,6 +98,11 @@ async def test_wait_returns_the_bot_s_next_answer_or_408(tg_api: BotApi, tg_emul
     assert (await waiting)["text"] == "Your item is in locker 57"
     late = await tg_api.client.post("/_sandbox/wait", json={"user_id": USER, "contains": "never", "timeout": 0.05})
     assert late.status_code == 408 and "no bot message" in late.json()["description"]
+    await control(tg_api, "mark")  # something happens elsewhere (at the tower): only later news counts
+    waiting = asyncio.create_task(control(tg_api, "wait", timeout=5))
+    await tg_api.ok("sendMessage", chat_id=USER, text="Collected")
+    assert (await waiting)["text"] == "Collected"
+    assert await control(tg_api, "settle") == {"webhook": False}  # a polling bot: nothing to settle
 
 
 async def test_mistakes_get_a_400_that_says_what_is_wrong(tg_api: BotApi, tg_emulator: TelegramEmulator) -> None:
