@@ -5,10 +5,16 @@ the updates a bot receives; the chat read back with buttons, photos and their QR
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import sys
 from typing import Any
 
+import httpx
+import pytest
+
 from bot.ui.qr import render_qr
-from sandbox.telegram import TelegramEmulator
+from sandbox.telegram import DEFAULT_TOKEN, TelegramEmulator
 from tests.sandbox.telegram_fixtures import BotApi, tg_api, tg_emulator  # noqa: F401  (fixtures)
 
 USER = 7
@@ -122,3 +128,32 @@ async def test_mistakes_get_a_400_that_says_what_is_wrong(tg_api: BotApi, tg_emu
     assert (await client.get("/_sandbox/photo", params={"user_id": USER, "message_id": 1})).status_code == 404
     assert (await client.post("/_sandbox/fly", json={})).status_code == 404
     assert [u["message"]["text"] for u in await updates(tg_api)] == ["hi"]  # nothing else reached the bot
+
+
+@pytest.mark.parametrize("flag", [True, False], ids=["allow-http-webhooks", "https-only"])
+async def test_the_command_line_flag_accepts_an_http_webhook_on_loopback_only(flag: bool) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    argv = [sys.executable, "-m", "sandbox.telegram", "--port", str(port), *(["--allow-http-webhooks"] if flag else [])]
+    server = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    assert server.stdout is not None
+    try:
+        async with asyncio.timeout(30):
+            printed = (await server.stdout.readline()).decode()
+            assert printed.startswith("Telegram emulator for @harbor_test_bot")
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/bot{DEFAULT_TOKEN}") as api:
+                while True:  # the banner is printed just before uvicorn listens
+                    with contextlib.suppress(httpx.TransportError):
+                        local = (await api.post("/setWebhook", json={"url": "http://127.0.0.1:9/telegram"})).json()
+                        break
+                    await asyncio.sleep(0.1)
+                remote = (await api.post("/setWebhook", json={"url": "http://203.0.113.9/telegram"})).json()
+        assert local["ok"] is flag
+        refused = "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+        assert remote == {"ok": False, "error_code": 400, "description": refused}
+    finally:
+        server.terminate()
+        await server.wait()
