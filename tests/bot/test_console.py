@@ -82,11 +82,11 @@ QUADRANTS = {
 DRAWN = set(QUADRANTS) | {"\n"}
 
 
-def read_drawing(drawing: str) -> str:
+def read_drawing(drawing: str, columns: int = 80) -> str:
     """Scan a QR code drawn for a dark terminal (blocks are the light modules), as a phone pointed at
     the screen would; a character cell is twice as tall as wide."""
     lines = drawing.split("\n")
-    assert max(len(line) for line in lines) <= 80, "wider than an 80-column terminal"
+    assert max(len(line) for line in lines) <= columns, f"wider than a {columns}-column terminal"
     quadrant = bool(set(drawing) - set(" ▀▄█\n"))
     wide = 2 if quadrant else 1  # modules across one character
     rows: list[list[bool]] = []
@@ -382,3 +382,22 @@ async def test_an_admin_in_the_console(tmp_path: Path) -> None:
     assert "Admins (ADMIN_IDS): 1 (you); /as ID becomes one of them." in text
     assert "There are no deliveries yet." in text  # id 1 is an admin
     assert "This command is for the service's admins" in text[text.index("you are now Bob") :]
+
+
+async def test_qr_full_draws_one_module_per_column_and_off_draws_nothing(tmp_path: Path) -> None:
+    for mode in ("full", "off"):
+        screen = Screen()
+
+        async def person(screen: Screen = screen) -> AsyncIterator[str]:
+            async for line in walk_to_the_key(screen):
+                yield line
+            assert "key: dropoff" in screen.text
+
+        assert await run_console(person(), screen, qr=mode) == 0
+        drawings = screen.qr_drawings()
+        if mode == "off":
+            assert drawings == []
+        else:
+            [drawing] = drawings
+            assert len(drawing.split("\n")[0]) > 80  # an SDK key with its token: ~150 modules
+            assert set(drawing) <= set(" ▀▄█\n") and '"kind":"dropoff"' in read_drawing(drawing, columns=200)
