@@ -194,20 +194,33 @@ class ControlAPI:
         return json_error(404, "Not Found")
 
     def _driver(self, body: dict[str, Any]) -> UserDriver:
+        """The user the request plays; names given in it change only those names."""
         user_id = int(body.get("user_id", 1))
         token = body.get("token")
-        named = {k: body[k] for k in ("username", "language_code", "last_name") if k in body}
-        if "first_name" in body or named:
-            try:
-                known = self.emulator.user_by_id(user_id, bot_token=token)
-                first = known.first_name
-            except KeyError:
-                first = "Tester"
-            return self.emulator.user(user_id, str(body.get("first_name", first)), bot_token=token, **named)
         try:
-            return self.emulator.user_by_id(user_id, bot_token=token)
+            known: UserDriver | None = self.emulator.user_by_id(user_id, bot_token=token)
         except KeyError:
-            return self.emulator.user(user_id, "Tester", bot_token=token)
+            known = None
+        fields = ("first_name", "last_name", "username", "language_code")
+        if known is not None and not any(k in body for k in fields):
+            return known
+        record = known.record if known is not None else None
+        current = {
+            "first_name": record.first_name if record else "Tester",
+            "last_name": record.last_name if record else None,
+            "username": record.username if record else None,
+            "language_code": (record.language_code if record else None) or "en",
+        }
+        given = {k: body[k] for k in fields if k in body}
+        merged = {**current, **given}
+        return self.emulator.user(
+            user_id,
+            str(merged["first_name"]),
+            last_name=merged["last_name"],
+            username=merged["username"],
+            language_code=str(merged["language_code"]),
+            bot_token=token,
+        )
 
     async def _press(self, driver: UserDriver, body: dict[str, Any]) -> dict[str, Any]:
         message = None
@@ -221,6 +234,7 @@ class ControlAPI:
             text = str(body["button"])
         else:
             raise BadRequest('say which button: {"button": "its text"} or {"data": "its callback data"}')
+        opened = len(driver.opened_urls)
         try:
             answer = await driver.press(text, message, timeout=float(body.get("timeout", 10)))
         except LookupError:
@@ -232,9 +246,9 @@ class ControlAPI:
                 driver.location = (_number(body, "latitude"), _number(body, "longitude"))
             sent = await driver.press_reply(text)
             return {"message_id": sent.message_id}
-        if answer is None:
-            opened = driver.opened_urls[-1] if driver.opened_urls else None
-            return {"answered": False, "url": opened}
+        if answer is None:  # a URL button (the app opens it), or the bot did not answer within the timeout
+            url = driver.opened_urls[-1] if len(driver.opened_urls) > opened else None
+            return {"answered": False, "url": url}
         return {"answered": True, "text": answer.text, "show_alert": answer.show_alert, "url": answer.url}
 
 

@@ -48,6 +48,9 @@ async def test_a_person_over_http(tg_api: BotApi, tg_emulator: TelegramEmulator)
     assert venue["venue"]["title"] == "Civic Center"
     assert (link["text"], deep["text"]) == ("/start abc_123", "/start xyz")
     assert deep["from"]["first_name"] == "Zoe"  # the name given once stays
+    await control(tg_api, "send", text="hi", first_name="Zoé")  # a new first name changes only that
+    [renamed] = [u["message"]["from"] for u in await updates(tg_api)]
+    assert (renamed["first_name"], renamed["username"], renamed["language_code"]) == ("Zoé", "zoe", "es")
 
     # Buttons: tapped by (part of) their text or by their callback data; the bot's answer comes back.
     small = [{"text": "Small", "callback_data": "size:1"}, {"text": "Small too", "callback_data": "size:2"}]
