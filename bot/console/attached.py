@@ -79,12 +79,13 @@ class AttachedConsole:
 
     async def __aenter__(self) -> AttachedConsole:
         try:
-            await self.client.get("/_sandbox/calls")
+            await self.client.get("/_sandbox/chat", params={"user_id": self.user_id})  # any answer will do
         except httpx.HTTPError as exc:
             await self.aclose()
             raise ConnectionError(f"no Telegram emulator answers at {self.telegram}: {exc}") from None
         self.note(f"You are {self.names[USER_ID]} (id {USER_ID}), attached to the Telegram emulator at {self.telegram}")
         self.note(f"the bot is whatever serves its webhook; the tower is the Harbor simulator at {self.tower.root}")
+        self.note("admins are the bots' ADMIN_IDS (e.g. ADMIN_IDS=1 python -m sandbox.cluster ...); /as ID plays one")
         self.note("Type /start to begin, /help for the console's commands (//help for the bot's), /quit to leave.")
         await self.refresh()  # the chat so far, with its buttons numbered
         self._refresher = asyncio.create_task(self._refresh_forever(), name="console-refresh")
