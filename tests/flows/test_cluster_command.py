@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -48,10 +49,11 @@ class Person:
 
 
 @asynccontextmanager
-async def cluster_command(pg_url: str) -> AsyncIterator[tuple[re.Match[str], list[str], list[str]]]:
+async def cluster_command(pg_url: str, logs: Path) -> AsyncIterator[tuple[re.Match[str], list[str], list[str]]]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "sandbox.cluster", "--processes", "2", "--database-url", pg_url,
         "--telegram-port", "0", "--harbor-port", "0", "--balancer-port", "0", "--stop-after", str(STOP_AFTER),
+        "--log-dir", str(logs),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     assert process.stdout is not None
@@ -75,8 +77,8 @@ async def cluster_command(pg_url: str) -> AsyncIterator[tuple[re.Match[str], lis
             await process.wait()
 
 
-async def test_the_cluster_command_runs_a_whole_delivery_over_two_processes(pg_url: str) -> None:
-    async with cluster_command(pg_url) as (ready, bots, printed):
+async def test_the_cluster_command_runs_a_whole_delivery_over_two_processes(pg_url: str, tmp_path: Path) -> None:
+    async with cluster_command(pg_url, tmp_path) as (ready, bots, printed):
         telegram, harbor, _balancer = ready.groups()
         assert any("/_sandbox/press" in line for line in printed) and any("/_sim/use-token" in line for line in printed)
         assert len(bots) == 2
@@ -120,3 +122,10 @@ async def test_the_cluster_command_runs_a_whole_delivery_over_two_processes(pg_u
             await bob.wait("collected from locker")
             await alice.wait("is complete")
             assert sum("is complete" in (m["text"] or "") for m in await alice.chat()) == 1
+    logs = read_logs(tmp_path)
+    assert sorted(logs) == ["web-1.log", "web-2.log"]
+    assert not [name for name, text in logs.items() if "Traceback" in text]  # Ctrl-C stopped them cleanly
+
+
+def read_logs(folder: Path) -> dict[str, str]:
+    return {path.name: path.read_text() for path in folder.iterdir()}
