@@ -91,6 +91,11 @@ class HarborClient:
             policy=self._policy,
         )
 
+    def add_event_hooks(self, hooks: dict[str, list[Any]]) -> None:
+        """httpx event hooks ("request", "response") on every call to Harbor, the token endpoint's too."""
+        for event, callbacks in hooks.items():
+            self._http.event_hooks[event].extend(callbacks)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
