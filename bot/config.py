@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     # Webhook mode (`python -m bot web`, DESIGN §8).
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=1, le=65535)
+    # `run` serves GET /metrics on HOST:METRICS_PORT when set (`web` serves it on PORT).
+    metrics_port: int | None = Field(None, ge=1, le=65535)
     webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
     harbor_webhook_secret: SecretStr | None = None

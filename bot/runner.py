@@ -15,6 +15,7 @@ from bot import logs
 from bot.app import Overrides, build_application
 from bot.config import ConfigError, Settings, load_settings
 from bot.web import create_web_app
+from bot.web_metrics import serve_metrics_with
 from storage.engine import redacted
 
 # What the bot handles: messages (commands, locations, links) and button presses. Edited messages
@@ -43,6 +44,8 @@ def main() -> int:
     if settings is None:
         return 2
     application = build_application(settings)
+    if settings.metrics_port is not None:
+        serve_metrics_with(application, settings.host, settings.metrics_port)
     log.info("Harbor: %s (%s); database: %s", settings.harbor_env.value, settings.harbor_urls[0], _db(settings))
     try:
         # run_polling stops cleanly on SIGINT, SIGTERM and SIGABRT, finishing the updates in hand.

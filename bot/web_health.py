@@ -35,6 +35,7 @@ from storage.models import JobKind
 from storage.types import utcnow
 
 CHECK_TIMEOUT = 3.0  # a check that takes longer than this has failed, as far as a router is concerned
+HARBOR_PROBE_TIMEOUT = 2.0  # Harbor's client retries a failing call for longer: the probe does not wait
 HARBOR_PROBE_EVERY = 5.0
 
 
@@ -69,8 +70,10 @@ class HarborProbe:
 
     async def _call(self) -> tuple[float, bool, str]:
         try:
-            async with asyncio.timeout(CHECK_TIMEOUT):
+            async with asyncio.timeout(HARBOR_PROBE_TIMEOUT):
                 await self._services.harbor.test_token()
+        except TimeoutError:
+            return time.monotonic(), False, f"no answer within {HARBOR_PROBE_TIMEOUT:.0f} s"
         except Exception as exc:
             return time.monotonic(), False, type(exc).__name__
         return time.monotonic(), True, ""

@@ -1,36 +1,54 @@
 """A TCP proxy of the test's own, to take a server away from the bot without touching the server (the
-machine's PostgreSQL is shared): `cut()` drops every connection and refuses new ones."""
+machine's PostgreSQL is shared): `cut()` drops every connection and refuses new ones.
+
+It runs its own event loop in a thread: the bot migrates with a blocking engine at start, which would
+stall a proxy sharing the test's loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        self._pipes: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+    def start(self) -> None:
+        self._thread.start()
+        self._server = self._run(asyncio.start_server(self._accept, "127.0.0.1", 0))
         self.port = self._server.sockets[0].getsockname()[1]
 
-    async def cut(self) -> None:
+    def cut(self) -> None:
         """From now on nothing gets through: open connections are dropped, new ones refused."""
+        self._run(self._cut())
+
+    def close(self) -> None:
+        self.cut()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
+
+    async def _cut(self) -> None:
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
             self._server = None
         for writer in list(self._writers):
             writer.transport.abort()
-        for task in list(self._pipes):
-            task.cancel()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -39,10 +57,7 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
-            self._pipes.add(task)
-            task.add_done_callback(self._pipes.discard)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
     async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         try:
@@ -56,11 +71,11 @@ class TcpProxy:
             sink.transport.abort()
 
 
-@contextlib.asynccontextmanager
-async def tcp_proxy(host: str, port: int) -> AsyncIterator[TcpProxy]:
+@contextlib.contextmanager
+def tcp_proxy(host: str, port: int) -> Iterator[TcpProxy]:
     proxy = TcpProxy(host, port)
-    await proxy.start()
+    proxy.start()
     try:
         yield proxy
     finally:
-        await proxy.cut()
+        proxy.close()
