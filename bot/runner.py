@@ -16,6 +16,7 @@ from bot.app import Overrides, build_application
 from bot.config import ConfigError, Settings, load_settings
 from bot.web import create_web_app
 from bot.web_metrics import serve_metrics_with
+from bot.web_serve import SignalServer
 from storage.engine import redacted
 
 # What the bot handles: messages (commands, locations, links) and button presses. Edited messages
@@ -72,7 +73,7 @@ def web() -> int:
     config = uvicorn.Config(
         create_web_app(application), host=settings.host, port=settings.port, log_config=None, proxy_headers=True
     )
-    uvicorn.Server(config).run()
+    SignalServer(config).run()  # SIGINT/SIGTERM: a graceful stop, then exit 0 without a traceback
     return 0
 
 

@@ -13,11 +13,10 @@ few seconds whatever the rate of scrapes (the figures are cached), and the rende
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -34,6 +33,7 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.metrics import CONTENT_TYPE, Metrics, Outcome, mark_update
 from bot.ptb_types import BotApplication
+from bot.web_serve import EmbeddedServer
 
 log = logging.getLogger(__name__)
 
@@ -139,20 +139,12 @@ def metrics_route(application: Callable[[], BotApplication]) -> Route:
     return Route("/metrics", page, methods=["GET"])
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server inside the bot's own event loop: the bot (run_polling) owns the signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class MetricsListener:
     """`GET /metrics` on host:port for `python -m bot run` (METRICS_PORT), started with the bot."""
 
     def __init__(self, application: BotApplication, host: str, port: int) -> None:
         app = Starlette(routes=[metrics_route(lambda: application)])
-        self._server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off"))
+        self._server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off"))
         self._task: asyncio.Task[None] | None = None
         self._host, self._port = host, port
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -132,8 +133,16 @@ def _executor() -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+            )
         return _pool
+
+
+def _ignore_interrupts() -> None:
+    """In the worker: Ctrl-C reaches the terminal's whole process group, but stopping is the bot's
+    decision (it shuts the worker down on its way out); without this the worker prints a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _discard_pool(broken: ProcessPoolExecutor) -> None:

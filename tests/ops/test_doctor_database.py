@@ -52,7 +52,7 @@ def test_a_missing_sqlite_file_fails_in_one_sentence_and_is_not_created(tmp_path
     assert not missing.exists()
 
 
-def test_an_empty_database_is_behind(tmp_path: Path, _sqlite_template: Path) -> None:
+def test_an_empty_database_is_behind(tmp_path: Path) -> None:
     empty = tmp_path / "empty.sqlite3"
     empty.touch()
     code, lines = doctor(f"sqlite:///{empty}")
@@ -79,4 +79,3 @@ def test_a_postgresql_database_that_does_not_exist_fails_in_one_sentence() -> No
     assert "Traceback" not in result.stderr
     # the rest of the report still ran
     assert any(line.startswith("PASS harbor token") for line in result.stdout.splitlines())
-
