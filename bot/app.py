@@ -1,6 +1,6 @@
 """Composition root: builds the services once and wires them into a python-telegram-bot Application.
 
-Nothing here keeps state another process needs (DESIGN §8): conversations are rows (chat_states),
+Nothing here keeps state another process needs (docs/design.md §8): conversations are rows (chat_states),
 buttons are self-describing, timers are rows claimed under a lease, announcements an outbox.
 """
 

@@ -1,4 +1,4 @@
-"""Telling people: keys, a closed delivery, and the outbox of announcements (DESIGN §8).
+"""Telling people: keys, a closed delivery, and the outbox of announcements (docs/design.md §8).
 
 Announcements to anyone but the person who acted ("your item is in", "picked up", reminders, a link
 claimed, a hold that ended) are recorded by the services as notices in the same transaction as the

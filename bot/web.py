@@ -1,9 +1,9 @@
-"""The ASGI app of `python -m bot web` (DESIGN §8): many identical processes behind a TLS proxy.
+"""The ASGI app of `python -m bot web` (docs/design.md §8): many identical processes behind a TLS proxy.
 
 - `POST /telegram`: one update, pushed by Telegram. It must carry `X-Telegram-Bot-Api-Secret-Token`
   equal to TELEGRAM_WEBHOOK_SECRET (compared in constant time); it is processed before the answer, so
   an update Telegram retries after a failure was never half-lost.
-- `POST /harbor`: Harbor's webhook events (harbor-api.md §7). Verified when HARBOR_WEBHOOK_SECRET is set,
+- `POST /harbor`: Harbor's webhook events (docs/harbor-api.md §7). Verified when HARBOR_WEBHOOK_SECRET is set,
   deduplicated by event id, matched to a delivery through `client_info`; an event only asks for an
   immediate look at that tower (Harbor stays the source of truth) and is answered at once.
 - `GET /harbor/return/{delivery}`: Locker Open's returnUrl (bot/web_return.py); only triggers a look.

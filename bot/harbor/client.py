@@ -1,4 +1,4 @@
-"""The async Harbor API client the bot uses (harbor-api.md §4, §8, §15).
+"""The async Harbor API client the bot uses (docs/harbor-api.md §4, §8, §15).
 
 One pooled `httpx.AsyncClient`; tokens from `auth.TokenManager`; retries from `retry`; routes and
 bodies from `paths` (every [U] decision lives there). Responses are mapped to `errors`:

@@ -2,7 +2,7 @@
 
 The PNG must survive Telegram's recompression of photos (JPEG at about quality 80, long side capped
 at 1280 px) for the largest realistic key: about 2 KB of JSON, most of it a 1.5 KB ``tower_access``
-token (DESIGN.md §4). The parameters:
+token (docs/design.md §4). The parameters:
 
 * Error correction **M** (15 % of the code words recoverable), falling back to **L** only for data
   that M cannot hold even at version 40 (2331 bytes). JPEG is not what breaks these codes: at 7 px
