@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from urllib.parse import urlsplit
 
 import uvicorn
 from telegram import Bot, Update
@@ -104,7 +105,7 @@ def set_webhook(*, max_connections: int = 40, drop_pending: bool = False) -> int
     settings = _settings(web=True)
     if settings is None:
         return 2
-    if not settings.webhook_url or not settings.webhook_url.startswith("https://"):
+    if not settings.webhook_url or not (settings.webhook_url.startswith("https://") or _loopback(settings.webhook_url)):
         print("harbor-bot: WEBHOOK_URL must be the public https:// base of the `web` processes.", file=sys.stderr)
         return 2
     try:
@@ -113,6 +114,14 @@ def set_webhook(*, max_connections: int = 40, drop_pending: bool = False) -> int
         print(f"harbor-bot: Telegram refused the webhook: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _loopback(url: str) -> bool:
+    """An http:// webhook on this machine: only the sandbox's emulator takes it (Telegram wants https)."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and (
+        parts.hostname in ("localhost", "::1") or (parts.hostname or "").startswith("127.")
+    )
 
 
 def _db(settings: Settings) -> str:
