@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from bot.web_metrics import MetricsListener, metrics_route
 from storage.models import DeliveryState
 from tests.flows.harness import World, world
-from tests.flows.steps import get_pickup_key, item_in_locker, share_link
+from tests.flows.steps import get_pickup_key, item_in_locker, settled, share_link
 from tests.sandbox.telegram_fixtures import serve_app
 
 RESERVE = "/api/v1/towers/{tower_id}/lockers/{locker_id}/reservations"
@@ -53,6 +53,7 @@ async def test_metrics_after_one_whole_delivery(database_url: str) -> None:
         # One 429 from Telegram on the way: retried by the limiter, and counted.
         w.emulator.add_fault("sendMessage", status=429, retry_after=1, times=1)
         await whole_delivery(w)
+        await settled(w)
         assert w.app is not None
         app = w.app
         async with serve_app(Starlette(routes=[metrics_route(lambda: app)])) as root, httpx.AsyncClient() as client:
@@ -113,3 +114,18 @@ async def test_run_serves_the_same_page_on_its_metrics_port(database_url: str) -
             except httpx.ConnectError:
                 stopped = True
         assert stopped, "the listener still answers after the bot stopped it"
+
+
+async def test_updates_over_the_budget_are_counted_as_throttled(database_url: str) -> None:
+    async with world(database_url, user_update_burst=1, user_updates_per_minute=0.01) as w:
+        alice = w.user(101, "Alice")
+        for _ in range(3):
+            await alice.command("start")
+        await alice.wait_for("slow down")
+        await alice.wait_for("what would you like")
+        await settled(w)
+        assert w.app is not None
+        found = samples(w.app.bot_data["metrics"].exposition().decode())
+    assert value(found, "harbor_bot_updates_total", kind="command", outcome="ok") == 1
+    assert value(found, "harbor_bot_updates_total", kind="command", outcome="throttled") == 2
+    assert value(found, "harbor_bot_throttled_users_total") == 1  # one run of dropped updates, one user
