@@ -109,7 +109,7 @@ def readiness_route(application: Callable[[], BotApplication]) -> Route:
             if position == "behind":
                 return Check(CheckState.FAILING, f"at {revision}, behind this code's migrations: restart to migrate")
             return Check(
-                CheckState.OK, f"at {revision}" + (" (a newer deploy's; it only adds)" if position == "ahead" else "")
+                CheckState.OK, f"at {revision}" + (" (a newer deploy's: it only adds)" if position == "ahead" else "")
             )
 
         async def watch() -> Check:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
@@ -100,3 +101,24 @@ async def test_unavailable_when_the_database_is_unreachable(pg_database: str) ->
             assert metrics.status_code == 200  # the page still answers, without the database's figures
             assert check_states(metrics.text)["database"] == "failing"
             assert "harbor_bot_database_gauges_up" in metrics.text
+
+
+async def test_unavailable_when_the_schema_is_behind_and_ready_when_a_newer_deploy_migrated(database_url: str) -> None:
+    async with world(database_url) as w, health_pages(w) as web:
+        await w.tick()
+        engine = create_engine(database_url)
+        try:
+            with engine.begin() as connection:  # as if this process were newer than the database
+                connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+            behind = await web.get("/readyz")
+            with engine.begin() as connection:  # as if a newer deploy had migrated it further
+                connection.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
+            ahead = await web.get("/readyz")
+        finally:
+            engine.dispose()
+    assert behind.status_code == 503, behind.text
+    assert behind.json()["checks"]["schema"]["state"] == "failing"
+    assert "behind" in behind.json()["checks"]["schema"]["detail"]
+    assert behind.json()["checks"]["database"]["state"] == "ok"
+    assert ahead.status_code == 200, ahead.text
+    assert ahead.json()["checks"]["schema"] == {"state": "ok", "detail": "at f00d (a newer deploy's: it only adds)"}
