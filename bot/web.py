@@ -1,14 +1,14 @@
-"""The ASGI app of `python -m bot web` (DESIGN §8): many identical processes behind a TLS proxy.
+"""The ASGI app of `python -m bot web` (docs/design.md §8): many identical processes behind a TLS proxy.
 
 - `POST /telegram`: one update, pushed by Telegram. It must carry `X-Telegram-Bot-Api-Secret-Token`
   equal to TELEGRAM_WEBHOOK_SECRET (compared in constant time); it is processed before the answer, so
   an update Telegram retries after a failure was never half-lost.
-- `POST /harbor`: Harbor's webhook events (harbor-api.md §7). Verified when HARBOR_WEBHOOK_SECRET is set,
+- `POST /harbor`: Harbor's webhook events (docs/harbor-api.md §7). Verified when HARBOR_WEBHOOK_SECRET is set,
   deduplicated by event id, matched to a delivery through `client_info`; an event only asks for an
   immediate look at that tower (Harbor stays the source of truth) and is answered at once.
 - `GET /harbor/return/{delivery}`: Locker Open's returnUrl (bot/web_return.py); only triggers a look.
-- `GET /healthz`: the process is up. `GET /readyz`: the database answers, a Harbor token is held and
-  the last watch round (by any process) is recent.
+- `GET /healthz`: the process is up. `GET /readyz`: each check and its state; 503 only when this
+  process cannot serve (bot/web_health.py). `GET /metrics`: Prometheus metrics (bot/web_metrics.py).
 
 The Harbor signature is our contract where §7 leaves it open: `X-Harbor-Signature: sha256=<hex>`, the
 HMAC-SHA256 of the raw body under the shared secret; `X-Harbor-Event-Id` (or the body's `id`) names
@@ -24,7 +24,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -37,6 +36,8 @@ from bot.deliveries.model import delivery_of_client_info
 from bot.jobs import Scheduler
 from bot.ptb_types import BotApplication
 from bot.services import Services
+from bot.web_health import readiness_route
+from bot.web_metrics import metrics_route
 from bot.web_return import return_routes
 from storage.models import JobKind
 from storage.types import utcnow
@@ -110,27 +111,6 @@ def create_web_app(application: BotApplication) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(request: Request) -> Response:
-        problems: list[str] = []
-        try:
-            await services.repo.ping()
-        except Exception as exc:
-            problems.append(f"database: {type(exc).__name__}")
-        try:
-            await services.harbor.service_token()
-        except Exception as exc:
-            problems.append(f"harbor token: {type(exc).__name__}")
-        try:
-            watch = await services.repo.job(JobKind.WATCH)
-            recent = scheduler.watch_interval * 3 + timedelta(seconds=30)
-            if watch is None or watch.last_run_at is None or utcnow() - watch.last_run_at > recent:
-                problems.append("watch: no recent round")
-        except Exception as exc:
-            problems.append(f"watch: {type(exc).__name__}")
-        if problems:
-            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await start_application(application)
@@ -147,7 +127,8 @@ def create_web_app(application: BotApplication) -> Starlette:
             Route("/harbor", harbor_event, methods=["POST"]),
             *return_routes(lambda: application),  # Locker Open's returnUrl (bot/web_return.py)
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
+            readiness_route(lambda: application),  # bot/web_health.py
+            metrics_route(lambda: application),  # bot/web_metrics.py
         ],
         lifespan=lifespan,
     )

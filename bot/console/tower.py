@@ -25,7 +25,7 @@ class AtTower:
 
 
 def is_locker_open_link(url: str) -> bool:
-    """A Locker Open link (harbor-api.md §6) carries its token in the query; a t.me link never does."""
+    """A Locker Open link (docs/harbor-api.md §6) carries its token in the query; a t.me link never does."""
     parts = urlsplit(url)
     return (
         parts.scheme == "https" and parts.hostname not in ("t.me", "telegram.me") and "token" in parse_qs(parts.query)

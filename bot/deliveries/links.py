@@ -1,4 +1,4 @@
-"""Keys as Locker Open links (KEY_MODE=link, harbor-api.md §6): no app of the service's own needed.
+"""Keys as Locker Open links (KEY_MODE=link, docs/harbor-api.md §6): no app of the service's own needed.
 
 Harbor picks the locker for a drop-off request and holds it for a fixed 5 minutes, so in link mode the
 size tap *is* the request: the delivery records the locker Harbor chose and the customer gets the link

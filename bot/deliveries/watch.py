@@ -1,5 +1,5 @@
 """The locker watch: is the item in, is it out? One Harbor call per tower per round, whatever the number
-of deliveries there (harbor-api.md §15: a tower's lockers carry their status).
+of deliveries there (docs/harbor-api.md §15: a tower's lockers carry their status).
 
 A round is run by one process at a time (bot/scheduler.py); a Harbor webhook event asks for a round
 of one tower at once.

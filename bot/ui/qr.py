@@ -2,7 +2,7 @@
 
 The PNG must survive Telegram's recompression of photos (JPEG at about quality 80, long side capped
 at 1280 px) for the largest realistic key: about 2 KB of JSON, most of it a 1.5 KB ``tower_access``
-token (DESIGN.md §4). The parameters:
+token (docs/design.md §4). The parameters:
 
 * Error correction **M** (15 % of the code words recoverable), falling back to **L** only for data
   that M cannot hold even at version 40 (2331 bytes). JPEG is not what breaks these codes: at 7 px
@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -132,8 +133,16 @@ def _executor() -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+            )
         return _pool
+
+
+def _ignore_interrupts() -> None:
+    """In the worker: Ctrl-C reaches the terminal's whole process group, but stopping is the bot's
+    decision (it shuts the worker down on its way out); without this the worker prints a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _discard_pool(broken: ProcessPoolExecutor) -> None:

@@ -1,7 +1,7 @@
 """What each screen looks like: text plus buttons, built from domain objects.
 
 Handlers and jobs send these; nothing else composes Telegram markup. Callback data are short strings
-`action:id:id` that any process can read (DESIGN §8).
+`action:id:id` that any process can read (docs/design.md §8).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class View:
 
 
 # callback data -------------------------------------------------------------------------------
-# Self-describing strings, `action:arg:arg` (DESIGN §8): any process can act on any button ever sent,
+# Self-describing strings, `action:arg:arg` (docs/design.md §8): any process can act on any button ever sent,
 # with no cache. The handler's pattern says which args an action takes, so forged data matches none.
 
 CALLBACK_SEP = ":"
