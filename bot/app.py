@@ -16,6 +16,7 @@ from bot import jobs
 from bot.admin import AdminService
 from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch, Policy
+from bot.deliveries.directory import LocationDirectory
 from bot.deliveries.fit import FitService
 from bot.deliveries.links import LinkKeys
 from bot.handlers import admin, dropoff, errors, fit, language, pickup, start, throttle
@@ -118,6 +119,9 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         budget=UserBudget.from_settings(settings),
         privacy=PrivacyStore(repo.session_factory),
         languages=LanguageStore(repo.session_factory),
+        directory=LocationDirectory(
+            harbor.client, repo, search, refresh_every=settings.locations_refresh, shown=policy.max_results
+        ),
         simulator=harbor.simulator,
     )
     application.bot_data["services"] = services

@@ -6,6 +6,7 @@ Nothing else in the project reads the environment.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     dropoff_max_keys: int = Field(3, ge=1, le=50)
     dropoff_max_hold_seconds: int = Field(1800, ge=60, le=24 * 3600)
     search_radius_km: float = Field(5.0, gt=0, le=50)
+    # Issue 17: Harbor's list of locations (for typed searches) is walked again at most this often,
+    # by one process at a time; a search that finds it older walks it on demand.
+    locations_refresh_minutes: float = Field(60.0, gt=0, le=7 * 24 * 60)
     locker_poll_seconds: float = Field(15.0, gt=0, le=3600)
     pickup_link_days: int = Field(7, ge=1, le=90)
     reminder_hours: float = Field(24.0, gt=0, le=24 * 30)
@@ -122,6 +126,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
+
+    @property
+    def locations_refresh(self) -> timedelta:
+        return timedelta(minutes=self.locations_refresh_minutes)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
