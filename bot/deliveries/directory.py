@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100  # LockerDrop's page (§4 #1): ~4 calls for Harbor's 350 production locations
 WALK_LEASE = timedelta(minutes=2)  # a walk of many pages outlasts the scheduler's short lease
 FAILED_WALK_RETRY = timedelta(minutes=1)
+SHOWN_QUERY_CHARS = 60  # what a person typed, quoted back in the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +116,12 @@ class LocationDirectory:
 
     async def find(self, text: str) -> TypedResult:
         await self.refresh_if_stale()
+        shown = " ".join(text.split())[:SHOWN_QUERY_CHARS]
         known = {row.id: row for row in await self.repo.known_locations()}
         matches = rank(text, (_searchable(row) for row in known.values()))
         top = [_location(known[m.id]) for m in matches[: self.shown]]
         if not top:
-            return TypedResult(text, [])
+            return TypedResult(shown, [])
         live = {loc.id: loc for loc in await self.search.available_among(top)}
         places: list[Location] = []
         full: list[str] = []
@@ -129,7 +131,7 @@ class LocationDirectory:
                 places.append(now)
             else:
                 full.append(loc.name)
-        return TypedResult(text, places, more=max(0, len(matches) - len(top)), full=tuple(full))
+        return TypedResult(shown, places, more=max(0, len(matches) - len(top)), full=tuple(full))
 
     async def used_places(self, user_id: int) -> list[UsedPlace]:
         return await self.repo.used_places(user_id)

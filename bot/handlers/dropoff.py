@@ -25,6 +25,7 @@ from bot.deliveries import (
     SizeRanOut,
     WrongState,
 )
+from bot.deliveries.directory import SHOWN_QUERY_CHARS
 from bot.deliveries.links import NoLockerOfSize
 from bot.geo import Point, out_of_range, parse_point
 from bot.handlers.common import (
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 Step = DropoffStep
 NEW_MESSAGE = filters.UpdateType.MESSAGE  # edits (a live location's stream) are not new input
 PRIVATE_INPUT = filters.ChatType.PRIVATE & NEW_MESSAGE
-SHOWN_QUERY_CHARS = 60  # what a person typed, quoted back in the answer
 
 
 # entering ------------------------------------------------------------------------------------
