@@ -310,6 +310,24 @@ def my_item(delivery: Delivery, lang: str | None) -> str:
     )
 
 
+def finished_list(deliveries: Sequence[Delivery], lang: str | None) -> View:
+    """/my's recently finished deliveries, marked as finished (issue 17)."""
+    lines = [t("my.finished_header", lang)]
+    for delivery in deliveries:
+        lines.append(
+            t(
+                "my.finished_item",
+                lang,
+                id=delivery.id,
+                name=delivery.location_name,
+                locker=delivery.locker_name or "?",
+                size=size_words.name(delivery.size_name, lang),
+                state=Safe(state_label(delivery, lang)),
+            )
+        )
+    return View("\n".join(lines))
+
+
 def harbor_down(lang: str | None, retry: InlineKeyboardButton | None = None) -> View:
     return View(t("error.harbor_down", lang), keyboard([retry] if retry else []))
 
