@@ -138,7 +138,7 @@ async def test_forget_offers_no_as_well(w: World) -> None:
 async def test_link_expiry_my_finished_and_revoking_a_finished_delivery(w: World) -> None:
     alice = w.user(101, "Alice")
     delivery_id, inside = await item_in_locker(w, alice)
-    url, made = await share_link(alice, inside)
+    _url, made = await share_link(alice, inside)
     # Civic Center is in San Francisco: the link's end is in Pacific time like every other time there.
     assert "PST" in (made.content or "") or "PDT" in (made.content or ""), made.describe()
     assert "UTC" not in (made.content or "")
