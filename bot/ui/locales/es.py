@@ -404,8 +404,8 @@ ES: dict[str, str | Plural] = {
     "admin.stats_unknown": "desconocido (Harbor no responde)",
     # issue 17: encontrar un casillero desde cualquier dispositivo (lugares escritos, tus lugares, tamaños)
     "dropoff.ask_place": (
-        "¿Dónde estás, o dónde quieres dejar el paquete? Toca <b>Compartir mi ubicación</b> abajo, o escribe "
-        "un lugar: el nombre de una ubicación, una calle, una ciudad o un código postal (como "
+        "¿Dónde estás? Toca <b>Compartir mi ubicación</b> abajo, o escribe dónde quieres dejar el paquete: "
+        "el nombre de una ubicación, una calle, una ciudad o un código postal (como "
         "<code>Mission St</code>, <code>Austin</code> o <code>94103</code>), o coordenadas como "
         "<code>37.7793, -122.4193</code>."
     ),
