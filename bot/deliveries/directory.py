@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.deliveries.matching import Searchable, rank
-from bot.deliveries.model import ServiceUnavailable
+from bot.deliveries.model import DeliveryProblem, ServiceUnavailable
 from bot.deliveries.search import LocationSearch
 from bot.harbor.client import HarborClient
 from bot.harbor.errors import HarborError
@@ -36,6 +36,11 @@ PAGE_SIZE = 100  # LockerDrop's page (§4 #1): ~4 calls for Harbor's 350 product
 WALK_LEASE = timedelta(minutes=2)  # a walk of many pages outlasts the scheduler's short lease
 FAILED_WALK_RETRY = timedelta(minutes=1)
 SHOWN_QUERY_CHARS = 60  # what a person typed, quoted back in the answer
+
+
+class ListLoading(DeliveryProblem):
+    """The list is empty and another process is walking it right now (the first search of a new
+    deployment): a moment later it is there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,9 @@ class LocationDirectory:
     async def refresh(self, job: ScheduledJob) -> datetime:
         """The job's run, by whichever process claimed it: one walk, stored whole. Returns when the next
         one is due."""
+        if job.last_run_at is not None and utcnow() - job.last_run_at < self.refresh_every:
+            # Claimed late: another process walked between this one's look and its claim.
+            return job.last_run_at + self.refresh_every
         await self.repo.extend_lease(job, until=utcnow() + WALK_LEASE)
         locations = await self.walk()
         rows = [_row(loc) for loc in locations]
@@ -101,6 +109,8 @@ class LocationDirectory:
             JobKind.LOCATIONS, "", self.owner, now=now, lease=WALK_LEASE, last_run_before=now - self.refresh_every
         )
         if job is None:
+            if last is None:
+                raise ListLoading()
             return  # walked lately, or another process is walking: use what is there
         try:
             next_due = await self.refresh(job)

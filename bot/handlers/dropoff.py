@@ -25,7 +25,7 @@ from bot.deliveries import (
     SizeRanOut,
     WrongState,
 )
-from bot.deliveries.directory import SHOWN_QUERY_CHARS
+from bot.deliveries.directory import SHOWN_QUERY_CHARS, ListLoading
 from bot.deliveries.links import NoLockerOfSize
 from bot.geo import Point, out_of_range, parse_point
 from bot.handlers.common import (
@@ -144,6 +144,8 @@ async def _search_typed(update: Update, context: Context, text: str) -> None:
         await reply(update, context, find_views.found(result, language))
     except ServiceUnavailable as exc:
         await reply(update, context, problem_view(exc, language))
+    except ListLoading:
+        await reply(update, context, View(t("dropoff.list_loading", language), views.location_request(language)))
     finally:
         await _delete(context, searching)
 

@@ -370,8 +370,8 @@ EN: dict[str, str | Plural] = {
     "admin.stats_unknown": "unknown (Harbor is not answering)",
     # issue 17: find a locker from any device (typed places, your places, sizes, papercuts)
     "dropoff.ask_place": (
-        "Where are you, or where do you want to drop off? Tap <b>Share my location</b> below, or type a "
-        "place: a location's name, a street, a city or a ZIP code (like <code>Mission St</code>, "
+        "Where are you? Tap <b>Share my location</b> below, or type where you want to drop off: a location's "
+        "name, a street, a city or a ZIP code (like <code>Mission St</code>, "
         "<code>Austin</code> or <code>94103</code>), or coordinates like <code>37.7793, -122.4193</code>."
     ),
     "dropoff.remind_place": (
@@ -408,6 +408,7 @@ EN: dict[str, str | Plural] = {
     ),
     "dropoff.size_line": "• {size}",
     "dropoff.held_size": "📦 {size}",
+    "dropoff.list_loading": "I'm still loading the list of locker locations: send that again in a moment.",
     "size.dims": "up to {dims} {unit}",
     "size.name.small": "small",
     "size.name.medium": "medium",

@@ -445,6 +445,9 @@ ES: dict[str, str | Plural] = {
     ),
     "dropoff.size_line": "• {size}",
     "dropoff.held_size": "📦 {size}",
+    "dropoff.list_loading": (
+        "Todavía estoy cargando la lista de ubicaciones de casilleros: envíalo de nuevo en un momento."
+    ),
     "size.dims": "hasta {dims} {unit}",
     "size.name.small": "pequeño",
     "size.name.medium": "mediano",
