@@ -120,7 +120,12 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         privacy=PrivacyStore(repo.session_factory),
         languages=LanguageStore(repo.session_factory),
         directory=LocationDirectory(
-            harbor.client, repo, search, refresh_every=settings.locations_refresh, shown=policy.max_results
+            harbor.client,
+            repo,
+            search,
+            refresh_every=settings.locations_refresh,
+            shown=policy.max_results,
+            spread_km=policy.max_radius_km,
         ),
         simulator=harbor.simulator,
     )

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from bot.deliveries.matching import Searchable, rank
 from bot.deliveries.model import DeliveryProblem, ServiceUnavailable
 from bot.deliveries.search import LocationSearch
+from bot.geo import distance_km
 from bot.harbor.client import HarborClient
 from bot.harbor.errors import HarborError
 from bot.harbor.models import Location
@@ -60,13 +61,21 @@ class TypedResult:
 
 class LocationDirectory:
     def __init__(
-        self, harbor: HarborClient, repo: Repository, search: LocationSearch, *, refresh_every: timedelta, shown: int
+        self,
+        harbor: HarborClient,
+        repo: Repository,
+        search: LocationSearch,
+        *,
+        refresh_every: timedelta,
+        shown: int,
+        spread_km: float = 50.0,
     ) -> None:
         self.harbor = harbor
         self.repo = repo
         self.search = search
         self.refresh_every = refresh_every
         self.shown = shown
+        self.spread_km = spread_km  # how far from the best match others are shown with it
         # Who holds the walk's lease when a search claims it (the scheduler names itself the same way).
         self.owner = f"{socket.gethostname()}:{os.getpid()}:search:{uuid.uuid4().hex[:6]}"
 
@@ -128,10 +137,14 @@ class LocationDirectory:
         await self.refresh_if_stale()
         shown = " ".join(text.split())[:SHOWN_QUERY_CHARS]
         known = {row.id: row for row in await self.repo.known_locations()}
-        matches = rank(text, (_searchable(row) for row in known.values()))
-        top = [_location(known[m.id]) for m in matches[: self.shown]]
-        if not top:
+        matches = [_location(known[m.id]) for m in rank(text, (_searchable(row) for row in known.values()))]
+        if not matches:
             return TypedResult(shown, [])
+        # The best match and the next best near it (one city, say): one in-area box of bounded size, so
+        # a word found in many cities costs what a search around one point costs; the rest are counted.
+        best = (matches[0].lat, matches[0].lon)
+        near = [loc for loc in matches if distance_km(best, (loc.lat, loc.lon)) <= self.spread_km]
+        top = near[: self.shown]
         live = {loc.id: loc for loc in await self.search.available_among(top)}
         places: list[Location] = []
         full: list[str] = []

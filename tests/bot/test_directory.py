@@ -87,3 +87,13 @@ async def test_harbor_down_on_the_first_walk_is_harbor_down(make_lab: LabFactory
     # The claim was given back for a retry, not held: the next search may try again.
     job = await lab.repo.job(JobKind.LOCATIONS)
     assert job is not None and job.lease_owner is None
+
+
+async def test_a_word_found_in_two_cities_shows_the_best_match_s_city_and_counts_the_rest(lab: Lab) -> None:
+    await directory(lab).find("austin")  # the walk
+    lab.sim.requests.clear()
+    found = await directory(lab).find("st")  # Civic Center, Hayes Valley, Yerba Buena; and Austin's Elizabeth St
+    assert [p.id for p in found.places] == [CIVIC, YERBA]
+    assert found.more == 1
+    [box] = [r.query for r in lab.sim.requests]
+    assert "37.7" in box and "-122.4" in box and "30.2" not in box  # a box around San Francisco only
