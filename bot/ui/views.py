@@ -169,7 +169,7 @@ def choose_size(offer: LocationOffer, lang: str | None) -> View:
 
 def size_ran_out(offer: LocationOffer, size_name: str, lang: str | None) -> View:
     loc = offer.location
-    text = t("dropoff.size_ran_out", lang, size=size_name, name=loc.name)
+    text = t("dropoff.size_ran_out", lang, size=size_words.name(size_name, lang), name=loc.name)
     if offer.sizes:
         text += "\n" + t("dropoff.sizes_still_free", lang)
     back = [button(raw("dropoff.back_button", lang), "back")]
@@ -230,7 +230,7 @@ def already_open(delivery: Delivery, lang: str | None) -> View:
         "dropoff.already_open",
         lang,
         locker=delivery.locker_name or "?",
-        size=delivery.size_name,
+        size=size_words.name(delivery.size_name, lang),
         name=delivery.location_name,
         state=Safe(state_label(delivery, lang)),
     )
@@ -273,7 +273,7 @@ def key_caption(key: LockerKey | LinkKey, delivery: Delivery, lang: str | None) 
         name,
         lang,
         locker=delivery.locker_name,
-        size=delivery.size_name,
+        size=size_words.name(delivery.size_name, lang),
         name=delivery.location_name,
         address=delivery.address,
         until=fmt.local_time(key.expires, delivery.timezone, lang=lang),
@@ -305,7 +305,7 @@ def my_item(delivery: Delivery, lang: str | None) -> str:
         id=delivery.id,
         name=delivery.location_name,
         locker=delivery.locker_name or "?",
-        size=delivery.size_name,
+        size=size_words.name(delivery.size_name, lang),
         state=Safe(state_label(delivery, lang)),
     )
 
