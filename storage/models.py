@@ -408,3 +408,24 @@ class KnownLocation(SQLModel, table=True):
     country: str | None = None
     timezone: str | None = None
     refreshed_at: datetime = Field(sa_column=_when(nullable=False))
+
+
+class GeocodedPlace(SQLModel, table=True):
+    """An address looked up at the geocoder (issue 17, optional): its point, or none found. Cached so
+    the same text never asks twice within GEOCODE_CACHE_DAYS (Nominatim's usage policy)."""
+
+    __tablename__ = "geocoded_places"
+
+    query: str = Field(sa_column=Column(Text, primary_key=True, nullable=False))
+    lat: float | None = None
+    lon: float | None = None
+    looked_up_at: datetime = Field(sa_column=_when(nullable=False))
+
+
+class RateGate(SQLModel, table=True):
+    """The next moment a rate-limited outside service may be called, shared by every process."""
+
+    __tablename__ = "rate_gates"
+
+    name: str = Field(sa_column=Column(Text, primary_key=True, nullable=False))
+    next_at: datetime = Field(sa_column=_when(nullable=False))

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 
-from storage.models import OPEN_STATES, Delivery, JobKind, KnownLocation, ScheduledJob
+from storage.models import OPEN_STATES, Delivery, GeocodedPlace, JobKind, KnownLocation, RateGate, ScheduledJob
 from storage.repo_base import RepositoryBase, insert_for
 
 _COLUMNS = ("name", "lat", "lon", "address1", "address2", "city", "state", "zip", "country", "timezone")
@@ -116,3 +116,36 @@ class KnownLocations(RepositoryBase):
                 .limit(limit)
             )
             return list(await session.exec(stmt))
+
+    # optional geocoding: answers cached, and one shared gate for its rate ----------------------
+
+    async def cached_point(self, query: str, *, since: datetime) -> GeocodedPlace | None:
+        """A lookup of `query` made after `since` (a found point, or a row saying nothing was found)."""
+        async with self._session() as session:
+            place = await session.get(GeocodedPlace, query)
+            return place if place is not None and place.looked_up_at >= since else None
+
+    async def cache_point(self, query: str, point: tuple[float, float] | None, *, now: datetime) -> None:
+        lat, lon = point if point is not None else (None, None)
+        values = {"lat": lat, "lon": lon, "looked_up_at": now}
+        async with self._session() as session:
+            stmt = insert_for(session)(GeocodedPlace).values(query=query, **values)
+            await session.execute(stmt.on_conflict_do_update(index_elements=["query"], set_=values))
+            await session.commit()
+
+    async def pass_gate(self, name: str, *, now: datetime, interval: timedelta) -> datetime | None:
+        """Take the gate's turn if it is open (None: go now), else say when it opens. One conditional
+        UPDATE: two processes never both pass within `interval`."""
+        async with self._session() as session:
+            stmt = insert_for(session)(RateGate).values(name=name, next_at=now)
+            await session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+            passed = await session.execute(
+                update(RateGate)
+                .where(col(RateGate.name) == name, col(RateGate.next_at) <= now)
+                .values(next_at=now + interval)
+                .returning(col(RateGate.name))
+            )
+            won = passed.first() is not None
+            gate = None if won else await session.get(RateGate, name)
+            await session.commit()
+            return None if won or gate is None else gate.next_at

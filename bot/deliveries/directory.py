@@ -19,10 +19,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.deliveries.geocode import Geocoder
 from bot.deliveries.matching import Searchable, rank
 from bot.deliveries.model import DeliveryProblem, ServiceUnavailable
 from bot.deliveries.search import LocationSearch
-from bot.geo import distance_km
+from bot.geo import Point, distance_km
 from bot.harbor.client import HarborClient
 from bot.harbor.errors import HarborError
 from bot.harbor.models import Location
@@ -53,6 +54,7 @@ class TypedResult:
     places: list[Location]
     more: int = 0
     full: tuple[str, ...] = ()
+    point: Point | None = None  # no location matched, but the geocoder placed the address here
 
     @property
     def matched(self) -> bool:
@@ -69,6 +71,7 @@ class LocationDirectory:
         refresh_every: timedelta,
         shown: int,
         spread_km: float = 50.0,
+        geocoder: Geocoder | None = None,
     ) -> None:
         self.harbor = harbor
         self.repo = repo
@@ -76,6 +79,7 @@ class LocationDirectory:
         self.refresh_every = refresh_every
         self.shown = shown
         self.spread_km = spread_km  # how far from the best match others are shown with it
+        self.geocoder = geocoder  # optional: an address that matches no location
         # Who holds the walk's lease when a search claims it (the scheduler names itself the same way).
         self.owner = f"{socket.gethostname()}:{os.getpid()}:search:{uuid.uuid4().hex[:6]}"
 
@@ -139,7 +143,8 @@ class LocationDirectory:
         known = {row.id: row for row in await self.repo.known_locations()}
         matches = [_location(known[m.id]) for m in rank(text, (_searchable(row) for row in known.values()))]
         if not matches:
-            return TypedResult(shown, [])
+            point = await self.geocoder.locate(text) if self.geocoder is not None else None
+            return TypedResult(shown, [], point=point)
         # The best match and the next best near it (one city, say): one in-area box of bounded size, so
         # a word found in many cities costs what a search around one point costs; the rest are counted.
         best = (matches[0].lat, matches[0].lon)

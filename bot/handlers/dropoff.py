@@ -135,6 +135,12 @@ async def _search_typed(update: Update, context: Context, text: str) -> None:
     try:
         async with chat_action(update, context, ChatAction.FIND_LOCATION):
             result = await svc.directory.find(text)
+        if result.point is not None:
+            # No location by that name, but the address is somewhere: the lockers around it.
+            await svc.repo.set_chat_state(update.effective_chat.id, Step.CHOOSE_LOCATION, point=result.point)
+            await reply(update, context, View(t("dropoff.geocoded", language, query=result.query)))
+            await _show_nearby(update, context, result.point, budgeted=False)
+            return
         if result.places:
             top = result.places[0]
             # "Other locations" from the sizes then searches around the best match.
@@ -212,9 +218,9 @@ async def _may_search(update: Update, context: Context) -> bool:
     return False
 
 
-async def _show_nearby(update: Update, context: Context, point: Point) -> None:
+async def _show_nearby(update: Update, context: Context, point: Point, *, budgeted: bool = True) -> None:
     language = lang(update)
-    if not await _may_search(update, context):
+    if budgeted and not await _may_search(update, context):
         return
     async with chat_action(update, context, ChatAction.FIND_LOCATION):
         try:

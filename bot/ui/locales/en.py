@@ -408,6 +408,7 @@ EN: dict[str, str | Plural] = {
     ),
     "dropoff.size_line": "• {size}",
     "dropoff.held_size": "📦 {size}",
+    "dropoff.geocoded": "No locker location is called “{query}”, so I looked for lockers around that address.",
     "dropoff.list_loading": "I'm still loading the list of locker locations: send that again in a moment.",
     "size.dims": "up to {dims} {unit}",
     "size.name.small": "small",

@@ -445,6 +445,7 @@ ES: dict[str, str | Plural] = {
     ),
     "dropoff.size_line": "• {size}",
     "dropoff.held_size": "📦 {size}",
+    "dropoff.geocoded": "Ninguna ubicación se llama «{query}», así que busqué casilleros cerca de esa dirección.",
     "dropoff.list_loading": (
         "Todavía estoy cargando la lista de ubicaciones de casilleros: envíalo de nuevo en un momento."
     ),

@@ -40,6 +40,21 @@ def upgrade() -> None:
         sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    # Optional geocoding of typed addresses: the answers cached, and the shared one-request-a-second gate.
+    op.create_table(
+        "geocoded_places",
+        sa.Column("query", sa.Text(), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=True),
+        sa.Column("lon", sa.Float(), nullable=True),
+        sa.Column("looked_up_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("query"),
+    )
+    op.create_table(
+        "rate_gates",
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
     # What the locker type's size means (Harbor's description), carried by the hold message.
     with op.batch_alter_table("deliveries") as batch:
         batch.add_column(sa.Column("size_description", sa.String(), nullable=True))
@@ -48,4 +63,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("deliveries") as batch:
         batch.drop_column("size_description")
+    op.drop_table("rate_gates")
+    op.drop_table("geocoded_places")
     op.drop_table("locations")
