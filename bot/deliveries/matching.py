@@ -9,6 +9,7 @@ ties by name (so a city name lists that city's locations alphabetically).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -66,8 +67,14 @@ def fold(text: str) -> str:
     return " ".join(_NOT_WORDS.sub(" ", plain).split())
 
 
+@functools.lru_cache(maxsize=8192)
+def _words(text: str) -> tuple[str, ...]:
+    # Harbor's names and addresses repeat from search to search: folded once per process (a pure cache).
+    return tuple(_SAME_WORD.get(w, w) for w in fold(text).split())
+
+
 def words(text: str) -> list[str]:
-    return [_SAME_WORD.get(w, w) for w in fold(text).split()]
+    return list(_words(text))
 
 
 def query_words(text: str) -> list[str]:
