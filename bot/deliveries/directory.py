@@ -106,8 +106,12 @@ class LocationDirectory:
         locations = await self.walk()
         rows = [_row(loc) for loc in locations]
         now = utcnow()
-        await self.repo.replace_locations(rows, now=now)
-        log.info("harbor locations refreshed: %d", len(rows))
+        if rows:
+            await self.repo.replace_locations(rows, now=now)
+            log.info("harbor locations refreshed: %d", len(rows))
+        else:
+            # Harbor without a single location is an outage more likely than the truth: keep the last list.
+            log.warning("harbor listed no locations; the stored list stands")
         return now + self.refresh_every
 
     async def refresh_if_stale(self) -> None:
