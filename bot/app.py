@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from telegram.ext import ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor
 from telegram.request import BaseRequest, HTTPXRequest
@@ -16,7 +17,9 @@ from bot import jobs
 from bot.admin import AdminService
 from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch, Policy
+from bot.deliveries.directory import LocationDirectory
 from bot.deliveries.fit import FitService
+from bot.deliveries.geocode import Geocoder
 from bot.deliveries.links import LinkKeys
 from bot.handlers import admin, dropoff, errors, fit, language, pickup, start, throttle
 from bot.handover import HandoverService
@@ -61,6 +64,14 @@ def migrate(settings: Settings) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
+
+
+def geocoder(settings: Settings, repo: Repository) -> Geocoder | None:
+    """Issue 17's optional address lookup, when GEOCODER_URL is set."""
+    if not settings.geocoder_url or not settings.geocoder_user_agent:
+        return None
+    interval = timedelta(seconds=settings.geocoder_interval_seconds)
+    return Geocoder(repo, settings.geocoder_url, settings.geocoder_user_agent, interval=interval)
 
 
 def rate_limiter(settings: Settings) -> BaseRateLimiter[Priority]:
@@ -123,6 +134,15 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         budget=UserBudget.from_settings(settings),
         privacy=PrivacyStore(repo.session_factory),
         languages=LanguageStore(repo.session_factory),
+        directory=LocationDirectory(
+            harbor.client,
+            repo,
+            search,
+            refresh_every=settings.locations_refresh,
+            shown=policy.max_results,
+            spread_km=policy.max_radius_km,
+            geocoder=geocoder(settings, repo),
+        ),
         simulator=harbor.simulator,
         metrics=metrics,
     )
@@ -158,6 +178,9 @@ async def _on_start(application: BotApplication) -> None:
 
 
 async def _on_stop(application: BotApplication) -> None:
+    geocoding = application.bot_data["services"].directory.geocoder
+    if geocoding is not None:
+        await geocoding.aclose()
     await application.bot_data["harbor_connection"].aclose()
     await application.bot_data["engine"].dispose()
     shutdown_renderer()

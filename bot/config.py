@@ -6,6 +6,7 @@ Nothing else in the project reads the environment.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -82,6 +83,14 @@ class Settings(BaseSettings):
     dropoff_max_keys: int = Field(3, ge=1, le=50)
     dropoff_max_hold_seconds: int = Field(1800, ge=60, le=24 * 3600)
     search_radius_km: float = Field(5.0, gt=0, le=50)
+    # Issue 17: Harbor's list of locations (for typed searches) is walked again at most this often,
+    # by one process at a time; a search that finds it older walks it on demand.
+    locations_refresh_minutes: float = Field(60.0, gt=0, le=7 * 24 * 60)
+    # Issue 17 (optional): typed addresses that match no location are geocoded here (off when unset),
+    # e.g. https://nominatim.openstreetmap.org/search; Nominatim wants a real User-Agent and <= 1 request/s.
+    geocoder_url: str | None = None
+    geocoder_user_agent: str | None = None
+    geocoder_interval_seconds: float = Field(1.0, gt=0, le=60)
     locker_poll_seconds: float = Field(15.0, gt=0, le=3600)
     pickup_link_days: int = Field(7, ge=1, le=90)
     reminder_hours: float = Field(24.0, gt=0, le=24 * 30)
@@ -125,6 +134,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
 
+    @property
+    def locations_refresh(self) -> timedelta:
+        return timedelta(minutes=self.locations_refresh_minutes)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:
@@ -152,6 +165,12 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _geocoder_names_itself(self) -> Settings:
+        if self.geocoder_url and not (self.geocoder_user_agent or "").strip():
+            raise ValueError("GEOCODER_URL needs GEOCODER_USER_AGENT (a real one naming this deployment)")
+        return self
 
     @model_validator(mode="after")
     def _credentials_for_real_harbor(self) -> Settings:

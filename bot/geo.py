@@ -41,6 +41,17 @@ def box_around(center: Point, half_side_km: float) -> tuple[Point, Point]:
 
 def parse_point(text: str) -> Point | None:
     """`37.77, -122.41` (comma, semicolon or space between) -> (lat, lon), or None if it is not one."""
+    point = _numbers(text)
+    return point if point is not None and _in_range(point) else None
+
+
+def out_of_range(text: str) -> bool:
+    """Typed like coordinates (`91, 200`) but no place on Earth: worth saying so, not searching for."""
+    point = _numbers(text)
+    return point is not None and not _in_range(point)
+
+
+def _numbers(text: str) -> Point | None:
     if len(text) > _MAX_RAW_CHARS:
         return None
     text = text.strip()
@@ -50,7 +61,9 @@ def parse_point(text: str) -> Point | None:
     if not match:
         return None
     # `\d` also matches other scripts' digits (Arabic-Indic, Devanagari, ...), which float() reads too.
-    lat, lon = float(match.group(1)), float(match.group(2))
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
-    return lat, lon
+    return float(match.group(1)), float(match.group(2))
+
+
+def _in_range(point: Point) -> bool:
+    lat, lon = point
+    return -90 <= lat <= 90 and -180 <= lon <= 180

@@ -80,6 +80,7 @@ class CollectorHoldsKey(DeliveryProblem):
 class Link:
     code: str
     link: PickupLink
+    timezone: str | None = None  # the locker's, for the expiry (issue 17)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,7 @@ class HandoverService:
                 )
             )
             await self.repo.add_event(delivery_id, "link_created", actor_id=user_id, detail=f"link #{link.id}")
-            return Link(code, link)
+            return Link(code, link, delivery.timezone)
 
     async def revoke_links(self, delivery_id: int, user_id: int) -> int:
         async with self.deliveries.lock(delivery_id):

@@ -63,6 +63,8 @@ class Scheduler:
         now = utcnow()
         await self.services.repo.ensure_job(JobKind.DEADLINES, "", now)
         await self.services.repo.ensure_job(JobKind.WATCH, "", now)
+        # Issue 17: the first walk of Harbor's locations is a search's (on demand), or one interval on.
+        await self.services.repo.ensure_job(JobKind.LOCATIONS, "", now + self.services.settings.locations_refresh)
 
     async def tick(self) -> None:
         """Run what is due (here or nowhere else), then send what is due."""
@@ -94,6 +96,8 @@ class Scheduler:
         if job.kind is JobKind.CHECK_TOWER:
             await svc.watch.poll(towers=[job.ref])
             return None  # done: the row goes
+        if job.kind is JobKind.LOCATIONS:
+            return await svc.directory.refresh(job)
         log.warning("unknown scheduled job kind %s", job.kind)
         return None
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch
+from bot.deliveries.directory import LocationDirectory
 from bot.deliveries.fit import FitService
 from bot.harbor.client import HarborClient
 from bot.metrics import Metrics
@@ -38,6 +39,7 @@ class Services:
     budget: UserBudget
     privacy: PrivacyStore
     languages: LanguageStore
+    directory: LocationDirectory  # issue 17: typed searches and the places a person used
     simulator: HarborSimulator | None = None
     metrics: Metrics = field(default_factory=Metrics)
 

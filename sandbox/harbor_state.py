@@ -102,13 +102,17 @@ class HarborSimulator(FaultsAndLog):
         self.types: dict[int, dict[str, Any]] = {}
         for t in seed["lockerTypes"]:
             self.types[int(t["id"])] = {"name": t["name"], "description": t.get("description"), "id": int(t["id"])}
-        type_by_name = {t["name"]: i for i, t in self.types.items()}
         self.locations: dict[int, dict[str, Any]] = {}
         self.towers: dict[str, list[int]] = {}  # tower id (lower) -> locker ids
         self._tower_location: dict[str, int] = {}
         self.lockers: dict[int, LockerRecord] = {}
-        for loc in seed["locations"]:
-            record = {key: loc.get(key) for key in LOCATION_KEYS}
+        self.add_locations(seed["locations"])
+
+    def add_locations(self, locations: list[dict[str, Any]]) -> None:
+        """Seed more locations (the seed's shape) into a running simulator: tests of long lists."""
+        type_by_name = {t["name"]: i for i, t in self.types.items()}
+        for loc in locations:
+            record: dict[str, Any] = {key: loc.get(key) for key in LOCATION_KEYS}
             record["id"], record["lat"], record["lon"] = int(loc["id"]), float(loc["lat"]), float(loc["lon"])
             if record["id"] in self.locations:
                 raise ValueError(f"duplicate location id {record['id']}")

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypedDict
 
-from sqlalchemy import BigInteger, Column, Enum, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Enum, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -206,6 +206,8 @@ class Delivery(SQLModel, table=True):
     locker_name: str | None = None
     size_id: int
     size_name: str
+    # Harbor's description of the size ("Up to 30 x 40 x 30 cm: ..."), for the hold message (issue 17).
+    size_description: str | None = None
     low_locker: bool = False
 
     reserved_until: datetime | None = Field(default=None, sa_column=_when())
@@ -235,6 +237,7 @@ class DeliveryChanges(TypedDict, total=False):
     low_locker: bool
     size_id: int
     size_name: str
+    size_description: str | None
     reserved_until: datetime | None
     dropped_at: datetime | None
     completed_at: datetime | None
@@ -327,6 +330,7 @@ class JobKind(StrEnum):
     DEADLINES = "deadlines"  # a round over what fell due (holds, keys, reminders, links): one row
     WATCH = "watch"  # the locker watch: one row, rescheduled after each round
     CHECK_TOWER = "check_tower"  # a Harbor event asked for an immediate look at one tower (ref)
+    LOCATIONS = "locations"  # issue 17: one paged walk of Harbor's location list: one row
 
 
 class ScheduledJob(SQLModel, table=True):
@@ -384,3 +388,44 @@ class HarborEvent(SQLModel, table=True):
 
     event_id: str = Field(sa_column=Column(Text, primary_key=True))
     received_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False, index=True))
+
+
+class KnownLocation(SQLModel, table=True):
+    """Harbor's list of locations (issue 17), copied by one paged walk at a time, so a typed search reads
+    the database and not Harbor. Free lockers are never stored here: they are asked live."""
+
+    __tablename__ = "locations"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False, nullable=False))
+    name: str
+    lat: float
+    lon: float
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    country: str | None = None
+    timezone: str | None = None
+    refreshed_at: datetime = Field(sa_column=_when(nullable=False))
+
+
+class GeocodedPlace(SQLModel, table=True):
+    """An address looked up at the geocoder (issue 17, optional): its point, or none found. Cached so
+    the same text never asks twice within GEOCODE_CACHE_DAYS (Nominatim's usage policy)."""
+
+    __tablename__ = "geocoded_places"
+
+    query: str = Field(sa_column=Column(Text, primary_key=True, nullable=False))
+    lat: float | None = None
+    lon: float | None = None
+    looked_up_at: datetime = Field(sa_column=_when(nullable=False))
+
+
+class RateGate(SQLModel, table=True):
+    """The next moment a rate-limited outside service may be called, shared by every process."""
+
+    __tablename__ = "rate_gates"
+
+    name: str = Field(sa_column=Column(Text, primary_key=True, nullable=False))
+    next_at: datetime = Field(sa_column=_when(nullable=False))

@@ -13,10 +13,11 @@ from __future__ import annotations
 from storage.repo_base import Conflict, Notice, RepositoryBase, SessionFactory
 from storage.repo_deliveries import PeopleAndDeliveries
 from storage.repo_keys import KeysAndLinks
+from storage.repo_locations import KnownLocations
 from storage.repo_work import SharedWork
 
 __all__ = ["Conflict", "Notice", "Repository", "RepositoryBase", "SessionFactory"]
 
 
-class Repository(PeopleAndDeliveries, KeysAndLinks, SharedWork):
+class Repository(PeopleAndDeliveries, KeysAndLinks, SharedWork, KnownLocations):
     """The whole repository: one session factory, every query."""

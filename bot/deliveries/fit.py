@@ -126,6 +126,7 @@ class FitService:
                     **locker_columns(new),
                     size_id=new.type.id,
                     size_name=new.type.name,
+                    size_description=new.type.description,
                     dropped_at=None,
                     reminder_due_at=None,
                     reserved_until=d.now() + timedelta(seconds=d.policy.reservation_seconds),

@@ -70,7 +70,8 @@ class LinkKeys:
             raise AlreadyOpen(existing)
         location, lockers = await d.search.location_and_lockers(location_id)
         size_name = next((lk.type.name for lk in lockers if lk.type.id == size_id), str(size_id))
-        delivery = await d.create_draft(user_id, location, size_id, size_name)
+        described = next((lk.type.description for lk in lockers if lk.type.id == size_id), None)
+        delivery = await d.create_draft(user_id, location, size_id, size_name, size_description=described)
         assert delivery.id is not None
         try:
             request = await self.dropoff_request(delivery.id, location_id, size_id)

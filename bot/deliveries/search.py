@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 from bot.deliveries.model import (
@@ -24,6 +24,7 @@ from bot.harbor.models import Location, Locker
 
 T = TypeVar("T")
 PLACE_TTL_SECONDS = 600
+BOX_MARGIN_KM = 0.2  # a location's point, padded: Harbor's box test is inclusive but floats are floats
 
 
 class LocationSearch:
@@ -54,6 +55,20 @@ class LocationSearch:
             if places or radius >= self.policy.max_radius_km:
                 return NearbyResult(center, radius, places[: self.policy.max_results])
             radius = min(radius * 2, self.policy.max_radius_km)
+
+    async def available_among(self, places: Sequence[Location]) -> list[Location]:
+        """These locations as Harbor shows them now, free lockers included, in one in-area call over the
+        box that holds them all (what a search around a shared point costs; issue 17)."""
+        if not places:
+            return []
+        corners = [corner for p in places for corner in box_around((p.lat, p.lon), BOX_MARGIN_KM)]
+        south_west = (min(c[0] for c in corners), min(c[1] for c in corners))
+        north_east = (max(c[0] for c in corners), max(c[1] for c in corners))
+        found = await harbor_call(self.harbor.locations_in_area(south_west, north_east))
+        wanted = {p.id for p in places}
+        for loc in found:
+            self._places[loc.id] = (time.monotonic(), loc)
+        return [loc for loc in found if loc.id in wanted]
 
     async def location_offer(self, location_id: int) -> LocationOffer:
         """A location and its free lockers per size, read fresh from the lockers themselves."""

@@ -178,7 +178,9 @@ class DeliveryService:
         if not candidates:
             size_name = next((lk.type.name for lk in lockers if lk.type.id == size_id), str(size_id))
             raise SizeRanOut(LocationOffer(location, free_sizes(lockers)), size_name)
-        delivery = await self.create_draft(user_id, location, size_id, candidates[0].type.name)
+        delivery = await self.create_draft(
+            user_id, location, size_id, candidates[0].type.name, size_description=candidates[0].type.description
+        )
         assert delivery.id is not None
         for locker in candidates:
             try:
@@ -239,7 +241,9 @@ class DeliveryService:
         status = None if status_message_id is None else (chat_id, status_message_id)
         return await self.reserve(user_id, location_id, size_id, status=status), None
 
-    async def create_draft(self, user_id: int, location: Location, size_id: int, size_name: str) -> Delivery:
+    async def create_draft(
+        self, user_id: int, location: Location, size_id: int, size_name: str, *, size_description: str | None = None
+    ) -> Delivery:
         """The delivery row, before any locker is held; a concurrent one of the same sender wins."""
         try:
             delivery = await self.repo.create_delivery(
@@ -253,6 +257,7 @@ class DeliveryService:
                     lon=location.lon,
                     size_id=size_id,
                     size_name=size_name,
+                    size_description=size_description,
                 ),
                 actor_id=user_id,
             )

@@ -9,9 +9,11 @@ location shared at any moment in a private chat starts a search near it.
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
-from telegram import InlineKeyboardButton, ReplyKeyboardRemove, Update
+from telegram import InlineKeyboardButton, Message, ReplyKeyboardRemove, Update
 from telegram.constants import ChatAction
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.deliveries import (
@@ -23,8 +25,9 @@ from bot.deliveries import (
     SizeRanOut,
     WrongState,
 )
+from bot.deliveries.directory import SHOWN_QUERY_CHARS, ListLoading
 from bot.deliveries.links import NoLockerOfSize
-from bot.geo import Point, parse_point
+from bot.geo import Point, out_of_range, parse_point
 from bot.handlers.common import (
     answer,
     callback_id,
@@ -41,8 +44,8 @@ from bot.handlers.common import (
 )
 from bot.handlers.errors import unexpected_message
 from bot.ptb_types import AnyHandler, Context
+from bot.ui import find_views, link_views, views
 from bot.ui import format as fmt
-from bot.ui import link_views, views
 from bot.ui.texts import raw, t
 from bot.ui.views import View, action_is, exact
 from storage.models import DropoffStep
@@ -71,7 +74,11 @@ async def ask_location(update: Update, context: Context) -> None:
         return
     assert update.effective_chat is not None
     await svc.repo.set_chat_state(update.effective_chat.id, Step.ASK_LOCATION)
-    await reply(update, context, View(t("dropoff.ask_location", language), views.location_request(language)))
+    await reply(update, context, find_views.ask_place(language))
+    # A message of its own: the prompt's keyboard is Telegram's "share my location" (a reply keyboard).
+    places = find_views.used_places(await svc.directory.used_places(who.id), language)
+    if places is not None:
+        await reply(update, context, places)
 
 
 async def restart(update: Update, context: Context) -> None:
@@ -106,8 +113,52 @@ async def got_location(update: Update, context: Context) -> None:
 async def _search_from(update: Update, context: Context, point: Point) -> None:
     assert update.effective_chat is not None
     await services(context).repo.set_chat_state(update.effective_chat.id, Step.CHOOSE_LOCATION, point=point)
-    await reply(update, context, View(t("dropoff.searching", lang(update)), ReplyKeyboardRemove()))
-    await _show_nearby(update, context, point)
+    searching = await reply(update, context, View(t("dropoff.searching", lang(update)), ReplyKeyboardRemove()))
+    try:
+        await _show_nearby(update, context, point)
+    finally:
+        await _delete(context, searching)  # "Looking for…" has done its job once the answer is there
+
+
+async def _search_typed(update: Update, context: Context, text: str) -> None:
+    """A typed place (name, street, city, ZIP): matched against Harbor's list in the database, free
+    lockers asked live for the few shown (bot/deliveries/directory.py)."""
+    assert update.effective_chat is not None
+    language = lang(update)
+    svc = services(context)
+    if not await _may_search(update, context):
+        return
+    query = " ".join(text.split())[:SHOWN_QUERY_CHARS]
+    searching = await reply(
+        update, context, View(t("dropoff.searching_for", language, query=query), ReplyKeyboardRemove())
+    )
+    try:
+        async with chat_action(update, context, ChatAction.FIND_LOCATION):
+            result = await svc.directory.find(text)
+        if result.point is not None:
+            # No location by that name, but the address is somewhere: the lockers around it.
+            await svc.repo.set_chat_state(update.effective_chat.id, Step.CHOOSE_LOCATION, point=result.point)
+            await reply(update, context, View(t("dropoff.geocoded", language, query=result.query)))
+            await _show_nearby(update, context, result.point, budgeted=False)
+            return
+        if result.places:
+            top = result.places[0]
+            # "Other locations" from the sizes then searches around the best match.
+            await svc.repo.set_chat_state(update.effective_chat.id, Step.CHOOSE_LOCATION, point=(top.lat, top.lon))
+        else:
+            await svc.repo.set_chat_state(update.effective_chat.id, Step.ASK_LOCATION)
+        await reply(update, context, find_views.found(result, language))
+    except ServiceUnavailable as exc:
+        await reply(update, context, problem_view(exc, language))
+    except ListLoading:
+        await reply(update, context, View(t("dropoff.list_loading", language), views.location_request(language)))
+    finally:
+        await _delete(context, searching)
+
+
+async def _delete(context: Context, message: Message) -> None:
+    with suppress(TelegramError):
+        await context.bot.delete_message(message.chat_id, message.message_id)
 
 
 async def in_step(update: Update, context: Context) -> None:
@@ -122,10 +173,18 @@ async def in_step(update: Update, context: Context) -> None:
         await _search_from(update, context, point)
         return
     language = lang(update)
+    text = update.effective_message.text if update.effective_message else None
+    if text and out_of_range(text):
+        await reply(update, context, View(t("dropoff.out_of_range", language), views.location_request(language)))
+        return
+    if text and text.strip():
+        # Typed at any step of the search (a list shown, or the sizes): a new search for that place.
+        await _search_typed(update, context, text)
+        return
     if state.step is Step.ASK_LOCATION:
-        await reply(update, context, View(t("dropoff.remind_location", language), views.location_request(language)))
+        await reply(update, context, View(t("dropoff.remind_place", language), views.location_request(language)))
     elif state.step is Step.CHOOSE_LOCATION:
-        await reply(update, context, View(t("dropoff.remind_choose_location", language)))
+        await reply(update, context, View(t("dropoff.remind_choose_place", language)))
     else:
         await reply(update, context, View(t("dropoff.remind_choose_size", language)))
 
@@ -159,9 +218,9 @@ async def _may_search(update: Update, context: Context) -> bool:
     return False
 
 
-async def _show_nearby(update: Update, context: Context, point: Point) -> None:
+async def _show_nearby(update: Update, context: Context, point: Point, *, budgeted: bool = True) -> None:
     language = lang(update)
-    if not await _may_search(update, context):
+    if budgeted and not await _may_search(update, context):
         return
     async with chat_action(update, context, ChatAction.FIND_LOCATION):
         try:

@@ -29,7 +29,7 @@ from bot.ptb_types import AnyHandler, Context
 from bot.ui import format as fmt
 from bot.ui import handover_views as hv
 from bot.ui import views
-from bot.ui.texts import raw, t
+from bot.ui.texts import Safe, raw, t
 from bot.ui.views import View, action_is, button, exact, keyboard
 from storage.models import CollectorKind, Delivery, Role
 
@@ -114,7 +114,9 @@ async def share_link(update: Update, context: Context) -> None:
         await reply(update, context, problem_view(exc, language))
         return
     url = f"https://t.me/{context.bot.username}?start={made.code}"
-    text = t("handover.link_created", language, url=url, until=fmt.local_datetime(made.link.expires_at))
+    # In the locker's time zone, like every other time (issue 17).
+    until = fmt.local_time(made.link.expires_at, made.timezone, lang=language)
+    text = t("handover.link_created", language, url=url, until=until)
     markup = keyboard(
         [button(raw("handover.revoke_button", language), "revoke", delivery_id)],
         [button(raw("handover.new_link_button", language), "link", delivery_id)],
@@ -126,10 +128,19 @@ async def revoke_link(update: Update, context: Context) -> None:
     await answer(update)
     assert update.effective_user is not None
     delivery_id = callback_id(update)
+    svc = services(context)
     try:
-        await services(context).handover.revoke_links(delivery_id, update.effective_user.id)
+        await svc.handover.revoke_links(delivery_id, update.effective_user.id)
     except DeliveryProblem as exc:
         await reply(update, context, problem_view(exc, lang(update)))
+        return
+    delivery = await svc.deliveries.get(delivery_id)
+    if delivery is not None and not delivery.state.is_open:
+        # Issue 17: a finished delivery's link already stopped working; say that, not "make a new one".
+        state = Safe(views.state_label(delivery, lang(update)))
+        await edit_or_send(
+            update, context, View(t("handover.revoke_finished", lang(update), id=delivery_id, state=state))
+        )
         return
     await edit_or_send(update, context, View(t("handover.revoked", lang(update))))
 
@@ -249,13 +260,18 @@ async def my_deliveries(update: Update, context: Context) -> None:
     await answer(update)
     who = await remember(update, context)
     language = lang(update)
-    deliveries = await services(context).deliveries.open_deliveries(who.id)
+    svc = services(context)
+    deliveries = await svc.deliveries.open_deliveries(who.id)
     if not deliveries:
         await reply(update, context, View(t("my.none", language)))
-        return
-    await reply(update, context, View(t("my.header", language)))
-    for delivery in deliveries:
-        await reply(update, context, hv.delivery_view_for(delivery, who.id, language))
+    else:
+        await reply(update, context, View(t("my.header", language)))
+        for delivery in deliveries:
+            await reply(update, context, hv.delivery_view_for(delivery, who.id, language))
+    # Issue 17: the latest finished ones too, marked as such, in one message.
+    finished = await svc.repo.finished_deliveries_of(who.id)
+    if finished:
+        await reply(update, context, views.finished_list(finished, language))
 
 
 def _forced(update: Update) -> bool:

@@ -32,7 +32,10 @@ async def menu_help(update: Update, context: Context) -> None:
 async def forget_command(update: Update, context: Context) -> None:
     """/forget asks first (it cannot be undone). Nothing is remembered here: no user row is written."""
     language = lang(update)
-    confirm = keyboard([button(raw("forget.button", language), "forget")])
+    confirm = keyboard(
+        [button(raw("forget.button", language), "forget")],
+        [button(raw("forget.no_button", language), "forgetno")],  # issue 17: a way out, too
+    )
     await reply(update, context, View(t("forget.confirm", language), confirm))
 
 
@@ -48,6 +51,11 @@ async def forget_confirmed(update: Update, context: Context) -> None:
     await edit_or_send(update, context, View("\n".join(lines)))
 
 
+async def forget_declined(update: Update, context: Context) -> None:
+    await answer(update)
+    await edit_or_send(update, context, View(t("forget.kept_all", lang(update))))
+
+
 def handlers() -> list[AnyHandler]:
     # /start with a payload is a deep link, handled by the pickup module before this one.
     return [
@@ -56,4 +64,5 @@ def handlers() -> list[AnyHandler]:
         CallbackQueryHandler(menu_help, pattern=exact("menu:help")),
         CommandHandler("forget", private_only(forget_command)),
         CallbackQueryHandler(private_only(forget_confirmed), pattern=exact("forget")),
+        CallbackQueryHandler(private_only(forget_declined), pattern=exact("forgetno")),
     ]

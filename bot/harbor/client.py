@@ -152,6 +152,11 @@ class HarborClient:
             await asyncio.gather(*(fill(i) for i in missing))
         return locations
 
+    async def locations_page(self, skip: int, limit: int) -> list[Location]:
+        """One page of Harbor's whole list of locations (§4 #1), in id order."""
+        data = await self._call("GET", paths.LOCATIONS, params={"skip": str(skip), "limit": str(limit)})
+        return _parse_list(data, Location.from_api, "location")
+
     async def location(self, location_id: int) -> Location:
         data = await self._call("GET", paths.LOCATION.format(location_id=int(location_id)))
         return _parse_one(data, Location.from_api, "location")

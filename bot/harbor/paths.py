@@ -15,6 +15,7 @@ SERVICE_SCOPE = "service_provider"
 TOWER_SCOPE = "tower_access"
 
 # Read-only routes.
+LOCATIONS = "/api/v1/locations/"  # ?skip=&limit= (§4 #1), the whole list in pages
 LOCATIONS_IN_AREA = "/api/v1/locations/in-area"  # ?start=LAT,LON&end=LAT,LON (§4.1)
 LOCATION = "/api/v1/locations/{location_id}/"  # trailing slash as LockerDrop uses it (§8)
 LOCATION_AVAILABILITY = "/api/v1/locations/{location_id}/availability"

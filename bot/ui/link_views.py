@@ -11,6 +11,7 @@ from bot.deliveries import LocationOffer
 from bot.keys import LinkKey
 from bot.ui import format as fmt
 from bot.ui import handover_views as hv
+from bot.ui import sizes as size_words
 from bot.ui import views
 from bot.ui.texts import raw, t
 from bot.ui.views import View, button, keyboard
@@ -32,11 +33,12 @@ def link_held(delivery: Delivery, until: datetime, lang: str | None) -> View:
         "dropoff.link_held",
         lang,
         locker=delivery.locker_name,
-        size=delivery.size_name,
+        size=size_words.name(delivery.size_name, lang),
         name=delivery.location_name,
         address=delivery.address,
         until=fmt.local_time(until, delivery.timezone, lang=lang),
     )
+    text += "\n\n" + views.held_size(delivery, lang)
     actions = views.delivery_actions(delivery, lang)
     rows = [list(row) for row in actions.inline_keyboard] if actions else []
     return View(text, keyboard(*rows, hv.directions(delivery, lang)))
@@ -60,7 +62,15 @@ def fit_offer(delivery: Delivery, offer: LocationOffer, confirmed: bool, lang: s
     """What is still free at the location (one tap each), or a search nearby."""
     did = delivery.id or 0
     rows = [
-        [button(raw("fit.size_button", lang, size=s.type.name, free=s.free), "fitsize", did, s.type.id, int(confirmed))]
+        [
+            button(
+                raw("fit.size_button", lang, size=views.size_label(s, lang), free=s.free),
+                "fitsize",
+                did,
+                s.type.id,
+                int(confirmed),
+            )
+        ]
         for s in offer.sizes
     ]
     if offer.sizes:

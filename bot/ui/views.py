@@ -22,6 +22,7 @@ from telegram import (
 from bot.deliveries import LocationOffer, NearbyResult, SizeOffer
 from bot.keys import LinkKey, LockerKey
 from bot.ui import format as fmt
+from bot.ui import sizes as size_words
 from bot.ui.texts import Safe, raw, t
 from storage.models import Delivery, DeliveryState, IssuedKey, KeyKind
 
@@ -120,7 +121,7 @@ def nearby(result: NearbyResult, lang: str | None) -> View:
                 name=loc.name,
                 distance=fmt.distance(place.distance_km, lang),
                 address=loc.address,
-                sizes=fmt.sizes((f.type.name, f.counts.available) for f in free),
+                sizes=fmt.sizes((size_words.name(f.type.name, lang), f.counts.available) for f in free),
             )
         )
         label = raw("dropoff.location_button", lang, name=loc.name, distance=fmt.distance(place.distance_km, lang))
@@ -136,9 +137,25 @@ def nothing_nearby(result: NearbyResult, lang: str | None) -> View:
 
 def size_buttons(location_id: int, sizes: Sequence[SizeOffer], lang: str | None) -> list[list[InlineKeyboardButton]]:
     return [
-        [button(raw("dropoff.size_button", lang, size=s.type.name, free=s.free), "size", location_id, s.type.id)]
+        [
+            button(
+                raw("dropoff.size_button", lang, size=size_label(s, lang), free=s.free), "size", location_id, s.type.id
+            )
+        ]
         for s in sizes
     ]
+
+
+def size_label(offer: SizeOffer, lang: str | None) -> str:
+    """A size as a button says it: its name and the dimensions Harbor gives (issue 17)."""
+    return size_words.short(offer.type.name, offer.type.description, lang)
+
+
+def size_lines(sizes: Sequence[SizeOffer], lang: str | None) -> str:
+    """What each free size holds, one line each, above the buttons (issue 17)."""
+    return "\n".join(
+        t("dropoff.size_line", lang, size=size_words.long(s.type.name, s.type.description, lang)) for s in sizes
+    )
 
 
 def choose_size(offer: LocationOffer, lang: str | None) -> View:
@@ -146,13 +163,13 @@ def choose_size(offer: LocationOffer, lang: str | None) -> View:
     back = [button(raw("dropoff.back_button", lang), "back")]
     if not offer.sizes:
         return View(t("dropoff.no_sizes", lang, name=loc.name), keyboard(back))
-    text = t("dropoff.choose_size", lang, name=loc.name, address=loc.address)
+    text = t("dropoff.choose_size", lang, name=loc.name, address=loc.address) + "\n" + size_lines(offer.sizes, lang)
     return View(text, keyboard(*size_buttons(loc.id, offer.sizes, lang), back))
 
 
 def size_ran_out(offer: LocationOffer, size_name: str, lang: str | None) -> View:
     loc = offer.location
-    text = t("dropoff.size_ran_out", lang, size=size_name, name=loc.name)
+    text = t("dropoff.size_ran_out", lang, size=size_words.name(size_name, lang), name=loc.name)
     if offer.sizes:
         text += "\n" + t("dropoff.sizes_still_free", lang)
     back = [button(raw("dropoff.back_button", lang), "back")]
@@ -182,12 +199,17 @@ def reserved(delivery: Delivery, lang: str | None, *, now: datetime | None = Non
         "dropoff.reserved",
         lang,
         locker=delivery.locker_name,
-        size=delivery.size_name,
+        size=size_words.name(delivery.size_name, lang),
         name=delivery.location_name,
         address=delivery.address,
         until=fmt.local_time(delivery.reserved_until, delivery.timezone, now=now, lang=lang),
     )
-    return View(text, delivery_actions(delivery, lang))
+    return View(text + "\n\n" + held_size(delivery, lang), delivery_actions(delivery, lang))
+
+
+def held_size(delivery: Delivery, lang: str | None) -> str:
+    """A line for the hold message: the size and what it holds, as Harbor describes it (issue 17)."""
+    return t("dropoff.held_size", lang, size=size_words.long(delivery.size_name, delivery.size_description, lang))
 
 
 def reserved_with_place(delivery: Delivery, lang: str | None) -> View:
@@ -208,7 +230,7 @@ def already_open(delivery: Delivery, lang: str | None) -> View:
         "dropoff.already_open",
         lang,
         locker=delivery.locker_name or "?",
-        size=delivery.size_name,
+        size=size_words.name(delivery.size_name, lang),
         name=delivery.location_name,
         state=Safe(state_label(delivery, lang)),
     )
@@ -251,7 +273,7 @@ def key_caption(key: LockerKey | LinkKey, delivery: Delivery, lang: str | None) 
         name,
         lang,
         locker=delivery.locker_name,
-        size=delivery.size_name,
+        size=size_words.name(delivery.size_name, lang),
         name=delivery.location_name,
         address=delivery.address,
         until=fmt.local_time(key.expires, delivery.timezone, lang=lang),
@@ -283,9 +305,27 @@ def my_item(delivery: Delivery, lang: str | None) -> str:
         id=delivery.id,
         name=delivery.location_name,
         locker=delivery.locker_name or "?",
-        size=delivery.size_name,
+        size=size_words.name(delivery.size_name, lang),
         state=Safe(state_label(delivery, lang)),
     )
+
+
+def finished_list(deliveries: Sequence[Delivery], lang: str | None) -> View:
+    """/my's recently finished deliveries, marked as finished (issue 17)."""
+    lines = [t("my.finished_header", lang)]
+    for delivery in deliveries:
+        lines.append(
+            t(
+                "my.finished_item",
+                lang,
+                id=delivery.id,
+                name=delivery.location_name,
+                locker=delivery.locker_name or "?",
+                size=size_words.name(delivery.size_name, lang),
+                state=Safe(state_label(delivery, lang)),
+            )
+        )
+    return View("\n".join(lines))
 
 
 def harbor_down(lang: str | None, retry: InlineKeyboardButton | None = None) -> View:

@@ -38,7 +38,7 @@ STRAYS: dict[str, Callable[[UserDriver], Awaitable[ChatMessage]]] = {
 @pytest.mark.parametrize(
     ("step", "reminder"),
     [
-        ("asking for a location", "i need a location"),
+        ("asking for a location", "i need a place"),
         ("choosing a location", "tap one of the locations"),
         ("choosing a size", "tap one of the sizes"),
     ],
@@ -55,6 +55,8 @@ async def test_stray_messages_get_a_reminder_at_every_step(w: World, step: str, 
         await alice.wait_for("which locker size")
 
     for kind, stray in STRAYS.items():
+        if kind == "text":
+            continue  # typed text is a place to search for (issue 17: tests/flows/test_find_by_text.py)
         await stray(alice)
         answer = await alice.next_reply()
         assert reminder in (answer.content or "").lower(), f"{kind} while {step}: {answer.describe()}"

@@ -31,7 +31,8 @@ async def test_two_people_race_for_the_last_large_locker(w: World) -> None:
         w.simulator.set_locker_status(locker_id, "occupied", OTHER_PROVIDER)
     alice, bob = w.user(101, "Alice"), w.user(102, "Bob")
     alice_sizes, bob_sizes = await asyncio.gather(to_sizes(alice, "Yerba Buena"), to_sizes(bob, "Yerba Buena"))
-    assert "large — 1 free" in alice_sizes.buttons and "large — 1 free" in bob_sizes.buttons
+    last = "large · up to 40 × 60 × 45 cm — 1 free"  # issue 17: each size says what it holds
+    assert last in alice_sizes.buttons and last in bob_sizes.buttons
 
     await asyncio.gather(alice.press("large", alice_sizes), bob.press("large", bob_sizes))
     outcomes = await asyncio.gather(

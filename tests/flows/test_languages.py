@@ -34,7 +34,7 @@ async def spanish_drop_off(w: World, sender: UserDriver) -> tuple[int, ChatMessa
     assert "Toca una ubicación para elegir el tamaño." in (nearby.content or "")
     await sender.press("Civic Center")
     await sender.wait_for("¿Qué tamaño de casillero necesitas?")
-    await sender.press("small")
+    await sender.press("pequeño")  # issue 17: sizes in her language
     held = await sender.wait_for("está reservado para ti")
     assert "La reserva termina a las" in (held.content or "") and "Obtener llave de entrega" in " ".join(held.buttons)
     reads_only_spanish(held)

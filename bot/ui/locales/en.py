@@ -399,4 +399,62 @@ EN: dict[str, str | Plural] = {
     "admin.release_confirm_no": "Keep it",
     "admin.release_kept": "Nothing was released: delivery #{id} stays {state}.",
     "admin.release_changed": "Delivery #{id} changed since you were asked: it is now {state}.",
+    # issue 17: find a locker from any device (typed places, your places, sizes, papercuts)
+    "dropoff.ask_place": (
+        "Where are you? Tap <b>Share my location</b> below, or type where you want to drop off: a location's "
+        "name, a street, a city or a ZIP code (like <code>Mission St</code>, "
+        "<code>Austin</code> or <code>94103</code>), or coordinates like <code>37.7793, -122.4193</code>."
+    ),
+    "dropoff.remind_place": (
+        "I need a place to find lockers: tap <b>Share my location</b>, or type a location's name, a street, a "
+        "city or a ZIP code, or coordinates like <code>37.7793, -122.4193</code>. /cancel to stop."
+    ),
+    "dropoff.remind_choose_place": (
+        "Tap one of the locations above, or type or share another place to search again. /cancel to stop."
+    ),
+    "dropoff.searching_for": "Looking for “{query}”…",
+    "dropoff.found_header": "Locations matching “{query}”:",
+    "dropoff.found_item": "<b>{index}. {name}</b>\n{address}\n{sizes}",
+    "dropoff.found_button": "📍 {name}",
+    "dropoff.found_full": "No free lockers right now at: {names}.",
+    "dropoff.found_more": Plural(
+        one="{count} more location matches: type more of its name, street or ZIP code to see it.",
+        other="{count} more locations match: type more of the name, street or ZIP code to narrow it down.",
+    ),
+    "dropoff.found_footer": "Tap a location to choose a size, or type another place to search again.",
+    "dropoff.nothing_found": (
+        "I found no locker location matching “{query}”. Try a location's name (like <code>Civic Center</code>), "
+        "a street (<code>Mission St</code>), a city (<code>Austin</code>) or a ZIP code (<code>94103</code>), "
+        "or share your location."
+    ),
+    "dropoff.all_full": (
+        "“{query}” matches {names}, but no locker is free there right now. Try another place, or share your "
+        "location to search nearby."
+    ),
+    "dropoff.places_prompt": "Or tap a place you used before:",
+    "dropoff.place_button": "⭐ {name}",
+    "dropoff.out_of_range": (
+        "Those coordinates are out of range: latitude goes from -90 to 90 and longitude from -180 to 180, "
+        "like <code>37.7793, -122.4193</code>."
+    ),
+    "dropoff.size_line": "• {size}",
+    "dropoff.held_size": "📦 {size}",
+    "dropoff.geocoded": "No locker location is called “{query}”, so I looked for lockers around that address.",
+    "dropoff.list_loading": "I'm still loading the list of locker locations: send that again in a moment.",
+    "size.dims": "up to {dims} {unit}",
+    "size.name.small": "small",
+    "size.name.medium": "medium",
+    "size.name.large": "large",
+    "size.name.x-large": "x-large",
+    "size.use.small": "documents, phones, small parcels",
+    "size.use.medium": "shoe boxes, most parcels",
+    "size.use.large": "backpacks, carry-on bags",
+    "size.use.x-large": "suitcases, sports gear",
+    "forget.no_button": "✖ No, keep it",
+    "forget.kept_all": "Okay, I forgot nothing.",
+    "my.finished_header": "Recently finished:",
+    "my.finished_item": "✔ <b>#{id}</b> · {name} · locker {locker} ({size}) · {state}",
+    "handover.revoke_finished": (
+        "Delivery #{id} is already {state}: its pickup link no longer works, so there is nothing to revoke."
+    ),
 }

@@ -438,4 +438,67 @@ ES: dict[str, str | Plural] = {
     "admin.release_confirm_no": "Mejor no",
     "admin.release_kept": "No se liberó nada: la entrega #{id} sigue {state}.",
     "admin.release_changed": "La entrega #{id} cambió desde que te pregunté: ahora está {state}.",
+    # issue 17: encontrar un casillero desde cualquier dispositivo (lugares escritos, tus lugares, tamaños)
+    "dropoff.ask_place": (
+        "¿Dónde estás? Toca <b>Compartir mi ubicación</b> abajo, o escribe dónde quieres dejar el paquete: "
+        "el nombre de una ubicación, una calle, una ciudad o un código postal (como "
+        "<code>Mission St</code>, <code>Austin</code> o <code>94103</code>), o coordenadas como "
+        "<code>37.7793, -122.4193</code>."
+    ),
+    "dropoff.remind_place": (
+        "Necesito un lugar para buscar casilleros: toca <b>Compartir mi ubicación</b>, o escribe el nombre de "
+        "una ubicación, una calle, una ciudad o un código postal, o coordenadas como "
+        "<code>37.7793, -122.4193</code>. /cancel para parar."
+    ),
+    "dropoff.remind_choose_place": (
+        "Toca una de las ubicaciones de arriba, o escribe o comparte otro lugar para buscar de nuevo. "
+        "/cancel para parar."
+    ),
+    "dropoff.searching_for": "Buscando «{query}»…",
+    "dropoff.found_header": "Ubicaciones que coinciden con «{query}»:",
+    "dropoff.found_item": "<b>{index}. {name}</b>\n{address}\n{sizes}",
+    "dropoff.found_button": "📍 {name}",
+    "dropoff.found_full": "Ahora no hay casilleros libres en: {names}.",
+    "dropoff.found_more": Plural(
+        one="Coincide {count} ubicación más: escribe más de su nombre, calle o código postal para verla.",
+        other="Coinciden {count} ubicaciones más: escribe más del nombre, la calle o el código postal para afinar.",
+    ),
+    "dropoff.found_footer": "Toca una ubicación para elegir el tamaño, o escribe otro lugar para buscar de nuevo.",
+    "dropoff.nothing_found": (
+        "No encontré ninguna ubicación de casilleros que coincida con «{query}». Prueba con el nombre de una "
+        "ubicación (como <code>Civic Center</code>), una calle (<code>Mission St</code>), una ciudad "
+        "(<code>Austin</code>) o un código postal (<code>94103</code>), o comparte tu ubicación."
+    ),
+    "dropoff.all_full": (
+        "«{query}» coincide con {names}, pero ahora no hay ningún casillero libre allí. Prueba con otro lugar, "
+        "o comparte tu ubicación para buscar cerca."
+    ),
+    "dropoff.places_prompt": "O toca un lugar que ya usaste:",
+    "dropoff.place_button": "⭐ {name}",
+    "dropoff.out_of_range": (
+        "Esas coordenadas están fuera de rango: la latitud va de -90 a 90 y la longitud de -180 a 180, "
+        "como <code>37.7793, -122.4193</code>."
+    ),
+    "dropoff.size_line": "• {size}",
+    "dropoff.held_size": "📦 {size}",
+    "dropoff.geocoded": "Ninguna ubicación se llama «{query}», así que busqué casilleros cerca de esa dirección.",
+    "dropoff.list_loading": (
+        "Todavía estoy cargando la lista de ubicaciones de casilleros: envíalo de nuevo en un momento."
+    ),
+    "size.dims": "hasta {dims} {unit}",
+    "size.name.small": "pequeño",
+    "size.name.medium": "mediano",
+    "size.name.large": "grande",
+    "size.name.x-large": "extragrande",
+    "size.use.small": "documentos, móviles, paquetes pequeños",
+    "size.use.medium": "cajas de zapatos, la mayoría de los paquetes",
+    "size.use.large": "mochilas, maletas de cabina",
+    "size.use.x-large": "maletas, equipo deportivo",
+    "forget.no_button": "✖ No, déjalo",
+    "forget.kept_all": "Vale, no olvidé nada.",
+    "my.finished_header": "Terminadas hace poco:",
+    "my.finished_item": "✔ <b>#{id}</b> · {name} · casillero {locker} ({size}) · {state}",
+    "handover.revoke_finished": (
+        "La entrega #{id} ya está {state}: su enlace de recogida ya no funciona, así que no hay nada que anular."
+    ),
 }
