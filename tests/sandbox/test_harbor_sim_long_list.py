@@ -1,5 +1,5 @@
 """The simulator's list of locations grown past a few pages (issue 17): `add_locations` seeds more into a
-running simulator, and `GET /api/v1/locations/` pages them by skip/limit in id order (harbor-api.md §4)."""
+running simulator, and `GET /api/v1/locations/` pages them by skip/limit in id order (docs/harbor-api.md §4)."""
 
 from __future__ import annotations
 
