@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, TypedDict
 
 from bot.config import Settings
+from bot.deliveries import sealing
 from bot.geo import Point
 from bot.harbor.models import Location, Locker, LockerType
 from bot.keys import LinkKey, LockerKey
@@ -36,8 +38,15 @@ class Policy:
 
     def return_url(self, delivery_id: int) -> str:
         """Where Locker Open sends the customer after an attempt; "" (no redirect) without a public URL.
-        The delivery is in the path: what Harbor appends to the query is not documented (§6.3)."""
-        return f"{self.webhook_url}/harbor/return/{delivery_id}" if self.webhook_url else ""
+        The delivery is in the path, signed (bot/deliveries/sealing.py): what Harbor appends to the
+        query is not documented (§6.3), and a bare id would let anyone name any delivery."""
+        if not self.webhook_url:
+            return ""
+        return f"{self.webhook_url}/harbor/return/{sealing.return_token(self.secret, delivery_id)}"
+
+    # Derived from the bot token and the Harbor client secret (sealing.derive_secret): signs return
+    # URLs and seals kept Locker Open links.
+    secret: bytes = field(default=b"", repr=False)
 
     pickup_key_seconds: int = 120
     dropoff_max_keys: int = 3
@@ -65,6 +74,12 @@ class Policy:
             dropoff_max_keys=settings.dropoff_max_keys,
             dropoff_max_hold_seconds=settings.dropoff_max_hold_seconds,
             chat_state_retention_seconds=settings.chat_state_retention_seconds,
+            secret=sealing.derive_secret(
+                *(
+                    s.get_secret_value() if s else None
+                    for s in (settings.telegram_bot_token, settings.harbor_client_secret)
+                )
+            ),
         )
 
 
@@ -251,7 +266,10 @@ def client_info(delivery_id: int) -> str:
 
 def delivery_of_client_info(value: str | None) -> int | None:
     """The delivery a Harbor webhook's `client_info` names, when it is one of ours."""
-    prefix = "harbor-bot:delivery:"
-    if value and value.startswith(prefix) and value[len(prefix) :].isdigit():
-        return int(value[len(prefix) :])
-    return None
+    # ASCII digits, a bounded number of them: `str.isdigit()` also accepts "²", which int() refuses,
+    # and int() refuses more than 4300 digits; both came from outside.
+    match = _CLIENT_INFO.fullmatch(value) if isinstance(value, str) else None
+    return int(match[1]) if match else None
+
+
+_CLIENT_INFO = re.compile(r"harbor-bot:delivery:([0-9]{1,18})")
