@@ -3,9 +3,10 @@
 A signed Harbor event is looked at at once (`now`): Harbor sends a few per delivery, and each may be
 the news. A return page's asks (`ask`) are coalesced in the database (storage `tower_looks`): however
 many arrive, from however many processes, a tower is read at most once per LOOK_EVERY on their
-account; an ask inside that interval moves to its end rather than being lost, so a real drop-off a second after the last look is still seen
-within LOOK_EVERY. The look itself is the watch's CHECK_TOWER job (bot/jobs.py): durable first (any
-process's next tick runs it), then started at once in this process when it is due now.
+account; an ask inside that interval moves to its end rather than being lost, so a real drop-off a
+second after the last look is still seen within LOOK_EVERY. The look itself is the watch's
+CHECK_TOWER job (bot/jobs.py): durable first (any process's next tick runs it), then started at once
+in this process when it is due now.
 """
 
 from __future__ import annotations
