@@ -44,6 +44,7 @@ class Policy:
             return ""
         return f"{self.webhook_url}/harbor/return/{sealing.return_token(self.secret, delivery_id)}"
 
+    admin_ids: frozenset[int] = frozenset()  # told when a locker may open with a link the bot no longer owns
     # Derived from the bot token and the Harbor client secret (sealing.derive_secret): signs return
     # URLs and seals kept Locker Open links.
     secret: bytes = field(default=b"", repr=False)
@@ -74,6 +75,7 @@ class Policy:
             dropoff_max_keys=settings.dropoff_max_keys,
             dropoff_max_hold_seconds=settings.dropoff_max_hold_seconds,
             chat_state_retention_seconds=settings.chat_state_retention_seconds,
+            admin_ids=settings.admin_ids,
             secret=sealing.derive_secret(
                 *(
                     s.get_secret_value() if s else None
@@ -139,6 +141,7 @@ class Closed:
 class ChangeKind(StrEnum):
     IN_LOCKER = "in_locker"
     COMPLETED = "completed"
+    OPENED_WITHOUT_KEY = "opened_without_key"  # an item went from a locker nobody had a key for
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +230,15 @@ class ItemAlreadyInside(DeliveryProblem):
 
 class ServiceUnavailable(DeliveryProblem):
     """Harbor did not answer (or answered with an error we cannot act on); nothing was changed."""
+
+
+class LockerStillInUse(DeliveryProblem):
+    """Harbor chose, for a new link, a locker another open delivery holds; `delivery` is unchanged."""
+
+    def __init__(self, delivery: Delivery, locker_name: str) -> None:
+        super().__init__(delivery.id)
+        self.delivery = delivery
+        self.locker_name = locker_name
 
 
 class LockerColumns(TypedDict):

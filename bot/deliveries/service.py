@@ -18,7 +18,8 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.deliveries import harbor_care, notices
+from bot.deliveries import harbor_care, notices, sealing
+from bot.deliveries.link_requests import LinkRequests
 from bot.deliveries.model import (
     AlreadyOpen,
     Closed,
@@ -91,6 +92,8 @@ class DeliveryService:
         self.search = search or LocationSearch(harbor, policy)
         self.locks = locks or Locks(None)
         self.now = now
+        # Which Locker Open requests may still open a locker (KEY_MODE=link; harmless otherwise).
+        self.link_requests = LinkRequests(harbor, repo, policy, lambda: self.now())
         # Locker Open links (KEY_MODE=link): wired by the composition root, since they build on this service.
         self.links: LinkIssuer | None = None
         self._remembered: OrderedDict[int, tuple[Person, float]] = OrderedDict()  # id -> (as written, when)
@@ -377,6 +380,7 @@ class DeliveryService:
     ) -> IssuedKeyView:
         """Record who got a key (never its material) and move the delivery on; `changes` go with the move."""
         assert delivery.id is not None
+        link = isinstance(key, LinkKey)
         record = await self.repo.add_key(
             IssuedKey(
                 delivery_id=delivery.id,
@@ -388,23 +392,32 @@ class DeliveryService:
                 expires_at=key.expires
                 if isinstance(key, LinkKey)
                 else self.now() + timedelta(seconds=seconds or self.policy.key_duration(kind.value)),
+                # A Locker Open request opens its locker until Harbor says it is spent: which locker,
+                # and the link sealed so the same request can be sent again (link_requests.py).
+                tower_id=key.tower_id if link else None,
+                locker_id=key.locker_id if link else None,
+                sealed_link=sealing.seal(self.policy.secret, key.url) if isinstance(key, LinkKey) else None,
             )
         )
-        moved = await self.repo.transition(
-            delivery.id,
-            from_states=[delivery.state],
-            to_state=to_state,
-            actor_id=user_id,
-            event=f"{kind.value}_key_issued",
-            detail=f"key #{record.id}, Harbor {'link request' if isinstance(key, LinkKey) else 'token'} "
-            f"{record.harbor_token_id}",
-            reserved_until=None if kind is KeyKind.DROPOFF else delivery.reserved_until,
-            **changes,
-        )
+        assert record.id is not None
+        try:
+            moved = await self.repo.transition(
+                delivery.id,
+                from_states=[delivery.state],
+                to_state=to_state,
+                actor_id=user_id,
+                event=f"{kind.value}_key_issued",
+                detail=f"key #{record.id}, Harbor {'link request' if link else 'token'} {record.harbor_token_id}",
+                reserved_until=None if kind is KeyKind.DROPOFF else delivery.reserved_until,
+                **changes,
+            )
+        except Conflict:
+            # The move would put two open deliveries on one locker: the key was never sent.
+            await self.repo.set_key_state(record.id, KeyState.VOID)
+            raise
         if moved is None:
             # The delivery moved on while Harbor made the token (closed by an admin, or by another
             # process): the key must not be used, and a closed delivery's locker must not stay ours.
-            assert record.id is not None
             await self.repo.set_key_state(record.id, KeyState.VOID)
             current = await self.repo.get_delivery(delivery.id)
             assert current is not None
@@ -472,6 +485,9 @@ class DeliveryService:
         key = await self.repo.get_key(key_id)
         if key is None or key.state is not KeyState.ACTIVE:
             return False
+        if key.sealed_link and key.harbor_token_id:
+            # A Locker Open link: its note says "expired" only if Harbor says so (else: may still open).
+            await self.link_requests.spent(key.harbor_token_id)
         async with self.lock(key.delivery_id):
             if key.expires_at > self.now() + timedelta(seconds=1):
                 return False
