@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.deliveries import sealing
 from bot.deliveries.model import Policy
@@ -27,6 +28,7 @@ from bot.deliveries.notices import NoticeKind, notice
 from bot.harbor import links
 from bot.harbor.client import HarborClient
 from bot.harbor.errors import HarborError, HarborNotFound
+from bot.keys import LinkKey, LockerKey
 from storage.models import Delivery, IssuedKey, KeyKind
 from storage.repository import Notice, Repository
 
@@ -132,3 +134,11 @@ def resend_expiry(again: Resendable, now: datetime, seconds: int, kind: KeyKind)
     if hold_ends <= now + timedelta(seconds=5):
         return None
     return min(hold_ends, now + timedelta(seconds=seconds))
+
+
+def link_columns(key: LockerKey | LinkKey, secret: bytes) -> dict[str, Any]:
+    """The key row's record of a Locker Open request: the locker it opens and its link, sealed (none for
+    an SDK key, whose token Harbor ends by itself)."""
+    if not isinstance(key, LinkKey):
+        return {}
+    return {"tower_id": key.tower_id, "locker_id": key.locker_id, "sealed_link": sealing.seal(secret, key.url)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypedDict
 
@@ -53,6 +54,10 @@ class Policy:
     dropoff_max_keys: int = 3
     dropoff_max_hold_seconds: int = 1800
     chat_state_retention_seconds: int = 3600
+
+    def hold_ends_at(self, created_at: datetime) -> datetime:
+        """The latest moment one reservation may keep its locker, however many keys lapse."""
+        return created_at + timedelta(seconds=self.dropoff_max_hold_seconds)
 
     def key_duration(self, kind: str) -> int:
         """Seconds a key of this kind ("dropoff" or "pickup") lasts."""
