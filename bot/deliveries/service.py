@@ -305,9 +305,9 @@ class DeliveryService:
 
         Without a cap, letting each key lapse and asking for another would hold a locker forever.
         `keys` are the delivery's drop-off keys; those voided without being delivered (their photo never
-        arrived) do not count.
+        arrived) do not count; those "It didn't fit" voided after they were sent do.
         """
-        used = sum(1 for key in keys if key.state is not KeyState.VOID)
+        used = sum(1 for key in keys if key.state is not KeyState.VOID or key.message_id is not None)
         left = (self.policy.hold_ends_at(delivery.created_at) - self.now()).total_seconds()
         if used < self.policy.dropoff_max_keys and left >= 1:
             return int(min(self.policy.key_seconds, left))
