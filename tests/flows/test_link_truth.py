@@ -237,7 +237,7 @@ def debug_log() -> Iterator[io.StringIO]:
 async def test_a_locker_open_link_never_reaches_the_log(database_url: str, debug_log: io.StringIO) -> None:
     async with link_world(database_url) as w:
         alice = w.user(571, "Alice")
-        delivery, inside = await dropped_in(w, alice)
+        _, inside = await dropped_in(w, alice)
         await pickup_link(alice, inside)
         await settled(w)
     output = debug_log.getvalue()
