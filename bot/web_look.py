@@ -19,7 +19,7 @@ from bot.services import Services
 from storage.models import JobKind
 from storage.types import utcnow
 
-LOOK_EVERY = timedelta(seconds=5)
+LOOK_EVERY = timedelta(seconds=2)
 
 
 class TowerLooks:
