@@ -79,6 +79,26 @@ async def test_a_new_pickup_key_is_the_same_link_while_it_may_still_open(databas
         assert {k.sealed_link for k in keys_of(w, delivery.id) if k.kind.value == "pickup"} == {""}
 
 
+async def test_a_new_drop_off_key_within_harbors_hold_is_the_same_link(database_url: str) -> None:
+    async with link_world(database_url, with_return_page=False) as w:
+        await w.restart(key_seconds=60)  # the bot's key period ends before Harbor's 5-minute hold
+        alice = w.user(505, "Alice")
+        await alice.press("small", await to_sizes(alice))
+        first = await alice.wait_for(is_key)
+        [delivery] = await w.services.deliveries.open_deliveries(alice.id)
+        [record] = keys_of(w, delivery.id)
+        await age_key(w, record.id)
+        await w.deadlines()
+        note = await alice.wait_for("may still open the locker until it is used")
+        await alice.press("new drop-off key", note)
+        again = await alice.wait_for(lambda m: is_key(m) and m.message_id != first.message_id)
+        assert open_button(again) == open_button(first)
+        assert len(w.simulator.links.records) == 1  # no second request holding a second locker
+        await w.open_link(open_button(again))
+        await w.watch()
+        await alice.wait_for("is in locker")
+
+
 async def test_an_open_nobody_had_a_key_for_is_reported_to_sender_and_admins(database_url: str) -> None:
     async with link_world(database_url, with_return_page=False) as w:
         alice, bob = w.user(511, "Alice"), w.user(512, "Bob")
