@@ -32,7 +32,7 @@ from bot.jobs import Scheduler
 from bot.ptb_types import BotApplication
 from bot.services import Services
 from bot.web_body import MAX_BODY, BodyLimits
-from bot.web_harbor import harbor_routes, harbor_signature
+from bot.web_harbor import harbor_routes
 from bot.web_look import TowerLooks
 from bot.web_return import return_routes
 from storage.models import JobKind
@@ -41,7 +41,6 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-__all__ = ["MAX_BODY", "create_web_app", "harbor_signature"]
 
 
 def create_web_app(application: BotApplication) -> Starlette:
