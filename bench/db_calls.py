@@ -1,4 +1,4 @@
-"""How the bot talks to its database without blocking the event loop (DESIGN §8), measured.
+"""How the bot talks to its database without blocking the event loop (docs/design.md §8), measured.
 
 Three ways to run the same two repository operations (read a delivery; a compare-and-set transition
 with its event row) from asyncio, on SQLite and, with --database-url, on PostgreSQL:

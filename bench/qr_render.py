@@ -33,7 +33,7 @@ import bot.ui.qr as qr
 from bot.keys import LockerKey
 from bot.ui.qr import MAX_SIDE, render_qr, render_qr_measured_async, shutdown_renderer
 
-JWT_LENGTH = 1536  # "a 1.5 KB Keycloak token" (DESIGN.md §4)
+JWT_LENGTH = 1536  # "a 1.5 KB Keycloak token" (docs/design.md §4)
 
 
 def _b64url(raw: bytes) -> str:

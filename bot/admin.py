@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from bot.deliveries.model import Closed, DeliveryProblem, ServiceUnavailable
 from bot.handover import HandoverService
@@ -21,6 +22,10 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 RECENT = 20  # deliveries in a /deliveries list
+PEOPLE = 10  # people a name search looks at
+LOCKER_WORDS = ("locker", "casillero")  # `/deliveries locker 57` in either language
+# An item is in the locker: releasing frees it for whoever opens the door next, so the admin confirms.
+ITEM_INSIDE = frozenset({DeliveryState.IN_LOCKER, DeliveryState.AWAITING_PICKUP})
 
 
 class LockerInUse(DeliveryProblem):
@@ -52,6 +57,22 @@ class LockersReport:
 class DeliveryList:
     deliveries: list[Delivery]  # newest first
     people: Mapping[int, User]  # the senders the bot knows, by id
+
+
+class SearchKind(StrEnum):
+    PERSON = "person"  # @username or a Telegram id
+    NAME = "name"  # part of a name
+    LOCKER = "locker"  # locker NAME or TOWER/NAME
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySearch:
+    """What `/deliveries <who or where>` found: the people it matched (none for a locker) and their deliveries."""
+
+    kind: SearchKind
+    given: str  # what was searched for, as typed (the locker part only, for a locker)
+    people: list[User]  # the matched people the bot knows (a bare id may match deliveries without one)
+    found: DeliveryList
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +138,33 @@ class AdminService:
     # deliveries ------------------------------------------------------------------------------
 
     async def deliveries(self, state: DeliveryState | None = None, *, limit: int = RECENT) -> DeliveryList:
-        recent = await self.repo.recent_deliveries(state=state, limit=limit)
+        return await self._listed(await self.repo.recent_deliveries(state=state, limit=limit))
+
+    async def search(self, text: str, *, limit: int = RECENT) -> DeliverySearch:
+        """Deliveries by person (``@username``, a Telegram id, part of a name) or by locker
+        (``locker 57``, ``locker TOWER/57`` with the tower id or its first characters)."""
+        text = " ".join(text.split())
+        word, _, rest = text.partition(" ")
+        if word.lower() in LOCKER_WORDS and rest:
+            tower, _, locker = rest.rpartition("/")
+            recent = await self.repo.deliveries_at_locker(locker.strip(), tower_prefix=tower.strip(), limit=limit)
+            return DeliverySearch(SearchKind.LOCKER, rest, [], await self._listed(recent))
+        if text.startswith("@") or text.isdigit():
+            user = (
+                await self.repo.get_user(int(text)) if text.isdigit() else await self.repo.find_user_by_username(text)
+            )
+            ids = [user.id] if user is not None else ([int(text)] if text.isdigit() else [])
+            recent = await self.repo.deliveries_of(ids, limit=limit)
+            return DeliverySearch(SearchKind.PERSON, text, [user] if user else [], await self._listed(recent))
+        people = await self.repo.find_users_by_name(text, limit=PEOPLE)
+        recent = await self.repo.deliveries_of([p.id for p in people], limit=limit)
+        return DeliverySearch(SearchKind.NAME, text, people, await self._listed(recent))
+
+    async def _listed(self, recent: list[Delivery]) -> DeliveryList:
         return DeliveryList(recent, await self._people(d.sender_id for d in recent))
+
+    async def delivery(self, delivery_id: int) -> Delivery | None:
+        return await self.repo.get_delivery(delivery_id)
 
     async def history(self, delivery_id: int) -> DeliveryHistory | None:
         delivery = await self.repo.get_delivery(delivery_id)
@@ -138,10 +184,11 @@ class AdminService:
 
     # releases --------------------------------------------------------------------------------
 
-    async def release(self, delivery_id: int, admin_id: int) -> Released:
-        """Free the locker at Harbor and close the delivery (HandoverService.release raises what it
-        raises: DeliveryNotFound, WrongState, ServiceUnavailable)."""
-        closed: Closed = await self.handover.release(delivery_id, admin_id)
+    async def release(self, delivery_id: int, admin_id: int, *, expect: DeliveryState | None = None) -> Released:
+        """Free the locker at Harbor and close the delivery, if it is still in state ``expect`` when
+        given (HandoverService.release raises what it raises: DeliveryNotFound, WrongState — an open
+        delivery in it changed since the admin was asked —, ServiceUnavailable)."""
+        closed: Closed = await self.handover.release(delivery_id, admin_id, expect=expect)
         delivery = closed.delivery
         return Released(delivery, await self.repo.get_user(delivery.sender_id))
 

@@ -1,6 +1,6 @@
 """Composition root: builds the services once and wires them into a python-telegram-bot Application.
 
-Nothing here keeps state another process needs (DESIGN §8): conversations are rows (chat_states),
+Nothing here keeps state another process needs (docs/design.md §8): conversations are rows (chat_states),
 buttons are self-describing, timers are rows claimed under a lease, announcements an outbox.
 """
 
@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from telegram.ext import ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import jobs
 from bot.admin import AdminService
@@ -22,12 +22,14 @@ from bot.handlers import admin, dropoff, errors, fit, language, pickup, start, t
 from bot.handover import HandoverService
 from bot.harbor.factory import HarborConnection, connect_harbor
 from bot.menus import set_commands
+from bot.metrics import Metrics
 from bot.notify import Notifier
 from bot.ptb_types import BotApplication
 from bot.ratelimit import FairRateLimiter, Priority
 from bot.services import Services
 from bot.throttle import UserBudget
 from bot.ui.qr import shutdown_renderer
+from bot.web_metrics import MeteredApplication, MeteredRequest
 from storage.engine import make_async_engine, make_async_session_factory, make_engine
 from storage.languages import LanguageStore
 from storage.locks import Locks
@@ -75,6 +77,8 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     repo = Repository(make_async_session_factory(engine))
 
     harbor = overrides.harbor or connect_harbor(settings)
+    metrics = Metrics()
+    harbor.client.add_event_hooks(metrics.harbor_hooks(harbor.client.token_url))
     policy = Policy.from_settings(settings)
     search = LocationSearch(harbor.client, policy)
     deliveries = DeliveryService(harbor.client, repo, policy, search=search, locks=Locks(engine))
@@ -89,6 +93,9 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         .concurrent_updates(overrides.update_processor or True)
         .post_init(_on_start)
         .post_shutdown(_on_stop)
+        .application_class(MeteredApplication, kwargs={"metrics": metrics})
+        # PTB's own default transport (a pool of 256), counted call by call.
+        .request(MeteredRequest(overrides.request or HTTPXRequest(connection_pool_size=256), metrics))
     )
     if not overrides.polling:
         builder = builder.updater(None)
@@ -96,8 +103,6 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         # PTB types the builder's bot by the limiter's argument type (ExtBot[Priority]) while its default
         # context stays ExtBot[None]; the bot passes Priority only through telegram.Bot's untyped parameter.
         builder = builder.rate_limiter(rate_limiter(settings))  # type: ignore[arg-type]
-    if overrides.request is not None:
-        builder = builder.request(overrides.request)
     if overrides.get_updates_request is not None:
         builder = builder.get_updates_request(overrides.get_updates_request)
     application = builder.build()
@@ -114,15 +119,17 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         handover=handover,
         admin=AdminService(handover),
         fit=FitService(deliveries, links),
-        notifier=Notifier(application, repo, reminder_hours=settings.reminder_hours),
+        notifier=Notifier(application, repo, reminder_hours=settings.reminder_hours, metrics=metrics),
         budget=UserBudget.from_settings(settings),
         privacy=PrivacyStore(repo.session_factory),
         languages=LanguageStore(repo.session_factory),
         simulator=harbor.simulator,
+        metrics=metrics,
     )
     application.bot_data["services"] = services
     application.bot_data["scheduler"] = jobs.Scheduler(services)
     application.bot_data["engine"] = engine
+    application.bot_data["metrics"] = metrics
     application.bot_data["harbor_connection"] = harbor
 
     # pickup before start: its /start <code> (a pickup link) must win over the plain /start.

@@ -1,4 +1,4 @@
-"""Settings: every environment variable the bot reads, typed, with defaults (DESIGN §5).
+"""Settings: every environment variable the bot reads, typed, with defaults (docs/design.md §5).
 
 Nothing else in the project reads the environment.
 """
@@ -20,7 +20,7 @@ class LogFormat(StrEnum):
 
 class KeyMode(StrEnum):
     """How a customer opens a locker (README "Keys"): a QR for an app built on Harbor's SDK, or a link
-    that Harbor's own Locker Open app clip opens (harbor-api.md §6)."""
+    that Harbor's own Locker Open app clip opens (docs/harbor-api.md §6)."""
 
     SDK = "sdk"
     LINK = "link"
@@ -32,7 +32,7 @@ class HarborEnv(StrEnum):
     SIMULATOR = "simulator"
 
 
-# harbor-api.md §1. The simulator runs in process, so its URLs only name the ASGI app.
+# docs/harbor-api.md §1. The simulator runs in process, so its URLs only name the ASGI app.
 HARBOR_URLS: dict[HarborEnv, tuple[str, str]] = {
     HarborEnv.PRODUCTION: (
         "https://api.harborlockers.com",
@@ -89,12 +89,14 @@ class Settings(BaseSettings):
     key_include_sdk_token: bool = True
     key_mode: KeyMode = KeyMode.SDK
     # Where a bare Locker Open token (or a `locker-open://` deep link, which Telegram buttons refuse)
-    # is sent instead; harbor-api.md §6.3 leaves the real host open [U].
+    # is sent instead; docs/harbor-api.md §6.3 leaves the real host open [U].
     locker_open_url: str = "https://lockeropen.com"
 
-    # Webhook mode (`python -m bot web`, DESIGN §8).
+    # Webhook mode (`python -m bot web`, docs/design.md §8).
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=1, le=65535)
+    # `run` serves GET /metrics on HOST:METRICS_PORT when set (`web` serves it on PORT).
+    metrics_port: int | None = Field(None, ge=1, le=65535)
     webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
     harbor_webhook_secret: SecretStr | None = None
@@ -103,7 +105,7 @@ class Settings(BaseSettings):
     # A request body must arrive whole within this long (a body trickled a byte at a time would hold
     # its connection, and a process has only so many).
     web_body_timeout_seconds: float = Field(10.0, gt=0, le=300)
-    # Telegram's limits are per bot; each process takes its share (DESIGN §8).
+    # Telegram's limits are per bot; each process takes its share (docs/design.md §8).
     telegram_rate_limit: float = Field(30.0, gt=0, le=1000)
     bot_processes: int = Field(1, ge=1, le=64)
     # Telegram's pace within one private chat: about one message a second, short bursts allowed.
@@ -188,7 +190,7 @@ class Settings(BaseSettings):
 
     @property
     def key_env(self) -> str:
-        """The environment name the phone app's SDK is set to (DESIGN §4)."""
+        """The environment name the phone app's SDK is set to (docs/design.md §4)."""
         return "production" if self.harbor_env is HarborEnv.PRODUCTION else "sandbox"
 
     def require_webhook_secret(self) -> SecretStr:

@@ -1,4 +1,4 @@
-"""`python -m bot doctor`: check the settings, Harbor and Telegram, one line per check.
+"""`python -m bot doctor`: check the settings, the database, Harbor and Telegram, one line per check.
 
 Each line is "PASS <check>: <detail>", "FAIL <check>: <reason>" or "SKIP <check>: <why>" (a check that
 needs an earlier one that failed). Never a traceback, never a secret. Exit 0 when every check passed,
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bot.config import ConfigError, HarborEnv, Settings, load_settings
+from bot.doctor_db import DatabaseProblem, check_database
 from bot.geo import box_around, distance_km
 from bot.harbor.client import HarborClient
 from bot.harbor.errors import HarborError
@@ -78,7 +79,7 @@ class _Report:
     async def check(self, name: str, body: Callable[[], Awaitable[str]]) -> bool:
         try:
             detail = await body()
-        except (HarborError, CheckFailed) as exc:
+        except (HarborError, CheckFailed, DatabaseProblem) as exc:
             self.line("FAIL", name, str(exc) or type(exc).__name__)
             return False
         except Exception as exc:
@@ -114,6 +115,7 @@ async def run_checks(
         "settings",
         f"HARBOR_ENV={env}, API {api_url}, token endpoint {token_url}, client id {client_id}, {telegram_note}",
     )
+    await report.check("database", lambda: check_database(settings))
 
     if settings.webhook_url:  # issue 15: without a secret Harbor's events are not served at all
         report.line(*_harbor_events_line(settings))

@@ -426,13 +426,14 @@ class HandoverService:
     async def couriers(self) -> list[User]:
         return await self.repo.users_with_role(Role.COURIER)
 
-    async def release(self, delivery_id: int, admin_id: int) -> Closed:
-        """The service frees the locker at Harbor and closes the delivery, whatever its state."""
+    async def release(self, delivery_id: int, admin_id: int, *, expect: S | None = None) -> Closed:
+        """The service frees the locker at Harbor and closes the delivery, whatever its state; with
+        ``expect``, only if it is still in that state (what the admin confirmed), else WrongState."""
         async with self.deliveries.lock(delivery_id):
             delivery = await self.repo.get_delivery(delivery_id)
             if delivery is None:
                 raise DeliveryNotFound(delivery_id)
-            if not delivery.state.is_open:
+            if not delivery.state.is_open or (expect is not None and delivery.state is not expect):
                 raise WrongState(delivery)
             if delivery.tower_id and delivery.locker_id is not None:
                 try:

@@ -1,4 +1,4 @@
-"""Timers and the locker watch across processes (DESIGN §8).
+"""Timers and the locker watch across processes (docs/design.md §8).
 
 Every process runs the same small tick on PTB's JobQueue. A tick claims, under a lease, the shared
 jobs that are due (storage ScheduledJob: the deadlines round, the watch round, a tower a Harbor

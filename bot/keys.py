@@ -1,4 +1,4 @@
-"""The key a QR code carries (DESIGN.md §4, harbor-api.md §9.1).
+"""The key a QR code carries (docs/design.md §4, docs/harbor-api.md §9.1).
 
 A key is everything the phone app needs to open one locker once: the environment, the tower, the
 drop-off or pick-up token's ``payload`` and ``payload_auth`` and, unless switched off, the SDK token
@@ -37,7 +37,7 @@ _FIELDS = (
 )  # fmt: skip
 _REQUIRED = frozenset(_FIELDS) - {"sdk_token"}
 
-_TOWER_ID = re.compile(r"[0-9A-Fa-f]{16}")  # harbor-api.md §3: 16 hex digits, either case
+_TOWER_ID = re.compile(r"[0-9A-Fa-f]{16}")  # docs/harbor-api.md §3: 16 hex digits, either case
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")  # §5: hex-encoded bytes, so an even, non-zero length
 _EXPIRES = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _EXPIRES_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -87,7 +87,7 @@ class LockerKey:
         object.__setattr__(self, "expires", self.expires.astimezone(UTC).replace(microsecond=0))
 
     def to_json(self) -> str:
-        """The compact JSON of DESIGN.md §4: fixed key order, no spaces, ASCII only."""
+        """The compact JSON of docs/design.md §4: fixed key order, no spaces, ASCII only."""
         data: dict[str, Any] = {
             "v": FORMAT_VERSION,
             "kind": self.kind,
@@ -173,7 +173,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class LinkKey:
-    """A Locker Open link (harbor-api.md §6) as the customer gets it: a URL button, and the same URL as a
+    """A Locker Open link (docs/harbor-api.md §6) as the customer gets it: a URL button, and the same URL as a
     QR code for a second phone. The URL opens a door: ``repr()`` never shows it; never log or store it."""
 
     kind: Kind

@@ -40,7 +40,7 @@ SECRET_FIELDS = frozenset(
         "id_token",
         "client_secret",
         "secret_token",
-        # A Locker Open link (harbor-api.md §6) opens a door however old it is: the whole link is secret.
+        # A Locker Open link (docs/harbor-api.md §6) opens a door however old it is: the whole link is secret.
         "linkToken",
         "link_token",
     }

@@ -1,4 +1,4 @@
-"""Telling people: keys, a closed delivery, and the outbox of announcements (DESIGN §8).
+"""Telling people: keys, a closed delivery, and the outbox of announcements (docs/design.md §8).
 
 Announcements to anyone but the person who acted ("your item is in", "picked up", reminders, a link
 claimed, a hold that ended) are recorded by the services as notices in the same transaction as the
@@ -22,6 +22,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from bot.announce import Announcer
 from bot.deliveries.model import Closed, IssuedKeyView
 from bot.keys import LinkKey
+from bot.metrics import Metrics
 from bot.ptb_types import BotApplication
 from bot.sending import AnyBot, delete_quietly, edit_view, send_view
 from bot.ui import link_views, views
@@ -40,8 +41,11 @@ MAX_ATTEMPTS = 8
 
 
 class Notifier:
-    def __init__(self, application: BotApplication, repo: Repository, *, reminder_hours: float) -> None:
+    def __init__(
+        self, application: BotApplication, repo: Repository, *, reminder_hours: float, metrics: Metrics | None = None
+    ) -> None:
         self.application = application
+        self.metrics = metrics or Metrics()
         self.repo = repo
         self.reminder_hours = reminder_hours
         self.announcer = Announcer(lambda: self.bot, repo, reminder_hours=reminder_hours)
@@ -75,6 +79,7 @@ class Notifier:
             await self.repo.set_key_state(issued.record.id, KeyState.VOID)
             raise
         await self.repo.set_key_message(issued.record.id, message.message_id)
+        self.metrics.keys_issued.labels(issued.record.kind.value).inc()
         return message
 
     # a delivery closed by its sender -------------------------------------------------------

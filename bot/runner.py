@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from urllib.parse import urlsplit
 
 import uvicorn
 from telegram import Bot, Update
@@ -15,6 +16,8 @@ from bot import logs
 from bot.app import Overrides, build_application
 from bot.config import ConfigError, Settings, load_settings
 from bot.web import create_web_app
+from bot.web_metrics import serve_metrics_with
+from bot.web_serve import SignalServer
 from storage.engine import redacted
 
 # What the bot handles: messages (commands, locations, links) and button presses. Edited messages
@@ -43,6 +46,8 @@ def main() -> int:
     if settings is None:
         return 2
     application = build_application(settings)
+    if settings.metrics_port is not None:
+        serve_metrics_with(application, settings.host, settings.metrics_port)
     log.info("Harbor: %s (%s); database: %s", settings.harbor_env.value, settings.harbor_urls[0], _db(settings))
     try:
         # run_polling stops cleanly on SIGINT, SIGTERM and SIGABRT, finishing the updates in hand.
@@ -69,7 +74,7 @@ def web() -> int:
     config = uvicorn.Config(
         create_web_app(application), host=settings.host, port=settings.port, log_config=None, proxy_headers=True
     )
-    uvicorn.Server(config).run()
+    SignalServer(config).run()  # SIGINT/SIGTERM: a graceful stop, then exit 0 without a traceback
     return 0
 
 
@@ -100,7 +105,7 @@ def set_webhook(*, max_connections: int = 40, drop_pending: bool = False) -> int
     settings = _settings(web=True)
     if settings is None:
         return 2
-    if not settings.webhook_url or not settings.webhook_url.startswith("https://"):
+    if not settings.webhook_url or not (settings.webhook_url.startswith("https://") or _loopback(settings.webhook_url)):
         print("harbor-bot: WEBHOOK_URL must be the public https:// base of the `web` processes.", file=sys.stderr)
         return 2
     try:
@@ -109,6 +114,14 @@ def set_webhook(*, max_connections: int = 40, drop_pending: bool = False) -> int
         print(f"harbor-bot: Telegram refused the webhook: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _loopback(url: str) -> bool:
+    """An http:// webhook on this machine: only the sandbox's emulator takes it (Telegram wants https)."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and (
+        parts.hostname in ("localhost", "::1") or (parts.hostname or "").startswith("127.")
+    )
 
 
 def _db(settings: Settings) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch
 from bot.deliveries.fit import FitService
 from bot.harbor.client import HarborClient
+from bot.metrics import Metrics
 from bot.throttle import UserBudget
 from storage.languages import LanguageStore
 from storage.privacy import PrivacyStore
@@ -38,6 +39,7 @@ class Services:
     privacy: PrivacyStore
     languages: LanguageStore
     simulator: HarborSimulator | None = None
+    metrics: Metrics = field(default_factory=Metrics)
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.admin_ids

@@ -4,7 +4,7 @@ A token bucket per user: a burst of `burst` updates, refilled at `per_minute`. A
 is dropped; the first one of a run earns one "slow down" notice. Harbor searches have a bucket of
 their own. No Telegram here (the handler is bot/handlers/throttle.py).
 
-The buckets live in this process. With N processes behind a router (DESIGN §8) one user's updates
+The buckets live in this process. With N processes behind a router (docs/design.md §8) one user's updates
 spread over them, so the effective budget is up to N times larger: this is a first line against a
 flood, not an exact quota (which would need a counter in the database on every update).
 """

@@ -1,13 +1,13 @@
-"""The ASGI app of `python -m bot web` (DESIGN §8): many identical processes behind a TLS proxy.
+"""The ASGI app of `python -m bot web` (docs/design.md §8): many identical processes behind a TLS proxy.
 
 - `POST /telegram`: one update, pushed by Telegram. It must carry `X-Telegram-Bot-Api-Secret-Token`
   equal to TELEGRAM_WEBHOOK_SECRET (compared in constant time); it is processed before the answer, so
   an update Telegram retries after a failure was never half-lost.
-- `POST /harbor`: Harbor's webhook events (harbor-api.md §7), bot/web_harbor.py: served only with
+- `POST /harbor`: Harbor's webhook events (docs/harbor-api.md §7), bot/web_harbor.py: served only with
   HARBOR_WEBHOOK_SECRET set, signed, deduplicated on the body's digest; only asks for a look at a tower.
 - `GET /harbor/return/{token}`: Locker Open's returnUrl (bot/web_return.py); only asks for a look.
-- `GET /healthz`: the process is up. `GET /readyz`: the database answers, a Harbor token is held and
-  the last watch round (by any process) is recent.
+- `GET /healthz`: the process is up. `GET /readyz`: each check and its state; 503 only when this
+  process cannot serve (bot/web_health.py). `GET /metrics`: Prometheus metrics (bot/web_metrics.py).
 
 Every request body is bounded in size and in time before a handler reads it (bot/web_body.py).
 """
@@ -19,7 +19,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -33,10 +32,10 @@ from bot.ptb_types import BotApplication
 from bot.services import Services
 from bot.web_body import MAX_BODY, BodyLimits
 from bot.web_harbor import harbor_routes
+from bot.web_health import readiness_route
 from bot.web_look import TowerLooks
+from bot.web_metrics import metrics_route
 from bot.web_return import return_routes
-from storage.models import JobKind
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +70,6 @@ def create_web_app(application: BotApplication) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(request: Request) -> Response:
-        problems: list[str] = []
-        try:
-            await services.repo.ping()
-        except Exception as exc:
-            problems.append(f"database: {type(exc).__name__}")
-        try:
-            await services.harbor.service_token()
-        except Exception as exc:
-            problems.append(f"harbor token: {type(exc).__name__}")
-        try:
-            watch = await services.repo.job(JobKind.WATCH)
-            recent = scheduler.watch_interval * 3 + timedelta(seconds=30)
-            if watch is None or watch.last_run_at is None or utcnow() - watch.last_run_at > recent:
-                problems.append("watch: no recent round")
-        except Exception as exc:
-            problems.append(f"watch: {type(exc).__name__}")
-        if problems:
-            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await start_application(application)
@@ -107,7 +85,8 @@ def create_web_app(application: BotApplication) -> Starlette:
             *harbor_routes(services, looks),  # bot/web_harbor.py
             *return_routes(lambda: application, looks),  # Locker Open's returnUrl (bot/web_return.py)
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
+            readiness_route(lambda: application),  # bot/web_health.py
+            metrics_route(lambda: application),  # bot/web_metrics.py
         ],
         middleware=[Middleware(BodyLimits, timeout=settings.web_body_timeout_seconds)],
         lifespan=lifespan,

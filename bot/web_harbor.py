@@ -1,4 +1,4 @@
-"""`POST /harbor`: Harbor's webhook events (harbor-api.md §7), for `python -m bot web`.
+"""`POST /harbor`: Harbor's webhook events (docs/harbor-api.md §7), for `python -m bot web`.
 
 Served only with HARBOR_WEBHOOK_SECRET set (404 otherwise; `doctor` says so): without a secret anyone
 could post events. The contract is ours where §7 leaves it open and must not change under a provider

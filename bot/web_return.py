@@ -1,6 +1,6 @@
 """`GET /harbor/return/{token}`: where Harbor's Locker Open app sends the customer after an attempt.
 
-Anyone can open this URL, so it trusts nothing it is given (harbor-api.md §6.3 names the query
+Anyone can open this URL, so it trusts nothing it is given (docs/harbor-api.md §6.3 names the query
 parameters LockerDrop reads — `status`, `open_locker_request` — but not what Harbor guarantees): it only
 asks for a look at the tower of that delivery, as a Harbor event does, and answers a short page that
 sends the customer back to Telegram. What happened is read from Harbor by the watch and told in the chat.

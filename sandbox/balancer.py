@@ -77,3 +77,25 @@ class RoundRobinBalancer:
         self.forwarded.append(Forwarded(upstream, request.url.path, answer.status_code))
         media_type = answer.headers.get("content-type")
         return Response(answer.content, status_code=answer.status_code, media_type=media_type)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m sandbox.balancer --port 8090 --upstream http://127.0.0.1:8001 --upstream ...`: the
+    balancer alone, in front of `web` processes started by hand or by compose.yaml (a trial, not a
+    production load balancer: no health checks, no TLS)."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.balancer", description="round-robin HTTP proxy in front of several `web` processes"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--upstream", action="append", required=True, help="a `web` process's base URL (repeat)")
+    args = parser.parse_args(argv)
+    uvicorn.run(RoundRobinBalancer(args.upstream).app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,4 @@
-"""Harbor Lockers API simulator (Starlette) serving harbor-api.md §15, with test hooks under /_sim/.
+"""Harbor Lockers API simulator (Starlette) serving docs/harbor-api.md §15, with test hooks under /_sim/.
 
 Run it:  python -m sandbox.harbor --port 8700 [--host 127.0.0.1] [--seed FILE]
                                   [--client-id ID --client-secret SECRET]

@@ -1,4 +1,4 @@
-"""HTTP handlers of the simulator's Locker Open link endpoints (harbor-api.md §6), wrapped by
+"""HTTP handlers of the simulator's Locker Open link endpoints (docs/harbor-api.md §6), wrapped by
 sandbox/harbor.py; the state lives in sandbox/harbor_links.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Locker Open links in the Harbor simulator (harbor-api.md §6, §7), and the app clip that opens them.
+"""Locker Open links in the Harbor simulator (docs/harbor-api.md §6, §7), and the app clip that opens them.
 
 Routes (served by sandbox/harbor.py behind the same bearer check as every /api/v1 route):
 

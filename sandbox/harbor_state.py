@@ -1,4 +1,4 @@
-"""State and rules of the Harbor API simulator (harbor-api.md §15, §3, §4, §5), free of HTTP.
+"""State and rules of the Harbor API simulator (docs/harbor-api.md §15, §3, §4, §5), free of HTTP.
 
 `sandbox.harbor` is the entry point: it re-exports everything public from here and adds the Starlette
 app. Every method that reads or changes state first applies expiry (lazily, from the injected clock) and

@@ -1,4 +1,4 @@
-"""Webhook events of the Harbor simulator (harbor-api.md §7), and our signature contract.
+"""Webhook events of the Harbor simulator (docs/harbor-api.md §7), and our signature contract.
 
 The contract (§7 leaves the signature open [U]; this module is the one place that settles it):
 every event is POSTed as JSON ``{"id", "timestamp", "event", "data"}`` where ``timestamp`` is naive ISO

@@ -34,14 +34,14 @@ class _Server(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def serve_app(
-    app: Any, *, host: str = "127.0.0.1", graceful_timeout: float = 2.0, keep_alive: float = 600
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, graceful_timeout: float = 2.0, keep_alive: float = 600
 ) -> AsyncIterator[str]:
-    """Serve an ASGI app over real HTTP on a free port, inside the running event loop."""
+    """Serve an ASGI app over real HTTP on ``port`` (a free one by default), inside the running event loop."""
     # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is IPPROTO_TCP,
     # and without it every request waits ~40 ms for a delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     port = sock.getsockname()[1]
     # A long keep-alive: uvicorn closing an idle pooled connection just as the client reuses it is a
     # ReadError at the client, which a test or a benchmark would take for the server's fault.

@@ -35,15 +35,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox.telegram_control import ControlAPI
 from sandbox.telegram_dispatch import MethodDispatcher, json_error
 from sandbox.telegram_driver import UserDriver
 from sandbox.telegram_errors import NOT_MODIFIED, POLL_CONFLICT, QUERY_TOO_OLD, WEBHOOK_CONFLICT, ApiError
@@ -96,6 +96,7 @@ class TelegramEmulator(EmulatorState):
         self.root = root.rstrip("/")
         self.dispatcher = MethodDispatcher(self)
         self._drivers: dict[tuple[int, str], UserDriver] = {}
+        self.control = ControlAPI(self)  # /_sandbox/..., what a person does, over HTTP
         self.app = create_app(self)
 
     # -- set-up ---------------------------------------------------------------------------------------
@@ -164,37 +165,6 @@ class TelegramEmulator(EmulatorState):
             .get_updates_request(self.ptb_request())
         )
 
-    # -- a small control API for a standalone server (curl-friendly) ------------------------------
-
-    async def handle_control(self, request: Request) -> Response:
-        action = request.path_params["action"]
-        if action == "calls":
-            return JSONResponse(
-                [
-                    {"method": c.method, "ok": c.ok, "error_code": c.error_code, "description": c.description}
-                    for c in self.calls
-                ]
-            )
-        if action == "send" and request.method == "POST":
-            body = json.loads(await request.body() or b"{}")
-            driver = self.user(
-                int(body.get("user_id", 1)), body.get("first_name", "Tester"), bot_token=body.get("token")
-            )
-            message = await driver.send_text(str(body.get("text", "/start")))
-            return JSONResponse({"message_id": message.message_id})
-        if action == "chat":
-            try:
-                driver = self.user_by_id(int(request.query_params.get("user_id", "1")))
-            except (KeyError, ValueError):
-                return json_error(404, "Not Found")
-            return JSONResponse(
-                [
-                    {"from_bot": m.from_bot, "text": m.content, "buttons": m.buttons, "message_id": m.message_id}
-                    for m in driver.chat
-                ]
-            )
-        return json_error(404, "Not Found")
-
 
 def create_app(emulator: TelegramEmulator) -> Starlette:
     """The Starlette app serving ``/bot{token}/{method}`` and ``/file/bot{token}/{file_path}``."""
@@ -205,7 +175,7 @@ def create_app(emulator: TelegramEmulator) -> Starlette:
     routes = [
         Route("/bot{token}/{method}", emulator.dispatcher.handle_api, methods=["GET", "POST"]),
         Route("/file/bot{token}/{file_path:path}", emulator.dispatcher.handle_file, methods=["GET"]),
-        Route("/_sandbox/{action}", emulator.handle_control, methods=["GET", "POST"]),
+        Route("/_sandbox/{action}", emulator.control.handle, methods=["GET", "POST"]),
     ]
 
     @contextlib.asynccontextmanager
@@ -216,6 +186,22 @@ def create_app(emulator: TelegramEmulator) -> Starlette:
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
 
 
+def control_help(root: str, user_id: int = 1) -> list[str]:
+    """curl lines for the control API (sandbox/telegram_control.py), printed by the servers that run it."""
+    post = f"curl -s -X POST {root}/_sandbox"
+    return [
+        f'  write:          {post}/send -d \'{{"user_id": {user_id}, "text": "/dropoff"}}\'',
+        f'  share location: {post}/location -d \'{{"user_id": {user_id}, "latitude": 37.7793, '
+        f'"longitude": -122.4193}}\'',
+        f'  share a venue:  {post}/venue -d \'{{"user_id": {user_id}, "latitude": 37.7793, "longitude": -122.4193, '
+        f'"title": "Civic Center", "address": "1 Dr Carlton B Goodlett Pl"}}\'',
+        f'  tap a button:   {post}/press -d \'{{"user_id": {user_id}, "button": "Civic Center"}}\'   (or "data": ...)',
+        f'  open a link:    {post}/start -d \'{{"user_id": 2, "link": "https://t.me/<bot>?start=<code>"}}\'',
+        f'  wait for news:  {post}/wait -d \'{{"user_id": {user_id}, "contains": "in the locker", "timeout": 30}}\'',
+        f"  read the chat:  curl -s '{root}/_sandbox/chat?user_id={user_id}'   (photos: their QR decoded, and a url)",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
@@ -224,15 +210,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--token", default=DEFAULT_TOKEN)
     parser.add_argument("--username", default="harbor_test_bot")
+    parser.add_argument(
+        "--allow-http-webhooks",
+        action="store_true",
+        help="accept http:// webhooks on any port of loopback hosts (127.0.0.0/8, localhost, ::1), for a bot "
+        "running on this machine; other webhooks still need https on Telegram's ports",
+    )
     args = parser.parse_args(argv)
     root = f"http://{args.host}:{args.port}"
-    emulator = TelegramEmulator(root=root)
+    emulator = TelegramEmulator(root=root, allow_insecure_webhooks=args.allow_http_webhooks)
     emulator.add_bot(args.token, username=args.username)
     print(
         f"Telegram emulator for @{args.username}: TELEGRAM_API_URL={root} TELEGRAM_BOT_TOKEN={args.token}", flush=True
     )
-    print(f'  play a user: curl -X POST {root}/_sandbox/send -d \'{{"user_id": 1, "text": "/start"}}\'', flush=True)
-    print(f"  see the chat: curl '{root}/_sandbox/chat?user_id=1'", flush=True)
+    print("\n".join(control_help(root)), flush=True)
     uvicorn.run(emulator.app, host=args.host, port=args.port, log_level="warning")
     return 0
 

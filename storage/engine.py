@@ -90,7 +90,7 @@ def async_url(url: str | URL) -> URL:
 
 
 def make_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
-    """The engine the bot runs on (DESIGN §8: database work never blocks the event loop).
+    """The engine the bot runs on (docs/design.md §8: database work never blocks the event loop).
 
     SQLite: the same pragmas as `make_engine`; an in-memory database is one shared connection.
     PostgreSQL: psycopg 3 in async mode, a pool sized for many concurrent updates.

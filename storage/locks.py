@@ -1,4 +1,4 @@
-"""Mutual exclusion for a read-decide-write that spans a Harbor call (DESIGN §8).
+"""Mutual exclusion for a read-decide-write that spans a Harbor call (docs/design.md §8).
 
 On PostgreSQL a session-level advisory lock, held on a connection of its own for the length of the
 block: every process sees it, and it dies with the connection if the process does. An in-process

@@ -12,7 +12,9 @@ hand, then `tests/storage/test_migrations.py` proves the schema matches the mode
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
+from typing import Literal
 
 from alembic import command
 from alembic.config import Config
@@ -36,10 +38,26 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
+
+
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
+def schema_position(revision: str | None) -> Literal["current", "behind", "ahead"]:
+    """Where a database at `revision` stands against this code: one this code does not know was made by a
+    newer deploy (migrations only add, so this code still runs on it)."""
+    if revision == head_revision():
+        return "current"
+    if revision is None or revision in _known_revisions():
+        return "behind"
+    return "ahead"
 
 
 def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> None:

@@ -21,7 +21,7 @@ class Role(StrEnum):
 
 
 class DeliveryState(StrEnum):
-    """DESIGN §3. The groups and the moves allowed between states are declared below, once."""
+    """docs/design.md §3. The groups and the moves allowed between states are declared below, once."""
 
     DRAFT = "draft"
     RESERVED = "reserved"
@@ -55,8 +55,8 @@ PRE_DROPOFF_STATES = frozenset({_S.DRAFT, _S.RESERVED, _S.AWAITING_DROPOFF})
 AFTER_DROPOFF_STATES = frozenset({_S.IN_LOCKER, _S.AWAITING_PICKUP})
 OPEN_STATES = PRE_DROPOFF_STATES | AFTER_DROPOFF_STATES
 
-# Every move a delivery may make (DESIGN §3, and the few the diagram leaves implicit, each with its
-# reason). A move to the same state records an event without changing the state (a new key, a new
+# Every move a delivery may make (docs/design.md §3 draws each one; the less obvious carry their reason
+# here). A move to the same state records an event without changing the state (a new key, a new
 # collector). Closed states lead nowhere.
 TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     _S.DRAFT: frozenset(
@@ -162,7 +162,7 @@ def _in_states(states: frozenset[DeliveryState]) -> str:
     return "state IN (" + ", ".join(f"'{s.value}'" for s in sorted(states)) + ")"
 
 
-# Correctness across processes rests on these (DESIGN §8): a second pre-drop-off delivery of one sender,
+# Correctness across processes rests on these (docs/design.md §8): a second pre-drop-off delivery of one sender,
 # or a second open delivery on one locker, cannot be written whichever process tries.
 _ONE_PRE_DROPOFF = _in_states(PRE_DROPOFF_STATES)
 _ONE_PER_LOCKER = _in_states(OPEN_STATES) + " AND locker_id IS NOT NULL"
@@ -309,7 +309,7 @@ class PickupLink(SQLModel, table=True):
 
 
 class DropoffStep(StrEnum):
-    """Where a customer is in the drop-off conversation (DESIGN §8: a row, not process memory)."""
+    """Where a customer is in the drop-off conversation (docs/design.md §8: a row, not process memory)."""
 
     ASK_LOCATION = "ask_location"
     CHOOSE_LOCATION = "choose_location"
@@ -386,7 +386,7 @@ class OutboxMessage(SQLModel, table=True):
 
 
 class HarborEvent(SQLModel, table=True):
-    """Harbor webhook events already seen, so a redelivered one is ignored (harbor-api.md §7)."""
+    """Harbor webhook events already seen, so a redelivered one is ignored (docs/harbor-api.md §7)."""
 
     __tablename__ = "harbor_events"
 

@@ -196,6 +196,39 @@ class PeopleAndDeliveries(RepositoryBase):
                 stmt = stmt.where(Delivery.state == state)
             return list(await session.exec(stmt.order_by(col(Delivery.id).desc()).limit(limit)))
 
+    async def deliveries_of(self, user_ids: Collection[int], *, limit: int = 20) -> list[Delivery]:
+        """The newest deliveries these people send or collect, newest first (for the admins' search)."""
+        if not user_ids:
+            return []
+        ids = list(user_ids)
+        async with self._session() as session:
+            stmt = select(Delivery).where(col(Delivery.sender_id).in_(ids) | col(Delivery.collector_id).in_(ids))
+            return list(await session.exec(stmt.order_by(col(Delivery.id).desc()).limit(limit)))
+
+    async def deliveries_at_locker(self, locker: str, *, tower_prefix: str = "", limit: int = 20) -> list[Delivery]:
+        """The newest deliveries in a locker named ``locker`` (or with that Harbor id), in towers whose
+        id starts with ``tower_prefix`` (any case), newest first."""
+        named = col(Delivery.locker_name) == locker
+        where = (named | (col(Delivery.locker_id) == int(locker))) if locker.isdigit() else named
+        async with self._session() as session:
+            stmt = select(Delivery).where(where)
+            if tower_prefix:
+                stmt = stmt.where(func.lower(col(Delivery.tower_id)).startswith(tower_prefix.lower(), autoescape=True))
+            return list(await session.exec(stmt.order_by(col(Delivery.id).desc()).limit(limit)))
+
+    async def find_users_by_name(self, text: str, *, limit: int = 10) -> list[User]:
+        """People whose name or username contains ``text`` (any case), the most recently seen first."""
+        needle = text.strip().lower()
+        if not needle:
+            return []
+        full = func.lower(User.first_name + " " + func.coalesce(User.last_name, ""))
+        username = func.lower(func.coalesce(User.username, ""))
+        async with self._session() as session:
+            stmt = select(User).where(
+                full.contains(needle, autoescape=True) | username.contains(needle, autoescape=True)
+            )
+            return list(await session.exec(stmt.order_by(col(User.last_seen_at).desc()).limit(limit)))
+
     async def deliveries_for_collector(self, user_id: int) -> list[Delivery]:
         async with self._session() as session:
             stmt = select(Delivery).where(Delivery.collector_id == user_id, col(Delivery.state).in_(list(OPEN_STATES)))

@@ -2,7 +2,7 @@
 Telegram, no Harbor.
 
 Each method opens its own short session: a handler never holds a transaction across a network call,
-and database work never blocks the event loop (DESIGN §8). The methods live in three rooms
+and database work never blocks the event loop (docs/design.md §8). The methods live in three rooms
 (storage/repo_deliveries.py: people and deliveries; storage/repo_keys.py: keys and links;
 storage/repo_work.py: the drop-off step, shared timers, the outbox, Harbor events); `Repository`
 is all of them on one session factory.

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 from typing import Any
 
 from bot.console.setup import (
@@ -30,11 +29,12 @@ from bot.console.setup import (
     default_name,
     in_process_bot,
 )
-from bot.console.transcript import changed_seq, indented, plural, point_text, read_qr, summary_of, time_left
+from bot.console.tower import AtTower, SimulatorTower, Tower, is_locker_open_link, link_kind
+from bot.console.transcript import changed_seq, describe_key, indented, plural, point_text, read_qr, summary_of
 from bot.geo import parse_point
 from bot.keys import LockerKey
 from bot.ptb_types import BotApplication
-from sandbox.harbor import HarborSimulator, SimError
+from sandbox.harbor import HarborSimulator
 from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import snapshot
 from storage.engine import redacted
@@ -57,20 +57,29 @@ class Console:
         near: Point | None = None,
         user_name: str | None = None,
         echo: bool = False,
+        qr: str = "small",
+        admin: bool = False,
         **settings: Any,
     ) -> None:
-
+        """``qr``: how keys' QR codes are drawn, "small" (within 80 columns), "full" (one module per
+        column) or "off"; ``admin``: the person (id 1) is an admin, as if ADMIN_IDS held 1."""
         self.out = out
         self.near = near
         self.echo = echo
+        self.qr = qr
         self.emulator = TelegramEmulator()
         self.bot_account = self.emulator.add_bot(TOKEN, username=BOT_USERNAME, first_name="Harbor")
         self.simulator = HarborSimulator()
+        self.tower: Tower = SimulatorTower(self.simulator)
+        if admin:
+            settings["admin_ids"] = frozenset({*settings.get("admin_ids", ()), USER_ID})
         self.settings, self._tmp = console_settings(self.emulator.root, **settings)
         self.tracker = UpdateTracker()
         self.app: BotApplication | None = None
         self.location: Point | None = near  # what "Share my location" sends
         self.last_key: LockerKey | None = None
+        self.last_link: str | None = None  # a Locker Open link (KEY_MODE=link), opened by /open
+        self._newest_is_link = False  # what /use uses: the newer of the two
         self.driver = self.emulator.user(USER_ID, user_name or default_name(), bot_token=TOKEN)
         self._drivers = {USER_ID: self.driver}
         self._seen: dict[int, Seen] = {}
@@ -126,7 +135,14 @@ class Console:
         )
         if self.near is not None:
             self.note(f"Your location is {point_text(self.near)}: it is shared whenever the bot asks for one.")
-        self.note("Type /start to begin, /help for the console's commands, /quit to leave.")
+        admins = sorted(self.settings.admin_ids)
+        if admins:
+            you = " (you)" if self.driver.id in admins else ""
+            self.note(f"Admins (ADMIN_IDS): {', '.join(map(str, admins))}{you}; /as ID becomes one of them.")
+        else:
+            self.note("Nobody is an admin: start with --admin (or ADMIN_IDS=1) to try /lockers, /deliveries, ...")
+        self.note(f"Keys are {self.settings.key_mode.value} keys (KEY_MODE); QR drawings: {self.qr} (--qr).")
+        self.note("Type /start to begin, /help for the console's commands (//help for the bot's), /quit to leave.")
 
     # -- input ---------------------------------------------------------------------------------------
 
@@ -162,6 +178,8 @@ class Console:
             await self._share(rest)
         elif command == "/use":
             await self._use_key()
+        elif command == "/open":
+            await self._open(rest)
         elif command == "/as":
             await self._become(rest)
         elif command == "/say":
@@ -215,7 +233,10 @@ class Console:
             return
         self.note(f"you tapped “{target.text}”")
         if button.url is not None and button.callback_data is None:
-            self.note(f"it opens {button.url}")
+            if is_locker_open_link(button.url):  # the phone hands it to Harbor's Locker Open app clip
+                await self._open(button.url)
+            else:
+                self.note(f"it opens {button.url}")
             return
         answer = await self._act(self.driver.press(target.text, current))
         if answer is not None and answer.text:
@@ -260,20 +281,39 @@ class Console:
         await self.flush()
 
     async def _use_key(self) -> None:
-
+        if self._newest_is_link and self.last_link is not None:
+            await self._open("")
+            return
         key = self.last_key
         if key is None:
             self.note("no key yet: ask the bot for one (its 🔑 button) and /use it then")
             return
-        try:
-            self.simulator.use_token(key.payload, key.payload_auth, key.sdk_token)
-        except SimError as exc:
-            self.note(f"the tower refused the {key.kind} key for locker {key.locker_name}: {exc.detail} ({exc.status})")
+        await self._at_tower(key.kind, await self.tower.use_key(key), "key")
+
+    async def _open(self, rest: str) -> None:
+        """What the Locker Open app clip does with a link: open the locker it names at the tower."""
+        url = rest.split()[0] if rest else self.last_link
+        if url is None:
+            self.note("no Locker Open link yet: with KEY_MODE=link the bot's key holds one (its Open locker button)")
             return
-        if key.kind == "dropoff":
-            self.note(f"at the tower: locker {key.locker_name} opened; you put the item in and closed the door")
+        if not is_locker_open_link(url):
+            self.note(f"{url} is not a Locker Open link (https://…?token=…)")
+            return
+        self.note("Locker Open: you opened the link at the tower")
+        await self._at_tower(link_kind(url), await self.tower.open_link(url), "link")
+
+    async def _at_tower(self, kind: str, result: AtTower, what: str) -> None:
+        if not result.opened:
+            self.note(
+                f"the tower refused the {kind} {what} for locker {result.locker}: {result.refusal}".replace("  ", " ")
+            )
+            return
+        if kind == "dropoff":
+            self.note(f"at the tower: locker {result.locker} opened; you put the item in and closed the door")
+        elif kind == "pickup":
+            self.note(f"at the tower: locker {result.locker} opened; you took the item and closed the door")
         else:
-            self.note(f"at the tower: locker {key.locker_name} opened; you took the item and closed the door")
+            self.note(f"at the tower: locker {result.locker} opened and you closed the door")
         # Nobody wrote to the bot: its locker watch notices on its next round.
         wait = self.settings.locker_poll_seconds + TOWER_MARGIN_SECONDS
         if not await self._bot_spoke(self.emulator._seq, wait):
@@ -432,31 +472,16 @@ class Console:
         return number
 
     async def _show_key(self, photo: bytes) -> str | None:
-        """Read the QR code in a photo as the phone app would, draw it, and say what key it holds."""
-        text, drawing, problem = await asyncio.to_thread(read_qr, photo)
+        """Read the QR code in a photo as the phone would, draw it, and say what key it holds."""
+        text, problem = await asyncio.to_thread(read_qr, photo)
         if text is None:
             self.out(f"{INDENT}({problem})")
             return None
-        assert drawing is not None
-        self.out(drawing)
-        try:
-            key = LockerKey.from_json(text)
-        except ValueError as exc:
-            self.out(f"{INDENT}(the QR code holds no key: {exc})")
-            return None
-        self.last_key = key
-        left = (key.expires - datetime.now(UTC)).total_seconds()
-        expiry = f"expires {key.expires:%Y-%m-%d %H:%M:%S} UTC ({time_left(left)})"
-        self.out(
-            f"{INDENT}key: {key.kind} · tower {key.tower_id} · locker {key.locker_name} (id {key.locker_id}) · {expiry}"
-        )
-        sdk = f"<{len(key.sdk_token)} chars>" if key.sdk_token else "none"
-        self.out(
-            f"{INDENT}payload: <hex, {len(key.payload)} chars> · payload_auth: <hex, {len(key.payload_auth)} chars>"
-            f" · sdk_token: {sdk}"
-        )
-        self.out(f"{INDENT}/use uses it at the tower")
-        return f"the {key.kind} key for locker {key.locker_name}"
-
-
-# -- helpers ---------------------------------------------------------------------------------------
+        shown = await asyncio.to_thread(describe_key, text, self.qr)
+        for line in shown.lines:
+            self.out(line)
+        if shown.link is not None:
+            self.last_link, self._newest_is_link = shown.link, True
+        elif shown.key is not None:
+            self.last_key, self._newest_is_link = shown.key, False
+        return shown.summary

@@ -40,15 +40,19 @@ DIGITS = re.compile(r"\d{1,4}")
 LINK = re.compile(r"(?:https?://)?(?:t|telegram)\.me/\S+", re.IGNORECASE)
 
 HELP = """\
-Console commands (everything else goes to the bot as you typed it):
+The console's commands (this list is the console's /help; the bot's own /help is //help).
+Everything else goes to the bot as you typed it.
   N                 tap the button numbered [N] (an inline button, or a keyboard button)
   /loc LAT,LON      share a location, e.g. /loc 37.7793,-122.4193 (also answers "Share my location")
   /use              use the last key you received at the tower (as the Harbor app would)
+  /open [URL]       open a Locker Open link (KEY_MODE=link) as Harbor's app clip would: the last key's, or URL
   /as ID [NAME]     become another Telegram user, e.g. /as 2 Bob (then paste a pickup link)
   https://t.me/...  open a link to the bot: it becomes /start <code>
   /say TEXT         send TEXT as it is (a number, say)
-  //CMD             send /CMD to the bot (the bot's own //help, for example)
-  /help             this list          /quit             leave (Ctrl-D and Ctrl-C leave too)"""
+  //CMD             send /CMD to the bot: //help is the bot's help, //start the same as /start
+  /help             this list          /quit             leave (Ctrl-D and Ctrl-C leave too)
+Admins: the ids in ADMIN_IDS (`--admin` makes you, id 1, one); /as ID plays an admin's id.
+Keys: --qr small (default, within 80 columns), --qr full (one module per column), --qr off."""
 
 
 @dataclass(frozen=True)

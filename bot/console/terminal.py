@@ -16,8 +16,9 @@ from telegram.warnings import PTBUserWarning
 
 from bot import logs
 from bot.config import ConfigError
+from bot.console.attached import AttachedConsole
 from bot.console.session import Console
-from bot.console.setup import Out, Point
+from bot.console.setup import Out, Point, default_name
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +169,50 @@ def _typed_so_far() -> str:
     return readline.get_line_buffer()
 
 
-async def _session(terminal: Terminal, near: Point | None) -> int:
+async def run_attached(
+    lines: AsyncIterable[str] | Iterable[str],
+    out: Out,
+    telegram: str,
+    harbor: str,
+    *,
+    stop: asyncio.Event | None = None,
+    **options: Any,
+) -> int:
+    """The console attached to a running sandbox (bot/console/attached.py), read like ``run_console``."""
+    stop = stop or asyncio.Event()
+    async with AttachedConsole(out, telegram, harbor, **options) as console:
+        async for line in _lines(lines):
+            if stop.is_set() or not await _unless_stopped(stop, console.handle(line)):
+                break
+        console.note("bye")
+    return 0
+
+
+async def _session(terminal: Terminal, near: Point | None, options: dict[str, Any]) -> int:
     loop = asyncio.get_running_loop()
     terminal._loop = loop
     with contextlib.suppress(NotImplementedError):  # no add_signal_handler on Windows: Ctrl-C then raises
         loop.add_signal_handler(signal.SIGINT, terminal.interrupt)
-    return await run_console(terminal, terminal.out, near=near, echo=not terminal.interactive, stop=terminal.stop)
+    attach, harbor = options.pop("attach", None), options.pop("harbor", None)
+    if attach:
+        echo = not terminal.interactive
+        return await run_attached(
+            terminal, terminal.out, attach, harbor, near=near, echo=echo, stop=terminal.stop, qr=options["qr"],
+            user_name=default_name(),
+        )  # fmt: skip
+    return await run_console(
+        terminal, terminal.out, near=near, echo=not terminal.interactive, stop=terminal.stop, **options
+    )
 
 
-def main(near: Point | None = None) -> int:
+def main(
+    near: Point | None = None,
+    *,
+    qr: str = "small",
+    admin: bool = False,
+    attach: str | None = None,
+    harbor: str = "http://127.0.0.1:8700",
+) -> int:
 
     logs.setup(logging.WARNING)
     # The drop-off conversation tracks per user and chat on purpose (see pyproject's pytest filters);
@@ -185,8 +221,9 @@ def main(near: Point | None = None) -> int:
     terminal = Terminal()
     with _terminal_modes_kept(terminal.interactive):
         try:
-            return asyncio.run(_session(terminal, near))
-        except ConfigError as exc:
+            options = {"qr": qr, "admin": admin, "attach": attach, "harbor": harbor}
+            return asyncio.run(_session(terminal, near, options))
+        except (ConfigError, ConnectionError) as exc:
             print(f"harbor-bot console cannot start: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # a second Ctrl-C while leaving

@@ -1,4 +1,4 @@
-"""The delivery services (DESIGN §3): finding a locker, holds and keys, the watch, deadlines.
+"""The delivery services (docs/design.md §3): finding a locker, holds and keys, the watch, deadlines.
 
 No Telegram here and no SQL strings. The names handlers and tests use are re-exported.
 """

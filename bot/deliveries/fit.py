@@ -5,7 +5,7 @@ events tell the whole story. The new locker is held *before* the old one is give
 answers, the customer never ends up with nothing. A door opened and closed on an empty locker may make
 Harbor read it `occupied`; then the customer confirms it is empty before it is released, and that is
 recorded in the delivery's events. Sizes are ordered by Harbor's type id (small 1 < medium 2 < large 3,
-harbor-api.md §15); nothing else is assumed about them.
+docs/harbor-api.md §15); nothing else is assumed about them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Locker Open requests that outlive the bot's records (KEY_MODE=link, harbor-api.md §6, §14).
+"""Locker Open requests that outlive the bot's records (KEY_MODE=link, docs/harbor-api.md §6, §14).
 
 A Locker Open request has no lifetime the bot controls: a pick-up request opens its locker until it is
 used, and whether a drop-off request still opens after Harbor's 5-minute hold is not documented. Harbor

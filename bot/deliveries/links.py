@@ -1,4 +1,4 @@
-"""Keys as Locker Open links (KEY_MODE=link, harbor-api.md §6): no app of the service's own needed.
+"""Keys as Locker Open links (KEY_MODE=link, docs/harbor-api.md §6): no app of the service's own needed.
 
 Harbor picks the locker for a drop-off request and holds it for a fixed 5 minutes, so in link mode the
 size tap *is* the request: the delivery records the locker Harbor chose and the customer gets the link
@@ -6,7 +6,7 @@ at once (DRAFT -> RESERVED -> AWAITING_DROPOFF in one step). A new drop-off link
 which may hold another locker: the delivery moves to it and the old hold is given back. A pick-up link
 is a request for the delivery's locker. Expiry, the watch and completion are those of SDK keys.
 
-An unused request may open its locker long after the bot shows its key as expired (harbor-api.md §14):
+An unused request may open its locker long after the bot shows its key as expired (docs/harbor-api.md §14):
 while Harbor has not said it is spent, the next key of that kind is the same request sent again
 (bot/deliveries/link_requests.py), its link kept sealed for that; never logged, never in clear.
 """

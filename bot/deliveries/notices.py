@@ -1,4 +1,4 @@
-"""Announcements the services record with the state change that causes them (DESIGN §8).
+"""Announcements the services record with the state change that causes them (docs/design.md §8).
 
 A notice names what happened and to whom; bot/notify.py renders it in the recipient's language when
 it is sent, reading the delivery as it is then. The dedupe key makes each one go out once.

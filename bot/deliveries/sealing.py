@@ -2,7 +2,7 @@
 
 - The return URL of a Locker Open link (`{WEBHOOK_URL}/harbor/return/{token}`): `{delivery}.{mac}`, so
   that nobody can make the bot look at a tower by counting ids (an anonymous GET costs at most a page).
-- A Locker Open link kept for sending the same request again (harbor-api.md §6.3: a link can be
+- A Locker Open link kept for sending the same request again (docs/harbor-api.md §6.3: a link can be
   retried), sealed with Fernet (AES-CBC + HMAC, `cryptography`). Harbor gives a link only once (§6.1:
   `linkToken` is in the answer to the request, not in `GET /locker-open-requests/{id}`), so re-sending
   needs it kept; sealed, a copy of the database alone opens nothing.

@@ -1,4 +1,4 @@
-"""Holds and keys: the drop-off half of the state machine of DESIGN §3.
+"""Holds and keys: the drop-off half of the state machine of docs/design.md §3.
 
 No Telegram here and no SQL: it takes the Harbor client, the repository, the locks and a clock, and
 returns dataclasses and storage rows that the handlers render. Every transition is a compare-and-set

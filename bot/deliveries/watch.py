@@ -1,12 +1,12 @@
 """The locker watch: is the item in, is it out? One Harbor call per tower per round, whatever the number
-of deliveries there (harbor-api.md §15: a tower's lockers carry their status).
+of deliveries there (docs/harbor-api.md §15: a tower's lockers carry their status).
 
 A round is run by one process at a time (bot/scheduler.py); a Harbor webhook event asks for a round
 of one tower at once.
 
 Lockers whose item is in (`in_locker`, nobody given a pickup key yet) are watched too: such a locker
 that is no longer occupied was opened with a key the bot did not give for it (a Locker Open link that
-outlived the bot's records, harbor-api.md §14, or a Harbor-side release). The delivery is closed as
+outlived the bot's records, docs/harbor-api.md §14, or a Harbor-side release). The delivery is closed as
 released and the sender and the admins are told (issue 15).
 """
 

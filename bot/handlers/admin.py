@@ -17,7 +17,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.admin import LockerInUse, Released
+from bot.admin import ITEM_INSIDE, LockerInUse, Released
 from bot.deliveries import DeliveryNotFound, DeliveryProblem, ServiceUnavailable, WrongState
 from bot.handlers.common import (
     Handler,
@@ -36,7 +36,15 @@ from bot.menus import set_admin_menu
 from bot.ptb_types import AnyHandler, Context
 from bot.sending import edit_view
 from bot.ui import admin_views, locales, views
-from bot.ui.admin_views import LIST_LOCKERS, RELEASE_DELIVERY, RELEASE_LOCKER
+from bot.ui.admin_views import (
+    LIST_LOCKERS,
+    RELEASE_CONFIRMED,
+    RELEASE_DELIVERY,
+    RELEASE_KEPT,
+    RELEASE_LOCKER,
+    state_name,
+    state_named,
+)
 from bot.ui.texts import raw, t
 from bot.ui.views import View, action_is, button, callback_args, keyboard
 from storage.models import DeliveryState
@@ -87,13 +95,6 @@ def _delivery_id(args: Sequence[str] | None) -> int | None:
         return None
     text = args[0].lstrip("#")
     return int(text) if text.isdigit() else None
-
-
-def _state_arg(value: str) -> DeliveryState | None:
-    try:
-        return DeliveryState(value.strip().lower().replace("-", "_"))
-    except ValueError:
-        return None
 
 
 # /lockers ------------------------------------------------------------------------------------
@@ -151,15 +152,16 @@ async def _drop_button(update: Update) -> None:
 
 
 async def deliveries_command(update: Update, context: Context) -> None:
+    """`/deliveries`: the latest; `/deliveries <state>` (its code or its words); else a person or a locker."""
     language = lang(update)
-    args = context.args or []
-    state: DeliveryState | None = None
-    if args:
-        state = _state_arg(" ".join(args))
-        if state is None:
-            await reply(update, context, View(admin_views.bad_state(" ".join(args), language)))
-            return
-    found = await services(context).admin.deliveries(state)
+    given = " ".join(context.args or [])
+    admin = services(context).admin
+    state = state_named(given) if given else None
+    if given and state is None:
+        search = await admin.search(given)
+        await reply_pages(update, context, admin_views.search_lines(search, language))
+        return
+    found = await admin.deliveries(state)
     await reply_pages(update, context, admin_views.deliveries_lines(found, state, language))
 
 
@@ -180,36 +182,93 @@ async def delivery_command(update: Update, context: Context) -> None:
 
 
 async def release_command(update: Update, context: Context) -> None:
+    """`/release <id>`: at once before the drop-off; with an item in the locker, only after a yes."""
+    language = lang(update)
     delivery_id = _delivery_id(context.args)
     if delivery_id is None:
-        await reply(update, context, View(t("admin.release_usage", lang(update))))
+        await reply(update, context, View(t("admin.release_usage", language)))
         return
-    await _release(update, context, delivery_id)
+    await _ask_or_release(update, context, delivery_id)
 
 
 async def release_retry(update: Update, context: Context) -> None:
-    query = update.callback_query
-    assert query is not None
+    """The retry button after a Harbor outage (or an older /release button): the same as /release."""
     delivery_id = callback_id(update)
     await answer(update)
-    await _release(update, context, delivery_id)
+    await _ask_or_release(update, context, delivery_id)
 
 
-async def _release(update: Update, context: Context, delivery_id: int) -> None:
+async def release_confirmed(update: Update, context: Context) -> None:
+    """The yes button: releases only if the delivery is still in the state the admin was asked about."""
+    query = update.callback_query
+    assert query is not None
+    delivery_id, state_value = callback_args(query.data)
+    await answer(update)
+    try:
+        asked = DeliveryState(str(state_value))
+    except ValueError:  # forged data: nothing to act on
+        return
+    await _drop_keyboard(update)
+    await _release(update, context, int(delivery_id), asked)
+
+
+async def release_kept(update: Update, context: Context) -> None:
+    language = lang(update)
+    delivery_id = callback_id(update)
+    await answer(update)
+    await _drop_keyboard(update)
+    delivery = await services(context).admin.delivery(delivery_id)
+    if delivery is None:
+        await reply(update, context, View(t("admin.delivery_not_found", language, id=delivery_id)))
+        return
+    text = t("admin.release_kept", language, id=delivery_id, state=state_name(delivery.state, language))
+    await reply(update, context, View(text))
+
+
+async def _drop_keyboard(update: Update) -> None:
+    """An answered question loses its buttons (a second tap would only repeat or contradict it)."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        with suppress(TelegramError):
+            await query.edit_message_reply_markup(None)
+
+
+async def _ask_or_release(update: Update, context: Context, delivery_id: int) -> None:
+    language = lang(update)
+    delivery = await services(context).admin.delivery(delivery_id)
+    if delivery is None:
+        await reply(update, context, View(t("admin.delivery_not_found", language, id=delivery_id)))
+    elif not delivery.state.is_open:
+        text = t("admin.release_not_open", language, id=delivery_id, state=state_name(delivery.state, language))
+        await reply(update, context, View(text))
+    elif delivery.state in ITEM_INSIDE:
+        await reply(update, context, View(*admin_views.release_question(delivery, language)))
+    else:  # nothing inside: nobody loses an item, so no question (and a moved-on state asks then)
+        await _release(update, context, delivery_id, delivery.state)
+
+
+async def _release(update: Update, context: Context, delivery_id: int, expect: DeliveryState) -> None:
     language = lang(update)
     admin = services(context).admin
     assert update.effective_user is not None
     try:
-        done = await admin.release(delivery_id, update.effective_user.id)
+        done = await admin.release(delivery_id, update.effective_user.id, expect=expect)
     except DeliveryNotFound:
         await reply(update, context, View(t("admin.delivery_not_found", language, id=delivery_id)))
         return
     except WrongState as exc:
-        text = t("admin.release_not_open", language, id=delivery_id, state=exc.delivery.state.value)
-        await reply(update, context, View(text))
+        now = exc.delivery
+        if not now.state.is_open:
+            text = t("admin.release_not_open", language, id=delivery_id, state=state_name(now.state, language))
+            await reply(update, context, View(text))
+            return
+        # It moved on since the admin was asked: say so and ask again; nothing was released.
+        text = t("admin.release_changed", language, id=delivery_id, state=state_name(now.state, language))
+        question, markup = admin_views.release_question(now, language)
+        await reply(update, context, View(f"{text}\n\n{question}", markup))
         return
     except DeliveryProblem as exc:  # Harbor did not answer: nothing changed
-        retry = views.retry_button(language, RELEASE_DELIVERY, delivery_id)
+        retry = views.retry_button(language, RELEASE_CONFIRMED, delivery_id, expect.value)
         await reply(update, context, problem_view(exc, language, retry))
         return
     unreachable = await _tell_released(context, done)
@@ -307,4 +366,6 @@ def handlers() -> list[AnyHandler]:
         CallbackQueryHandler(admin_only(release_locker_button), pattern=action_is(RELEASE_LOCKER, str, int)),
         CallbackQueryHandler(admin_only(lockers_command), pattern=action_is(LIST_LOCKERS)),
         CallbackQueryHandler(admin_only(release_retry), pattern=action_is(RELEASE_DELIVERY, int)),
+        CallbackQueryHandler(admin_only(release_confirmed), pattern=action_is(RELEASE_CONFIRMED, int, str)),
+        CallbackQueryHandler(admin_only(release_kept), pattern=action_is(RELEASE_KEPT, int)),
     ]

@@ -1,7 +1,7 @@
 """The drop-off: /dropoff -> location -> nearby lockers -> size -> reserved -> key.
 
 The step a customer is in lives in the database (storage ChatState), written before the answer is
-sent, so the next update finds it on any process however fast it comes (DESIGN §8). Every button is
+sent, so the next update finds it on any process however fast it comes (docs/design.md §8). Every button is
 self-describing (`loc:42`, `size:42:2`, `key:7`) and works whenever what it names is still open; a
 location shared at any moment in a private chat starts a search near it.
 """

@@ -8,6 +8,7 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot.handlers.common import answer, is_private, lang, reply, services
+from bot.metrics import Outcome, mark_update
 from bot.ptb_types import AnyHandler, Context
 from bot.throttle import Verdict
 from bot.ui.texts import raw, t
@@ -24,7 +25,9 @@ async def budget(update: Update, context: Context) -> None:
     verdict = services(context).budget.update(user.id)
     if verdict is Verdict.ALLOW:
         return
+    mark_update(Outcome.THROTTLED)
     if verdict is Verdict.WARN:
+        services(context).metrics.throttled.inc()
         log.info("user %s is over their update budget; dropping updates for a while", user.id)
         # One notice per run of excess updates; in a group, nothing (the group did not ask).
         if update.callback_query is not None:

@@ -1,4 +1,4 @@
-"""OAuth client-credentials tokens for Harbor (harbor-api.md §2.1, §15), cached per scope.
+"""OAuth client-credentials tokens for Harbor (docs/harbor-api.md §2.1, §15), cached per scope.
 
 - `service_provider`: renewed when less than max(30 s, 20 % of its lifetime) remains (never more than
   half of it), so a call never goes out with a token about to expire.

@@ -1,4 +1,4 @@
-"""The async Harbor API client the bot uses (harbor-api.md §4, §8, §15).
+"""The async Harbor API client the bot uses (docs/harbor-api.md §4, §8, §15).
 
 One pooled `httpx.AsyncClient`; tokens from `auth.TokenManager`; retries from `retry`; routes and
 bodies from `paths` (every [U] decision lives there). Responses are mapped to `errors`:
@@ -90,6 +90,11 @@ class HarborClient:
             client_secret=client_secret,
             policy=self._policy,
         )
+
+    def add_event_hooks(self, hooks: dict[str, list[Any]]) -> None:
+        """httpx event hooks ("request", "response") on every call to Harbor, the token endpoint's too."""
+        for event, callbacks in hooks.items():
+            self._http.event_hooks[event].extend(callbacks)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

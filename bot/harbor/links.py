@@ -1,4 +1,4 @@
-"""Locker Open links (harbor-api.md §6): the routes, bodies and answers, and every [U] decision about them.
+"""Locker Open links (docs/harbor-api.md §6): the routes, bodies and answers, and every [U] decision about them.
 
 Harbor's own "Locker Open" app clip opens the locker; the back end only asks for a link. Where §6 is
 silent this module settles it, so that a surprise in the real API is a change here:

@@ -1,4 +1,4 @@
-"""Typed views of Harbor's JSON (harbor-api.md §3, §4, §15).
+"""Typed views of Harbor's JSON (docs/harbor-api.md §3, §4, §15).
 
 Parsing is tolerant: unknown fields are ignored and both camelCase and snake_case are accepted where
 the sources disagree (§6.1, §11).

@@ -1,4 +1,4 @@
-"""Every route and body the client sends to Harbor, in one place (harbor-api.md §4 and §15).
+"""Every route and body the client sends to Harbor, in one place (docs/harbor-api.md §4 and §15).
 
 Lines marked [U] are this project's decisions where Harbor's public sources are silent (§14, §15):
 when the real API turns out to differ, the fix is a one-line change here.

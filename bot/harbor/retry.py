@@ -1,6 +1,6 @@
 """Retries with capped exponential backoff and full jitter inside a total deadline.
 
-The rules (harbor-api.md §8, §11; DESIGN §3):
+The rules (docs/harbor-api.md §8, §11; docs/design.md §3):
 
 - A *safe* request (every GET, the token request, `test-token`, and the idempotent DELETE of a
   reservation) is retried on connect errors, timeouts, dropped connections, 429 (honouring

@@ -13,8 +13,9 @@ from datetime import datetime
 
 from telegram import InlineKeyboardMarkup
 
-from bot.admin import CourierChange, DeliveryHistory, DeliveryList, LockersReport, Stats
+from bot.admin import CourierChange, DeliveryHistory, DeliveryList, DeliverySearch, LockersReport, SearchKind, Stats
 from bot.ui import format as fmt
+from bot.ui import locales
 from bot.ui.texts import Safe, raw, t
 from bot.ui.views import button, keyboard
 from storage.models import Delivery, DeliveryState, User
@@ -24,10 +25,14 @@ MAX_PAGES = 5  # a longer list is cut, with a note saying how much was left out
 MAX_RELEASE_BUTTONS = 30
 
 # callback data: ["arel", tower_id, locker_id] release a locker no open delivery holds;
-# ["alockers"] list the lockers again; ["arelease", delivery_id] retry /release after a Harbor outage.
+# ["alockers"] list the lockers again; ["arelease", delivery_id] retry /release after a Harbor outage;
+# ["arelok", delivery_id, state] release what the admin confirmed, only if still in that state;
+# ["arelno", delivery_id] keep it.
 RELEASE_LOCKER = "arel"
 LIST_LOCKERS = "alockers"
 RELEASE_DELIVERY = "arelease"
+RELEASE_CONFIRMED = "arelok"
+RELEASE_KEPT = "arelno"
 
 
 # paging --------------------------------------------------------------------------------------
@@ -64,6 +69,22 @@ def _fit(line: str) -> str:
 # small helpers -------------------------------------------------------------------------------
 
 
+def state_name(state: DeliveryState, language: str | None) -> str:
+    """A state as admins read it: words in their language ("in the locker"), not the code name."""
+    return raw(f"admin.state.{state.value}", language)
+
+
+def state_named(text: str) -> DeliveryState | None:
+    """The state an admin typed: its code name (``in_locker``, ``in-locker``) or its words in any language."""
+    wanted = " ".join(text.casefold().split())
+    for state in DeliveryState:
+        if wanted == state.value or wanted.replace("-", "_").replace(" ", "_") == state.value:
+            return state
+        if any(wanted == raw(f"admin.state.{state.value}", code).casefold() for code in locales.SUPPORTED):
+            return state
+    return None
+
+
 def who(user_id: int | None, people: Mapping[int, User], language: str | None) -> str:
     """A person as the admin screens name them: "Name [id]", the bare id if unknown, or the system."""
     if user_id is None:
@@ -95,7 +116,7 @@ def lockers_lines(report: LockersReport, language: str | None) -> tuple[list[str
         if owner is None:
             lines.append(t("admin.locker_orphan", language, **values))
         else:
-            owned = {"id": owner.id, "state": owner.state.value, "name": owner.location_name}
+            owned = {"id": owner.id, "state": state_name(owner.state, language), "name": owner.location_name}
             lines.append(t("admin.locker_line", language, **values, **owned))
     orphans = report.orphans
     header = t("admin.lockers_header", language, count=len(report.held), orphans=len(orphans))
@@ -122,9 +143,31 @@ def locker_in_use(owner: Delivery, locker_id: int | str, tower_id: str, language
 # /deliveries, /delivery ----------------------------------------------------------------------
 
 
-def bad_state(given: str, language: str | None) -> str:
-    valid = ", ".join(s.value for s in DeliveryState)
-    return t("admin.bad_state", language, given=given, states=valid)
+def deliveries_usage(language: str | None) -> str:
+    states = ", ".join(state_name(s, language) for s in DeliveryState)
+    return t("admin.deliveries_usage", language, states=states)
+
+
+def search_lines(search: DeliverySearch, language: str | None) -> list[str]:
+    """What `/deliveries <who or where>` found, or one line saying there is nothing (with the usage when
+    the words matched nobody)."""
+    found, kind = search.found, search.kind
+    names = ", ".join(who(p.id, {p.id: p}, language) for p in search.people) or search.given
+    if not found.deliveries:
+        if kind is SearchKind.LOCKER:
+            return [t("admin.search_none_locker", language, given=search.given)]
+        if kind is SearchKind.PERSON:
+            return [t("admin.search_none_person", language, who=names)]
+        usage = Safe(deliveries_usage(language))
+        return [t("admin.search_none_name", language, given=search.given, usage=usage)]
+    count = len(found.deliveries)
+    if kind is SearchKind.LOCKER:
+        header = t("admin.search_header_locker", language, given=search.given, count=count)
+    elif kind is SearchKind.PERSON:
+        header = t("admin.search_header_person", language, who=names, count=count)
+    else:
+        header = t("admin.search_header_name", language, given=search.given, who=names, count=count)
+    return [header, "", *_delivery_entries(found, language), "", t("admin.deliveries_footer", language)]
 
 
 def deliveries_lines(found: DeliveryList, state: DeliveryState | None, language: str | None) -> list[str]:
@@ -132,28 +175,29 @@ def deliveries_lines(found: DeliveryList, state: DeliveryState | None, language:
     recent = found.deliveries
     if not recent:
         key = "admin.deliveries_none_state" if state else "admin.deliveries_none"
-        return [t(key, language, state=state.value if state else "")]
+        return [t(key, language, state=state_name(state, language) if state else "")]
     if state is None:
         header = t("admin.deliveries_header", language, count=len(recent))
     else:
-        header = t("admin.deliveries_header_state", language, count=len(recent), state=state.value)
-    lines = [header, ""]
-    for delivery in recent:
-        lines.append(
-            t(
-                "admin.delivery_line",
-                language,
-                id=delivery.id,
-                state=delivery.state.value,
-                name=delivery.location_name,
-                locker=delivery.locker_name or "—",
-                size=delivery.size_name,
-                created=fmt.local_datetime(delivery.created_at, delivery.timezone),
-                sender=who(delivery.sender_id, found.people, language),
-            )
+        header = t("admin.deliveries_header_state", language, count=len(recent), state=state_name(state, language))
+    return [header, "", *_delivery_entries(found, language), "", t("admin.deliveries_footer", language)]
+
+
+def _delivery_entries(found: DeliveryList, language: str | None) -> list[str]:
+    return [
+        t(
+            "admin.delivery_line",
+            language,
+            id=delivery.id,
+            state=state_name(delivery.state, language),
+            name=delivery.location_name,
+            locker=delivery.locker_name or "—",
+            size=delivery.size_name,
+            created=fmt.local_datetime(delivery.created_at, delivery.timezone),
+            sender=who(delivery.sender_id, found.people, language),
         )
-    lines += ["", t("admin.deliveries_footer", language)]
-    return lines
+        for delivery in found.deliveries
+    ]
 
 
 def delivery_lines(history: DeliveryHistory, language: str | None) -> list[str]:
@@ -168,7 +212,7 @@ def delivery_lines(history: DeliveryHistory, language: str | None) -> list[str]:
         "admin.delivery_card",
         language,
         id=delivery.id,
-        state=delivery.state.value,
+        state=state_name(delivery.state, language),
         name=delivery.location_name,
         address=delivery.address or "—",
         locker=delivery.locker_name or "—",
@@ -196,12 +240,30 @@ def delivery_lines(history: DeliveryHistory, language: str | None) -> list[str]:
 # /release ------------------------------------------------------------------------------------
 
 
+def release_question(delivery: Delivery, language: str | None) -> tuple[str, InlineKeyboardMarkup | None]:
+    """Ask before releasing a locker with an item inside; the yes button names the state it was asked in,
+    so a stale one (the delivery moved on) asks again instead of acting."""
+    assert delivery.id is not None
+    text = t(
+        "admin.release_confirm",
+        language,
+        id=delivery.id,
+        locker=delivery.locker_name or "—",
+        name=delivery.location_name,
+        state=state_name(delivery.state, language),
+    )
+    yes = button(raw("admin.release_confirm_yes", language, id=delivery.id), RELEASE_CONFIRMED, delivery.id,
+                 delivery.state.value)  # fmt: skip
+    no = button(raw("admin.release_confirm_no", language), RELEASE_KEPT, delivery.id)
+    return text, keyboard([yes, no])
+
+
 def released(delivery: Delivery, unreachable: Sequence[str], language: str | None) -> str:
     text = t(
         "admin.released",
         language,
         id=delivery.id,
-        state=delivery.state.value,
+        state=state_name(delivery.state, language),
         locker=delivery.locker_name or "—",
         name=delivery.location_name,
     )
@@ -244,7 +306,7 @@ def courier_lines(couriers: Sequence[User], language: str | None) -> list[str]:
 def stats_text(stats: Stats, language: str | None) -> str:
     today, week = stats.today, stats.week
     rows = [
-        t("admin.stats_state_line", language, state=s.value, today=today.get(s, 0), week=week.get(s, 0))
+        t("admin.stats_state_line", language, state=state_name(s, language), today=today.get(s, 0), week=week.get(s, 0))
         for s in DeliveryState
         if week.get(s, 0) or today.get(s, 0)
     ]

@@ -2,7 +2,7 @@
 
 The PNG must survive Telegram's recompression of photos (JPEG at about quality 80, long side capped
 at 1280 px) for the largest realistic key: about 2 KB of JSON, most of it a 1.5 KB ``tower_access``
-token (DESIGN.md §4). The parameters:
+token (docs/design.md §4). The parameters:
 
 * Error correction **M** (15 % of the code words recoverable), falling back to **L** only for data
   that M cannot hold even at version 40 (2331 bytes). JPEG is not what breaks these codes: at 7 px
@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -132,8 +133,16 @@ def _executor() -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+            )
         return _pool
+
+
+def _ignore_interrupts() -> None:
+    """In the worker: Ctrl-C reaches the terminal's whole process group, but stopping is the bot's
+    decision (it shuts the worker down on its way out); without this the worker prints a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _discard_pool(broken: ProcessPoolExecutor) -> None:
@@ -185,6 +194,50 @@ def shutdown_renderer() -> None:
 
 
 # --- terminal ------------------------------------------------------------------------------------
+
+
+# Quadrant characters: one character covers 2×2 modules (upper left, upper right, lower left, lower right).
+_QUADRANTS: dict[tuple[bool, bool, bool, bool], str] = {
+    (bool(bits[0]), bool(bits[1]), bool(bits[2]), bool(bits[3])): char
+    for bits, char in zip(
+        [(ul, ur, ll, lr) for ul in (0, 1) for ur in (0, 1) for ll in (0, 1) for lr in (0, 1)],
+        " \u2597\u2596\u2584\u259d\u2590\u259e\u259f\u2598\u259a\u258c\u2599\u2580\u259c\u259b\u2588",
+        strict=True,
+    )
+}
+TERMINAL_COLUMNS = 80  # what `render_qr_text_fitting` keeps within
+SMALL_BORDER = 2  # modules of quiet zone in a quadrant drawing: scanners cope, and it saves a column
+
+
+def render_qr_text_fitting(data: str, columns: int = TERMINAL_COLUMNS) -> str | None:
+    """The QR code for ``data`` drawn within ``columns`` characters, or None when no drawing fits.
+
+    Half blocks (one module per column, as ``render_qr_text``) when they fit; else quadrant characters
+    (2×2 modules per character, so modules are twice as tall as wide: scanners take that stretch like
+    any tilt) at error correction L, the densest level, with a 2-module quiet zone. A 2 KB key (a
+    1.5 KB ``tower_access`` token inside) is then 77 columns wide.
+    """
+    code = _make(data, BORDER)
+    if code.modules_count + 2 * BORDER <= columns:
+        return render_qr_text(data)
+    version = _smallest_version(len(data.encode("utf-8")), ERROR_CORRECT_L)
+    if version is None:
+        return None
+    code = qrcode.QRCode(version=version, error_correction=ERROR_CORRECT_L, border=SMALL_BORDER, box_size=1,
+                         mask_pattern=MASK_PATTERN)  # fmt: skip
+    code.add_data(util.QRData(data.encode("utf-8"), mode=util.MODE_8BIT_BYTE, check_data=False))
+    code.make(fit=False)
+    light = [[not dark for dark in row] for row in code.get_matrix()]  # drawn light on a dark terminal
+    width = len(light[0])
+    if (width + 1) // 2 > columns:
+        return None
+    rows = light + [[True] * width] * (len(light) % 2)  # pad with quiet zone to whole characters
+    lines = []
+    for top, bottom in zip(rows[0::2], rows[1::2], strict=True):
+        top, bottom = [*top, True], [*bottom, True]  # an odd width: one more column of quiet zone
+        cells = ((top[x], top[x + 1], bottom[x], bottom[x + 1]) for x in range(0, width, 2))
+        lines.append("".join(_QUADRANTS[cell] for cell in cells))
+    return "\n".join(lines)
 
 
 def render_qr_text(data: str, *, light_terminal: bool = False) -> str:

@@ -1,7 +1,7 @@
 """What each screen looks like: text plus buttons, built from domain objects.
 
 Handlers and jobs send these; nothing else composes Telegram markup. Callback data are short strings
-`action:id:id` that any process can read (DESIGN §8).
+`action:id:id` that any process can read (docs/design.md §8).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class View:
 
 
 # callback data -------------------------------------------------------------------------------
-# Self-describing strings, `action:arg:arg` (DESIGN §8): any process can act on any button ever sent,
+# Self-describing strings, `action:arg:arg` (docs/design.md §8): any process can act on any button ever sent,
 # with no cache. The handler's pattern says which args an action takes, so forged data matches none.
 
 CALLBACK_SEP = ":"
@@ -248,7 +248,7 @@ def key_caption(key: LockerKey | LinkKey, delivery: Delivery, lang: str | None) 
     kind = "dropoff" if key.kind == KeyKind.DROPOFF.value else "pickup"
     name = f"key.link_{kind}_caption" if isinstance(key, LinkKey) else f"key.{kind}_caption"
     if isinstance(key, LinkKey) and kind == "pickup":
-        name = "key.link_pickup_caption_live"  # a pick-up request has no end but its use (harbor-api.md §14)
+        name = "key.link_pickup_caption_live"  # a pick-up request has no end but its use (docs/harbor-api.md §14)
     return t(
         name,
         lang,

@@ -69,26 +69,42 @@ class Screen:
         raise AssertionError(f"no numbered button with {label!r} on the screen:\n{self.text}")
 
     def qr_drawings(self) -> list[str]:
-        return [b for b in self.blocks if b and set(b) <= set(" ▀▄█\n") and b.count("\n") > 10]
+        return [b for b in self.blocks if b and set(b) <= DRAWN and b.count("\n") > 10]
 
 
-def read_drawing(drawing: str) -> str:
+# Which modules of a character are light, upper left, upper right, lower left, lower right: a quadrant
+# drawing (2×2 modules a character) uses them all; a half-block drawing (1×2) only " ▀▄█".
+QUADRANTS = {
+    " ": (0, 0, 0, 0), "▗": (0, 0, 0, 1), "▖": (0, 0, 1, 0), "▄": (0, 0, 1, 1), "▝": (0, 1, 0, 0), "▐": (0, 1, 0, 1),
+    "▞": (0, 1, 1, 0), "▟": (0, 1, 1, 1), "▘": (1, 0, 0, 0), "▚": (1, 0, 0, 1), "▌": (1, 0, 1, 0), "▙": (1, 0, 1, 1),
+    "▀": (1, 1, 0, 0), "▜": (1, 1, 0, 1), "▛": (1, 1, 1, 0), "█": (1, 1, 1, 1),
+}  # fmt: skip
+DRAWN = set(QUADRANTS) | {"\n"}
+
+
+def read_drawing(drawing: str, columns: int = 80) -> str:
     """Scan a QR code drawn for a dark terminal (blocks are the light modules), as a phone pointed at
-    the screen would."""
+    the screen would; a character cell is twice as tall as wide."""
+    lines = drawing.split("\n")
+    assert max(len(line) for line in lines) <= columns, f"wider than a {columns}-column terminal"
+    quadrant = bool(set(drawing) - set(" ▀▄█\n"))
+    wide = 2 if quadrant else 1  # modules across one character
     rows: list[list[bool]] = []
-    for line in drawing.split("\n"):
-        upper = [ch in "█▀" for ch in line]  # light
-        lower = [ch in "█▄" for ch in line]
-        rows += [upper, lower]
-    scale = 4
-    image = Image.new("L", (len(rows[0]) * scale, len(rows) * scale), 0)
+    for line in lines:
+        cells = [QUADRANTS[ch] for ch in line]
+        if quadrant:
+            rows += [[bool(c[i]) for c in cells for i in (0, 1)], [bool(c[i]) for c in cells for i in (2, 3)]]
+        else:
+            rows += [[bool(c[0]) for c in cells], [bool(c[2]) for c in cells]]
+    sx, sy = 8 // wide, 4  # pixels per module: a cell is 8 px wide and 8 px tall
+    image = Image.new("L", (len(rows[0]) * sx + 32, len(rows) * sy + 32), 0)
     pixels = image.load()
     for y, row in enumerate(rows):
         for x, light in enumerate(row):
             if light:
-                for dy in range(scale):
-                    for dx in range(scale):
-                        pixels[x * scale + dx, y * scale + dy] = 255
+                for dy in range(sy):
+                    for dx in range(sx):
+                        pixels[16 + x * sx + dx, 16 + y * sy + dy] = 255
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     results = zxingcpp.read_barcodes(Image.open(buffer))
@@ -259,7 +275,7 @@ async def test_mistakes_get_a_hint_and_the_session_goes_on(tmp_path: Path) -> No
     assert "usage: /say TEXT" in text
     assert "that did not work: Telegram apps split messages longer than 4096 characters" in text
     assert "is not a link to @harbor_console_bot" in text
-    assert "Console commands" in text  # the console's own help
+    assert "The console's commands (this list is the console's /help; the bot's own /help is //help)" in text
     assert "bot: I didn't get that." in text  # "7" went to the bot as a message
     assert "bot: How it works" in text  # //help reached the bot's own /help
     # The session's database lived in a temporary directory, gone with the session.
@@ -314,3 +330,74 @@ def test_ctrl_c_leaves_cleanly(tmp_path: Path) -> None:
         rest.append(lines.get())
     assert "Traceback" not in "".join(seen + rest) + err
     assert "-- bye" in "".join(rest)
+
+
+async def test_a_link_mode_delivery_with_the_locker_open_app_clip(database_url: str) -> None:
+    """KEY_MODE=link: the key is a Locker Open link, drawn within 80 columns; its Open locker button (or
+    /open, or /use) opens the locker as Harbor's app clip would, and the delivery completes."""
+    screen = Screen()
+
+    async def person() -> AsyncIterator[str]:
+        assert "Keys are link keys (KEY_MODE)" in screen.text
+        yield "/dropoff"
+        yield f"/loc {SF_TEXT}"
+        yield screen.number("Civic Center")
+        mark = len(screen.blocks)
+        yield screen.number("small")  # a drop-off request: Harbor picks the locker, the key comes at once
+        after_size = screen.since(mark)
+        assert "the QR code holds no key" not in after_size
+        [drawing] = screen.qr_drawings()
+        link = read_drawing(drawing)  # the QR holds the link the Open locker button opens
+        assert link.startswith("https://") and "token=" in link
+        assert f"key: a dropoff Locker Open link · {link}" in after_size
+
+        mark = len(screen.blocks)
+        yield screen.number("Open locker")  # the phone hands the link to the app clip
+        after_open = await screen.wait_for("Your item is in locker", mark)
+        assert "Locker Open: you opened the link at the tower" in after_open
+        assert "you put the item in and closed the door" in after_open
+        mark = len(screen.blocks)
+        yield "/open"  # the same link again: a link opens once
+        assert "Link already used (409)" in screen.since(mark)
+
+        yield screen.number("pick it up myself")
+        yield screen.number("pickup key")
+        assert "key: a pickup Locker Open link" in screen.text
+        mark = len(screen.blocks)
+        yield "/use"  # /use opens the newest key, a link here
+        after_use = await screen.wait_for("is complete", mark)
+        assert "you took the item and closed the door" in after_use
+
+    code = await run_console(person(), screen, user_name="Alice", database_url=database_url, key_mode="link",
+                             **FAST_WATCH)  # fmt: skip
+    assert code == 0
+    assert "that did not work" not in screen.text and "no key yet" not in screen.text
+
+
+async def test_an_admin_in_the_console(tmp_path: Path) -> None:
+    screen = Screen()
+    typed = ["/deliveries", "/as 2 Bob", "/deliveries"]
+    assert await run_console(typed, screen, admin=True) == 0
+    text = screen.text
+    assert "Admins (ADMIN_IDS): 1 (you); /as ID becomes one of them." in text
+    assert "There are no deliveries yet." in text  # id 1 is an admin
+    assert "This command is for the service's admins" in text[text.index("you are now Bob") :]
+
+
+async def test_qr_full_draws_one_module_per_column_and_off_draws_nothing(tmp_path: Path) -> None:
+    for mode in ("full", "off"):
+        screen = Screen()
+
+        async def person(screen: Screen = screen) -> AsyncIterator[str]:
+            async for line in walk_to_the_key(screen):
+                yield line
+            assert "key: dropoff" in screen.text
+
+        assert await run_console(person(), screen, qr=mode) == 0
+        drawings = screen.qr_drawings()
+        if mode == "off":
+            assert drawings == []
+        else:
+            [drawing] = drawings
+            assert len(drawing.split("\n")[0]) > 80  # an SDK key with its token: ~150 modules
+            assert set(drawing) <= set(" ▀▄█\n") and '"kind":"dropoff"' in read_drawing(drawing, columns=200)

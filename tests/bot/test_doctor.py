@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,16 +19,19 @@ from bot.config import load_settings
 from bot.doctor import main
 from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
 from sandbox.telegram import IN_PROCESS_ROOT, TelegramEmulator
+from storage.migrate import head_revision
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _sqlite_template: Path) -> None:
     for name in list(os.environ):
-        if name.startswith(("HARBOR_", "TELEGRAM_")) or name in ("ADMIN_IDS", "KEY_SECONDS"):
+        if name.startswith(("HARBOR_", "TELEGRAM_")) or name in ("ADMIN_IDS", "KEY_SECONDS", "DATABASE_URL"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no .env from the checkout
+    # The default DATABASE_URL (harbor_bot.sqlite3 here), migrated, as after the bot's first start.
+    shutil.copyfile(_sqlite_template, tmp_path / "harbor_bot.sqlite3")
 
 
 def run(**kwargs) -> tuple[int, list[str]]:
@@ -42,13 +46,15 @@ def test_simulator_every_line_passes(monkeypatch):
     assert code == 0, lines
     assert [line.split(":")[0] for line in lines] == [
         "PASS settings",
+        "PASS database",
         "PASS harbor token",
         "PASS test-token",
         "PASS nearby",
     ]
-    assert "valid 300 s" in lines[1]
-    assert "simulator" in lines[1]
-    nearby = lines[3]
+    assert lines[1] == "PASS database: sqlite:///harbor_bot.sqlite3 answers, schema at " + head_revision()
+    assert "valid 300 s" in lines[2]
+    assert "simulator" in lines[2]
+    nearby = lines[4]
     assert "Civic Center" in nearby
     assert " km — small " in nearby
 
@@ -96,7 +102,7 @@ def test_harbor_down_is_a_fail_line_not_a_traceback(monkeypatch):
     settings = load_settings(harbor_env="simulator")
     code, lines = run(settings=settings, transport=httpx.ASGITransport(app=create_app(sim)))
     assert code == 1
-    assert lines[1].startswith("FAIL harbor token: Harbor's token endpoint answered 500")
+    assert lines[2].startswith("FAIL harbor token: Harbor's token endpoint answered 500")
 
 
 def test_unexpected_exception_in_a_check_is_a_fail_line(monkeypatch):
@@ -107,7 +113,7 @@ def test_unexpected_exception_in_a_check_is_a_fail_line(monkeypatch):
     settings = load_settings(harbor_env="simulator")
     code, lines = run(settings=settings, transport=Broken())
     assert code == 1
-    assert lines[1] == "FAIL harbor token: RuntimeError: the transport exploded"
+    assert lines[2] == "FAIL harbor token: RuntimeError: the transport exploded"
 
 
 @pytest.fixture
@@ -253,7 +259,7 @@ def test_doctor_process_with_the_right_secret(harbor_server, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert all(line.startswith("PASS") for line in lines), lines
-    assert f"sandbox token endpoint {harbor_server}{TOKEN_PATH}" in lines[1]
+    assert f"sandbox token endpoint {harbor_server}{TOKEN_PATH}" in lines[2]
     assert "Traceback" not in result.stderr
 
 

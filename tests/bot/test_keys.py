@@ -1,4 +1,4 @@
-"""bot.keys: the JSON a QR code carries (DESIGN.md §4)."""
+"""bot.keys: the JSON a QR code carries (docs/design.md §4)."""
 
 from __future__ import annotations
 

@@ -221,3 +221,53 @@ def test_text_drawing(data: str, light_terminal: bool) -> None:
     image = _text_to_image(text, light_terminal=light_terminal)
     barcodes = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=False)
     assert [b.text for b in barcodes] == [data]
+
+
+# Each character of a quadrant drawing: which of its 2×2 modules are light (upper left, upper right,
+# lower left, lower right); half blocks and spaces are quadrants too.
+QUADRANT_CELLS = {
+    " ": (0, 0, 0, 0), "▗": (0, 0, 0, 1), "▖": (0, 0, 1, 0), "▄": (0, 0, 1, 1), "▝": (0, 1, 0, 0), "▐": (0, 1, 0, 1),
+    "▞": (0, 1, 1, 0), "▟": (0, 1, 1, 1), "▘": (1, 0, 0, 0), "▚": (1, 0, 0, 1), "▌": (1, 0, 1, 0), "▙": (1, 0, 1, 1),
+    "▀": (1, 1, 0, 0), "▜": (1, 1, 0, 1), "▛": (1, 1, 1, 0), "█": (1, 1, 1, 1),
+}  # fmt: skip
+
+
+def paint_quadrants(text: str, scale: int = 4) -> Image.Image:
+    """A quadrant drawing as a dark terminal shows it: each character a cell twice as tall as wide, so
+    each module is a 1:2 rectangle (scale px wide, 2·scale tall)."""
+    lines = text.split("\n")
+    margin = 4 * scale
+    image = Image.new("L", (len(lines[0]) * 2 * scale + 2 * margin, len(lines) * 4 * scale + 2 * margin), 0)
+    draw = ImageDraw.Draw(image)
+    for row, line in enumerate(lines):
+        for col, char in enumerate(line):
+            for index, light in enumerate(QUADRANT_CELLS[char]):
+                if light:
+                    x = margin + (col * 2 + index % 2) * scale
+                    y = margin + (row * 2 + index // 2) * 2 * scale
+                    draw.rectangle((x, y, x + scale - 1, y + 2 * scale - 1), fill=255)
+    return image
+
+
+LINK = "https://lockeropen.com/dropoff?token=" + "A" * 43 + "." + "b" * 43 + "&env=sandbox"
+
+
+@pytest.mark.parametrize("data", [LINK, SMALL, LARGEST], ids=["link", "small", "largest"])
+def test_the_terminal_drawing_fits_80_columns_and_scans(data: str) -> None:
+    text = qr.render_qr_text_fitting(data)
+    assert text is not None
+    lines = text.split("\n")
+    assert max(len(line) for line in lines) <= 80 and len({len(line) for line in lines}) == 1
+    if text == render_qr_text(data):  # half blocks, one module per column, whenever they fit
+        assert data != LARGEST
+        image = _text_to_image(text, light_terminal=False)
+    else:
+        assert set(text) - {"\n"} <= set(QUADRANT_CELLS)
+        image = paint_quadrants(text)
+    barcodes = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=False)
+    assert [b.text for b in barcodes] == [data]
+
+
+def test_no_drawing_when_nothing_fits() -> None:
+    assert qr.render_qr_text_fitting(LARGEST, columns=60) is None
+    assert qr.render_qr_text_fitting("x" * 2900) is None  # beyond any QR code's capacity

@@ -1,4 +1,4 @@
-"""Several `web` bots on one PostgreSQL database behind a round-robin balancer (DESIGN §8).
+"""Several `web` bots on one PostgreSQL database behind a round-robin balancer (docs/design.md §8).
 
 Each bot is a full python-telegram-bot Application with its own engine, scheduler and notifier,
 served over HTTP by `bot.web`; Telegram's emulator pushes every update to the balancer, which hands

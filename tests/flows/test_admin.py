@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from bot.ui.texts import t
 from sandbox.harbor import DEFAULT_CLIENTS
@@ -83,7 +84,7 @@ async def test_lockers_flags_orphans_and_releases_them(w: World) -> None:
     await ada.command("lockers")
     listing = await ada.wait_for("lockers held at harbor")
     assert "Lockers held at Harbor: 2" in listing.content and "without an open delivery: 1" in listing.content
-    assert f"delivery #{delivery_id}, in_locker" in listing.content
+    assert f"delivery #{delivery_id}, in the locker" in listing.content
     assert "⚠️ 20 (large)" in listing.content and "no open delivery" in listing.content
     assert len(listing.buttons) == 1 and "Release 20" in listing.buttons[0]
 
@@ -123,17 +124,20 @@ async def test_deliveries_and_one_delivery_with_its_history(w: World) -> None:
 
     await ada.command("deliveries")
     listing = await ada.wait_for("Deliveries")
-    assert f"#{delivery_id} in_locker" in listing.content and "Alice (@alice) [101]" in listing.content
+    assert f"#{delivery_id} in the locker" in listing.content and "Alice (@alice) [101]" in listing.content
     await ada.command("deliveries", "in_locker")
-    assert f"#{delivery_id}" in (await ada.wait_for("in state in_locker")).content
+    assert f"#{delivery_id}" in (await ada.wait_for("in state in the locker")).content
+    await ada.command("deliveries", "in the locker")  # the words work as well as the code name
+    assert f"#{delivery_id}" in (await ada.wait_for("in state in the locker")).content
     await ada.command("deliveries", "completed")
     await ada.wait_for("no deliveries in state completed")
     await ada.command("deliveries", "lost")
-    assert "in_locker" in (await ada.wait_for("there is no state")).content
+    nobody = await ada.wait_for("Nobody whose name contains")
+    assert "in the locker" in nobody.content and "@username" in nobody.content  # how to ask
 
     await ada.command("delivery", str(delivery_id))
     card = await ada.wait_for(f"Delivery #{delivery_id}")
-    assert "in_locker" in card.content and "Collector: Bob [202] (recipient)" in card.content
+    assert "· in the locker" in card.content and "Collector: Bob [202] (recipient)" in card.content
     events = card.content[card.content.index("Events") :]
     order = ["created", "reserved", "dropoff_key_issued", "in_locker", "link_created", "collector_recipient"]
     positions = [events.index(kind) for kind in order]
@@ -162,6 +166,9 @@ async def test_release_in_the_middle_of_a_delivery(w: World) -> None:
     alice.mark()
     bob.mark()
     await ada.command("release", str(delivery_id))
+    question = await ada.wait_for("Release it?")  # an item is inside: the admin confirms first
+    assert w.simulator.holder(locker_id) == ME
+    await ada.press("Yes, release", question)
     done = await ada.wait_for("is closed as")
     assert "released" in done.content and "could not message" not in done.content
     told = [await alice.wait_for("has released locker"), await bob.wait_for("has released locker")]
@@ -227,3 +234,103 @@ async def test_stats(w: World) -> None:
     stats = await ada.wait_for("Stats")
     assert "completed: 1 · 1" in stats.content and "total: 1 · 1" in stats.content
     assert "(1 pickup)" in stats.content and "Lockers held at Harbor now: 1" in stats.content
+
+
+async def test_deliveries_by_person_and_by_locker(w: World) -> None:
+    ada = await admin_of(w)
+    alice, bob = w.user(101, "Alice", username="alice"), w.user(202, "Bob")
+    bob.record.last_name = "Root"  # the bot stores the name from Bob's next message
+    carol = w.user(303, "Carol", username="carol")
+    alices, inside = await item_in_locker(w, alice)
+    url, _ = await share_link(alice, inside)
+    await bob.open_link(url)
+    await bob.wait_for("waiting for you")
+    carols, _ = await item_in_locker(w, carol)
+    delivery = await w.services.deliveries.get(alices)
+    alices_locker, tower = delivery.locker_name, delivery.tower_id
+    assert tower is not None
+
+    def ids(text: str | None) -> set[int]:
+        return {int(n) for n in re.findall(r"#(\d+) ", text or "")}
+
+    await ada.command("deliveries", "@Alice")  # any case
+    found = await ada.wait_for("Deliveries of Alice (@alice) [101]")
+    assert ids(found.content) == {alices}
+    await ada.command("deliveries", "202")  # the collector finds it too, by Telegram id
+    assert ids((await ada.wait_for("Deliveries of Bob Root [202]")).content) == {alices}
+    await ada.command("deliveries", "root")  # part of a name: "Root" was the operator's complaint
+    by_name = await ada.wait_for("whose name contains")
+    assert ids(by_name.content) == {alices} and "Bob Root [202]" in by_name.content
+    await ada.command("deliveries", f"locker {alices_locker}")
+    assert ids((await ada.wait_for(f"Deliveries in locker {alices_locker}")).content) == {alices}
+    await ada.command("deliveries", f"locker {tower[:6].upper()}/{alices_locker}")
+    assert ids((await ada.wait_for("Deliveries in locker")).content) == {alices}
+    await ada.command("deliveries", f"locker ffff/{alices_locker}")
+    await ada.wait_for("There are no deliveries in locker")
+    await ada.command("deliveries", "@nobody")
+    await ada.wait_for("@nobody has no deliveries")
+    await ada.command("deliveries")
+    assert ids((await ada.wait_for("the latest 2")).content) == {alices, carols}
+
+
+async def test_release_asks_first_with_an_item_inside_and_acts_only_on_yes(w: World) -> None:
+    ada = await admin_of(w)
+    alice = w.user(101, "Alice")
+    delivery_id, _ = await item_in_locker(w, alice)
+    locker_id = (await w.services.deliveries.get(delivery_id)).locker_id
+
+    await ada.command("release", str(delivery_id))
+    question = await ada.wait_for("Release it?")
+    assert "in the locker" in question.content and question.buttons == [f"🔓 Yes, release #{delivery_id}", "Keep it"]
+    await settled(w)
+    assert (await w.services.deliveries.get(delivery_id)).state is DeliveryState.IN_LOCKER
+    assert w.simulator.holder(locker_id) == ME
+
+    await ada.press("Keep it", question)
+    await ada.wait_for(f"Nothing was released: delivery #{delivery_id} stays in the locker")
+    assert not (await ada.wait_for(lambda m: m.message_id == question.message_id)).buttons  # answered
+    assert (await w.services.deliveries.get(delivery_id)).state is DeliveryState.IN_LOCKER
+
+    # A stale yes (asked while "reserved", say) or a forged one does nothing but ask again.
+    bot = w.emulator.bot()
+    record = w.emulator.private_chat(bot, ada.record).messages[question.message_id]
+    ada.mark()
+    stale = await w.emulator.press_callback(bot, ada.record, record, f"arelok:{delivery_id}:reserved")
+    await stale.answered.wait()
+    again = await ada.wait_for("changed since you were asked")
+    assert "Release it?" in again.content
+    for data in (f"arelok:{delivery_id}:bogus", f'["arelok", {delivery_id}]', "arelok:999:in_locker"):
+        forged = await w.emulator.press_callback(bot, ada.record, record, data)
+        await forged.answered.wait()
+    await settled(w)
+    assert (await w.services.deliveries.get(delivery_id)).state is DeliveryState.IN_LOCKER
+    assert w.simulator.holder(locker_id) == ME
+
+    await ada.press("Yes, release", again)
+    await ada.wait_for("is closed as released")
+    assert (await w.services.deliveries.get(delivery_id)).state is DeliveryState.RELEASED
+    assert w.simulator.holder(locker_id) is None
+    assert not (await ada.wait_for(lambda m: m.message_id == again.message_id)).buttons
+    # A second tap that raced the first (its data is the same): nothing is released twice.
+    ada.mark()
+    await w.emulator.press_callback(bot, ada.record, record, f"arelok:{delivery_id}:in_locker")
+    await ada.wait_for("is already released")
+
+
+async def test_admins_read_states_in_their_language(w: World) -> None:
+    ada = w.user(ADMIN_ID, "Ada", lang="es")
+    await ada.command("start")
+    await ada.next_reply()
+    alice = w.user(101, "Alice")
+    delivery_id, _ = await item_in_locker(w, alice)
+    await ada.command("deliveries")
+    assert f"#{delivery_id} en el casillero" in (await ada.wait_for("Entregas")).content
+    await ada.command("deliveries", "en el casillero")
+    assert f"#{delivery_id}" in (await ada.wait_for("en el estado en el casillero")).content
+    await ada.command("delivery", str(delivery_id))
+    assert "· en el casillero" in (await ada.wait_for(f"Entrega #{delivery_id}")).content
+    await ada.command("stats")
+    stats = await ada.wait_for("en el casillero: 1")
+    assert "in_locker" not in stats.content
+    await ada.command("release", str(delivery_id))
+    assert (await ada.wait_for("¿Lo libero?")).buttons == [f"🔓 Sí, liberar #{delivery_id}", "Mejor no"]

@@ -91,7 +91,7 @@ async def test_cancel_leaves_the_conversation_at_every_step(w: World, step: str)
     # ...and /cancel again has nothing left to cancel.
     await alice.command("cancel")
     assert "nothing to cancel" in ((await alice.next_reply()).content or "").lower()
-    # A location shared at any moment starts a new search (DESIGN §8), so nobody is ever stuck.
+    # A location shared at any moment starts a new search (docs/design.md §8), so nobody is ever stuck.
     await alice.share_location(*SF)
     await alice.wait_for("free lockers within")
 

@@ -184,7 +184,7 @@ async def test_a_location_list_from_before_the_reservation_still_works_but_holds
     held = await alice.wait_for("is held for you")
     assert held.message_id == sizes.message_id  # the size list became the reservation
 
-    # Buttons are self-describing: the old list still shows a location's sizes (DESIGN §8)...
+    # Buttons are self-describing: the old list still shows a location's sizes (docs/design.md §8)...
     await alice.press("Yerba Buena", old_list)
     other = await alice.wait_for(
         lambda m: m.message_id == old_list.message_id and "which locker size" in (m.content or "").lower()

@@ -1,7 +1,7 @@
 """Time passing: a hold that ends unused, a key that expires unused and its replacement, restarts in
 the middle of it all, and the locker watch on its real interval.
 
-A deadline is a column of its row (DESIGN §8), so a test moves it into the past (as if the time had
+A deadline is a column of its row (docs/design.md §8), so a test moves it into the past (as if the time had
 gone by) and runs the deadlines round as the scheduler does every tick: no test waits for a timer.
 """
 

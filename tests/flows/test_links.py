@@ -1,4 +1,4 @@
-"""KEY_MODE=link: a whole delivery with Locker Open links (harbor-api.md §6), as the customer lives it.
+"""KEY_MODE=link: a whole delivery with Locker Open links (docs/harbor-api.md §6), as the customer lives it.
 
 The customer never scans anything with an app of ours: each key is a button that opens Harbor's link
 (and the same link as a QR code for a second phone). The simulator's hook plays the app clip at the

@@ -1,4 +1,4 @@
-"""Many processes, one bot (DESIGN §8): updates spread over two `web` bots on one PostgreSQL database.
+"""Many processes, one bot (docs/design.md §8): updates spread over two `web` bots on one PostgreSQL database.
 
 Consecutive updates of one user go to different bots; nothing a bot keeps in memory may matter.
 """

@@ -1,4 +1,4 @@
-"""Token endpoint (Keycloak client_credentials) and bearer checks on /api/v1 (harbor-api.md §2, §15)."""
+"""Token endpoint (Keycloak client_credentials) and bearer checks on /api/v1 (docs/harbor-api.md §2, §15)."""
 
 from __future__ import annotations
 

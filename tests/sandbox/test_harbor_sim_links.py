@@ -1,4 +1,4 @@
-"""Locker Open links in the Harbor simulator (harbor-api.md §6, §7): requests, errors, the app-clip hook."""
+"""Locker Open links in the Harbor simulator (docs/harbor-api.md §6, §7): requests, errors, the app-clip hook."""
 
 from __future__ import annotations
 

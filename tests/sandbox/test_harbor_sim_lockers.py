@@ -1,4 +1,4 @@
-"""The locker state machine (harbor-api.md §5, §15): every status x action, tokens at the tower, expiry,
+"""The locker state machine (docs/harbor-api.md §5, §15): every status x action, tokens at the tower, expiry,
 validation, unknown ids and concurrent reservations."""
 
 from __future__ import annotations

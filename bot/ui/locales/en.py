@@ -302,21 +302,18 @@ EN: dict[str, str | Plural] = {
     "admin.locker_in_use": (
         "Locker {locker} in tower <code>{tower}</code> now belongs to delivery #{id}; /release {id} closes it."
     ),
-    "admin.bad_state": "There is no state “{given}”; the states are: {states}.",
     "admin.deliveries_none": "There are no deliveries yet.",
-    "admin.deliveries_none_state": "There are no deliveries in state <code>{state}</code>.",
+    "admin.deliveries_none_state": "There are no deliveries in state <i>{state}</i>.",
     "admin.deliveries_header": "<b>Deliveries</b> (the latest {count}, newest first):",
-    "admin.deliveries_header_state": (
-        "<b>Deliveries in state <code>{state}</code></b> (the latest {count}, newest first):"
-    ),
+    "admin.deliveries_header_state": ("<b>Deliveries in state <i>{state}</i></b> (the latest {count}, newest first):"),
     "admin.delivery_line": (
-        "<b>#{id}</b> <code>{state}</code> · {name} · locker {locker} ({size})\n    {created} · from {sender}"
+        "<b>#{id}</b> <i>{state}</i> · {name} · locker {locker} ({size})\n    {created} · from {sender}"
     ),
     "admin.deliveries_footer": "/delivery &lt;id&gt; shows one delivery with its history.",
     "admin.delivery_usage": "Usage: /delivery &lt;id&gt;, for example /delivery 42.",
     "admin.delivery_not_found": "There is no delivery #{id}.",
     "admin.delivery_card": (
-        "<b>Delivery #{id}</b> · <code>{state}</code>\n"
+        "<b>Delivery #{id}</b> · <i>{state}</i>\n"
         "{name}, {address}\n"
         "Locker {locker} ({size}) · tower <code>{tower}</code>\n"
         "Sender: {sender}\n"
@@ -329,9 +326,9 @@ EN: dict[str, str | Plural] = {
     "admin.event_line": "{at} · {actor} · <b>{kind}</b>",
     "admin.event_line_detail": "{at} · {actor} · <b>{kind}</b> — {detail}",
     "admin.release_usage": "Usage: /release &lt;id&gt;, for example /release 42.",
-    "admin.release_not_open": "Delivery #{id} is already <code>{state}</code>: there is nothing to release.",
+    "admin.release_not_open": "Delivery #{id} is already <i>{state}</i>: there is nothing to release.",
     "admin.released": (
-        "✅ Delivery #{id} is closed as <code>{state}</code>: locker {locker} at {name} was released at Harbor "
+        "✅ Delivery #{id} is closed as <i>{state}</i>: locker {locker} at {name} was released at Harbor "
         "and the people involved were told."
     ),
     "admin.notify_failed": "I could not message user {who} (they may have blocked the bot).",
@@ -362,12 +359,46 @@ EN: dict[str, str | Plural] = {
         "Median time from drop-off to pickup (last 7 days): {median}\n"
         "Lockers held at Harbor now: {held}"
     ),
-    "admin.stats_state_line": "<code>{state}</code>: {today} · {week}",
+    "admin.stats_state_line": "<i>{state}</i>: {today} · {week}",
     "admin.stats_total": "<b>total</b>: {today} · {week}",
     "admin.stats_no_deliveries": "no deliveries in the last 7 days",
     "admin.stats_median": Plural(one="{median} ({count} pickup)", other="{median} ({count} pickups)"),
     "admin.stats_no_pickups": "no pickups yet",
     "admin.stats_unknown": "unknown (Harbor is not answering)",
+    # issue 16 (x16b): admins find deliveries by person or locker, read states in words, confirm releases
+    "admin.state.draft": "being set up",
+    "admin.state.reserved": "reserved",
+    "admin.state.awaiting_dropoff": "waiting for the drop-off",
+    "admin.state.in_locker": "in the locker",
+    "admin.state.awaiting_pickup": "waiting for pickup",
+    "admin.state.completed": "completed",
+    "admin.state.cancelled": "cancelled",
+    "admin.state.expired": "expired",
+    "admin.state.released": "released",
+    "admin.search_header_person": "<b>Deliveries of {who}</b> (the latest {count}, newest first):",
+    "admin.search_header_name": (
+        "<b>Deliveries of people whose name contains “{given}”</b> ({who}; the latest {count}, newest first):"
+    ),
+    "admin.search_header_locker": "<b>Deliveries in locker {given}</b> (the latest {count}, newest first):",
+    "admin.search_none_person": "{who} has no deliveries.",
+    "admin.search_none_name": (
+        "Nobody whose name contains “{given}” has a delivery, and no state is called that.\n{usage}"
+    ),
+    "admin.search_none_locker": "There are no deliveries in locker {given}.",
+    "admin.deliveries_usage": (
+        "/deliveries lists the latest deliveries; narrow it with a state (<i>{states}</i>), a person "
+        "(@username, a user id or part of a name) or a locker (<code>locker 57</code>, "
+        "<code>locker TOWER/57</code>)."
+    ),
+    "admin.release_confirm": (
+        "⚠️ Delivery #{id} has an item in locker <b>{locker}</b> at {name} ({state}). Releasing frees the locker "
+        "at Harbor and closes the delivery: whoever opens the door next may take the item. The sender and the "
+        "collector will be told. Release it?"
+    ),
+    "admin.release_confirm_yes": "🔓 Yes, release #{id}",
+    "admin.release_confirm_no": "Keep it",
+    "admin.release_kept": "Nothing was released: delivery #{id} stays {state}.",
+    "admin.release_changed": "Delivery #{id} changed since you were asked: it is now {state}.",
     # issue 15: link-mode keys that outlive the bot's records
     "key.link_pickup_caption_live": (
         "🔑 <b>Pickup link</b> — locker <b>{locker}</b> ({size})\n"

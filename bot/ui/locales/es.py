@@ -333,21 +333,20 @@ ES: dict[str, str | Plural] = {
         "El casillero {locker} de la torre <code>{tower}</code> ahora pertenece a la entrega #{id}; "
         "/release {id} la cierra."
     ),
-    "admin.bad_state": "No existe el estado “{given}”; los estados son: {states}.",
     "admin.deliveries_none": "Todavía no hay entregas.",
-    "admin.deliveries_none_state": "No hay entregas en el estado <code>{state}</code>.",
+    "admin.deliveries_none_state": "No hay entregas en el estado <i>{state}</i>.",
     "admin.deliveries_header": "<b>Entregas</b> (las últimas {count}, las más nuevas primero):",
     "admin.deliveries_header_state": (
-        "<b>Entregas en el estado <code>{state}</code></b> (las últimas {count}, las más nuevas primero):"
+        "<b>Entregas en el estado <i>{state}</i></b> (las últimas {count}, las más nuevas primero):"
     ),
     "admin.delivery_line": (
-        "<b>#{id}</b> <code>{state}</code> · {name} · casillero {locker} ({size})\n    {created} · de {sender}"
+        "<b>#{id}</b> <i>{state}</i> · {name} · casillero {locker} ({size})\n    {created} · de {sender}"
     ),
     "admin.deliveries_footer": "/delivery &lt;id&gt; muestra una entrega con su historial.",
     "admin.delivery_usage": "Uso: /delivery &lt;id&gt;, por ejemplo /delivery 42.",
     "admin.delivery_not_found": "No existe la entrega #{id}.",
     "admin.delivery_card": (
-        "<b>Entrega #{id}</b> · <code>{state}</code>\n"
+        "<b>Entrega #{id}</b> · <i>{state}</i>\n"
         "{name}, {address}\n"
         "Casillero {locker} ({size}) · torre <code>{tower}</code>\n"
         "Remitente: {sender}\n"
@@ -360,9 +359,9 @@ ES: dict[str, str | Plural] = {
     "admin.event_line": "{at} · {actor} · <b>{kind}</b>",
     "admin.event_line_detail": "{at} · {actor} · <b>{kind}</b> — {detail}",
     "admin.release_usage": "Uso: /release &lt;id&gt;, por ejemplo /release 42.",
-    "admin.release_not_open": "La entrega #{id} ya está <code>{state}</code>: no hay nada que liberar.",
+    "admin.release_not_open": "La entrega #{id} ya está <i>{state}</i>: no hay nada que liberar.",
     "admin.released": (
-        "✅ La entrega #{id} se cerró como <code>{state}</code>: el casillero {locker} en {name} se liberó en "
+        "✅ La entrega #{id} se cerró como <i>{state}</i>: el casillero {locker} en {name} se liberó en "
         "Harbor y se avisó a las personas involucradas."
     ),
     "admin.notify_failed": "No pude escribirle al usuario {who} (quizá bloqueó el bot).",
@@ -396,12 +395,49 @@ ES: dict[str, str | Plural] = {
         "Mediana desde que se deja hasta que se recoge (últimos 7 días): {median}\n"
         "Casilleros reservados en Harbor ahora: {held}"
     ),
-    "admin.stats_state_line": "<code>{state}</code>: {today} · {week}",
+    "admin.stats_state_line": "<i>{state}</i>: {today} · {week}",
     "admin.stats_total": "<b>total</b>: {today} · {week}",
     "admin.stats_no_deliveries": "no hay entregas en los últimos 7 días",
     "admin.stats_median": Plural(one="{median} ({count} recogida)", other="{median} ({count} recogidas)"),
     "admin.stats_no_pickups": "todavía no hay recogidas",
     "admin.stats_unknown": "desconocido (Harbor no responde)",
+    # issue 16 (x16b): admins find deliveries by person or locker, read states in words, confirm releases
+    "admin.state.draft": "en preparación",
+    "admin.state.reserved": "reservada",
+    "admin.state.awaiting_dropoff": "esperando que dejen el artículo",
+    "admin.state.in_locker": "en el casillero",
+    "admin.state.awaiting_pickup": "esperando la recogida",
+    "admin.state.completed": "completada",
+    "admin.state.cancelled": "cancelada",
+    "admin.state.expired": "vencida",
+    "admin.state.released": "liberada",
+    "admin.search_header_person": "<b>Entregas de {who}</b> (las últimas {count}, las más nuevas primero):",
+    "admin.search_header_name": (
+        "<b>Entregas de personas cuyo nombre contiene “{given}”</b> ({who}; las últimas {count}, las más nuevas "
+        "primero):"
+    ),
+    "admin.search_header_locker": (
+        "<b>Entregas en el casillero {given}</b> (las últimas {count}, las más nuevas primero):"
+    ),
+    "admin.search_none_person": "{who} no tiene entregas.",
+    "admin.search_none_name": (
+        "Nadie cuyo nombre contenga “{given}” tiene una entrega, y ningún estado se llama así.\n{usage}"
+    ),
+    "admin.search_none_locker": "No hay entregas en el casillero {given}.",
+    "admin.deliveries_usage": (
+        "/deliveries muestra las últimas entregas; fíltralas con un estado (<i>{states}</i>), una persona "
+        "(@usuario, un id de usuario o parte de un nombre) o un casillero (<code>casillero 57</code>, "
+        "<code>casillero TORRE/57</code>)."
+    ),
+    "admin.release_confirm": (
+        "⚠️ La entrega #{id} tiene un artículo en el casillero <b>{locker}</b> en {name} ({state}). Liberarlo "
+        "deja el casillero libre en Harbor y cierra la entrega: quien abra la puerta después podría llevarse el "
+        "artículo. Se avisará a quien lo envió y a quien lo recoge. ¿Lo libero?"
+    ),
+    "admin.release_confirm_yes": "🔓 Sí, liberar #{id}",
+    "admin.release_confirm_no": "Mejor no",
+    "admin.release_kept": "No se liberó nada: la entrega #{id} sigue {state}.",
+    "admin.release_changed": "La entrega #{id} cambió desde que te pregunté: ahora está {state}.",
     # issue 15: link-mode keys that outlive the bot's records
     "key.link_pickup_caption_live": (
         "🔑 <b>Enlace de recogida</b> — casillero <b>{locker}</b> ({size})\n"

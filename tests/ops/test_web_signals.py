@@ -1,0 +1,116 @@
+"""A real `python -m bot web` stops on Ctrl-C (SIGINT to its whole process group, as a terminal sends
+it, the QR worker included) and on SIGTERM: the updates in hand finish, the exit code is 0, and its
+stderr holds no traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
+from sandbox.telegram import TelegramEmulator
+from tests.flows.cluster import SECRET, set_webhook
+from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, SF, TOKEN
+from tests.sandbox.telegram_fixtures import serve_app
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def web_process(
+    tmp_path: Path, emulator: TelegramEmulator
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, Path]]:
+    """`python -m bot web` (its own process group) against the emulator and a simulator; yields it and
+    the file its stderr goes to."""
+    simulator = HarborSimulator(rng_seed=7)
+    async with AsyncExitStack() as stack:
+        tg_root = await stack.enter_async_context(serve_app(emulator.app))
+        harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
+        port = _free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("HARBOR_", "TELEGRAM_"))},
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": tg_root,
+            "HARBOR_ENV": "sandbox",
+            "HARBOR_API_URL": harbor_root,
+            "HARBOR_TOKEN_URL": harbor_root + TOKEN_PATH,
+            "HARBOR_CLIENT_ID": CLIENT_ID,
+            "HARBOR_CLIENT_SECRET": CLIENT_SECRET,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "TELEGRAM_CHAT_RATE": "50",
+        }
+        stderr_path = tmp_path / "stderr.txt"
+        with stderr_path.open("wb") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "web", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+                start_new_session=True,  # a group of its own, as a terminal's foreground job
+            )  # fmt: skip
+        try:
+            async with httpx.AsyncClient() as client, asyncio.timeout(60):
+                while True:
+                    try:
+                        if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
+            await set_webhook(tg_root, f"http://127.0.0.1:{port}/telegram")
+            yield process, stderr_path
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            await emulator.aclose()
+
+
+def emulator() -> TelegramEmulator:
+    tg = TelegramEmulator(allow_insecure_webhooks=True, webhook_retry_delay=0.05)
+    tg.add_bot(TOKEN, username=BOT_USERNAME)
+    return tg
+
+
+async def test_ctrl_c_after_a_key_was_drawn_stops_web_without_a_traceback(tmp_path: Path) -> None:
+    tg = emulator()
+    async with web_process(tmp_path, tg) as (process, stderr):
+        alice = tg.user(101, "Alice", bot_token=TOKEN)
+        await alice.command("dropoff")
+        await alice.wait_for("where are you", timeout=20)
+        await alice.share_location(*SF)
+        await alice.wait_for("free lockers within", timeout=20)
+        await alice.press("Civic Center")
+        await alice.press("small", await alice.wait_for("which locker size", timeout=20))
+        await alice.press("key", await alice.wait_for("is held for you", timeout=20), timeout=20)
+        await alice.wait_for(lambda m: m.photo is not None, timeout=30)  # the QR worker process is running
+
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        async with asyncio.timeout(30):
+            code = await process.wait()
+    errors = stderr.read_text()
+    assert code == 0, errors
+    assert "Traceback" not in errors and "KeyboardInterrupt" not in errors, errors
+    assert "Application shutdown complete" in errors  # it stopped the bot properly, hooks and all
+
+
+async def test_sigterm_stops_web_without_a_traceback(tmp_path: Path) -> None:
+    async with web_process(tmp_path, emulator()) as (process, stderr):
+        process.terminate()
+        async with asyncio.timeout(30):
+            code = await process.wait()
+    errors = stderr.read_text()
+    assert code == 0, errors
+    assert "Traceback" not in errors, errors
+    assert "Application shutdown complete" in errors
