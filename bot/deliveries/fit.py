@@ -59,6 +59,7 @@ class Refitted:
     old_size: str
     issued: IssuedKeyView
     voided_keys: list[IssuedKey]
+    old_link_live: bool = False  # KEY_MODE=link: the old locker is kept until Harbor's hold ends its link
 
 
 class FitService:
@@ -107,8 +108,9 @@ class FitService:
                 others = [lk for lk in free if lk.type.id != delivery.size_id]
                 raise NoBiggerSize(delivery, LocationOffer(location, free_sizes(others)))
             new, request = held
+            old_link_live = d.policy.link_mode and await self._old_link_live(delivery)
             try:
-                if d.policy.link_mode and await self._old_link_live(delivery):
+                if old_link_live:
                     # Its drop-off link may still open it: not given back early, Harbor's hold ends it.
                     await self.repo.add_event(
                         delivery.id,
@@ -162,7 +164,7 @@ class FitService:
                 issued = await d.record_issued(
                     moved, key, KeyKind.DROPOFF, user_id, chat_id, to_state=S.AWAITING_DROPOFF, harbor_id=request.id
                 )
-                return Refitted(*old, issued, voided)
+                return Refitted(*old, issued, voided, old_link_live)
         # SDK mode: the new reservation's key, as the key button would make it (it takes the lock itself).
         issued = await d.issue_dropoff_key(delivery_id, user_id, chat_id)
         return Refitted(*old, issued, voided)

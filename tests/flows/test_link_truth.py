@@ -135,6 +135,7 @@ async def test_a_drop_off_link_left_by_didnt_fit_cannot_fill_the_next_customers_
         old_locker, old_url = delivery.locker_id, open_button(old_key)
 
         await alice.press("didn't fit", old_key)
+        await alice.wait_for("please don't use that link")  # not "given back": it is not, yet
         await alice.wait_for(lambda m: is_key(m) and m.message_id != old_key.message_id)
         assert "old_link_live" in events(w, delivery.id)
         assert harbor_status(w, old_locker) == "rented"  # kept until Harbor's hold ends, not given away

@@ -400,6 +400,11 @@ EN: dict[str, str | Plural] = {
     "admin.release_kept": "Nothing was released: delivery #{id} stays {state}.",
     "admin.release_changed": "Delivery #{id} changed since you were asked: it is now {state}.",
     # issue 15: link-mode keys that outlive the bot's records
+    "fit.moved_link_live": (
+        "📦 Locker <b>{old}</b> ({old_size}) stays held for a few minutes, until Harbor ends the hold of its "
+        "link: please don't use that link. Locker <b>{locker}</b> ({size}) at <b>{name}</b> is yours now; "
+        "your new link is below."
+    ),
     "key.link_pickup_caption_live": (
         "🔑 <b>Pickup link</b> — locker <b>{locker}</b> ({size})\n"
         "{name}, {address}\n"

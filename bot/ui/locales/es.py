@@ -439,6 +439,11 @@ ES: dict[str, str | Plural] = {
     "admin.release_kept": "No se liberó nada: la entrega #{id} sigue {state}.",
     "admin.release_changed": "La entrega #{id} cambió desde que te pregunté: ahora está {state}.",
     # issue 15: link-mode keys that outlive the bot's records
+    "fit.moved_link_live": (
+        "📦 El casillero <b>{old}</b> ({old_size}) sigue reservado unos minutos, hasta que Harbor termine la "
+        "reserva de su enlace: por favor no uses ese enlace. El casillero <b>{locker}</b> ({size}) en "
+        "<b>{name}</b> ahora es tuyo; tu nuevo enlace está abajo."
+    ),
     "key.link_pickup_caption_live": (
         "🔑 <b>Enlace de recogida</b> — casillero <b>{locker}</b> ({size})\n"
         "{name}, {address}\n"
