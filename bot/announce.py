@@ -61,6 +61,8 @@ class Announcer:
             NoticeKind.COURIER_GONE: self._courier_gone,
             NoticeKind.UNASSIGNED: self._unassigned,
             NoticeKind.COURIER_JOB: self._courier_job,
+            NoticeKind.LOCKER_LINK_LIVE: self._locker_link_live,
+            NoticeKind.OPENED_WITHOUT_KEY: self._opened_without_key,
         }
 
     @property
@@ -132,7 +134,10 @@ class Announcer:
         who = await self._name(n.body["claimer"])
         text = t("handover.claimed_sender", n.language, who=who, locker=n.delivery.locker_name)
         until = n.until()
-        if until:
+        if n.body.get("link_live"):
+            previous = await self._name(n.body["previous"])
+            text += "\n" + t("handover.previous_link_live", n.language, who=previous)
+        elif until:
             previous = await self._name(n.body["previous"])
             text += "\n" + t("handover.previous_key_live", n.language, who=previous, until=until)
         await self._send(n, View(text))
@@ -143,7 +148,9 @@ class Announcer:
         who = await self._name(n.body["courier"])
         text = t("handover.courier_gone", n.language, who=who, id=n.delivery.id, locker=n.delivery.locker_name)
         until = n.until()
-        if until:
+        if n.body.get("link_live"):
+            text += "\n" + t("handover.previous_link_live", n.language, who=who)
+        elif until:
             text += "\n" + t("handover.previous_key_live", n.language, who=who, until=until)
         await self._send(n, View(text, hv.handover_buttons(n.delivery, n.language)))
 
@@ -154,10 +161,21 @@ class Announcer:
                 await self._delete_key_message(key)
         text = t("pickup.unassigned", n.language, id=n.delivery.id, **n.places)
         until = n.until()
-        if until:
+        if n.body.get("link_live"):
+            # A Locker Open link opens until it is used: the holder is asked not to, and told so.
+            text += "\n" + t("pickup.unassigned_link_live", n.language)
+        elif until:
             # Harbor cannot revoke a token: the holder is asked not to use it, and told the truth.
             text += "\n" + t("pickup.unassigned_key_live", n.language, until=until)
         await self._send(n, View(text))
+
+    async def _locker_link_live(self, n: Incoming) -> None:
+        text = t("admin.locker_link_live", n.language, id=n.delivery.id, requests=n.body["requests"], **n.places)
+        await self._send(n, View(text))
+
+    async def _opened_without_key(self, n: Incoming) -> None:
+        role = "admin" if n.body.get("role") == "admin" else "sender"
+        await self._send(n, View(t(f"watch.opened_without_key_{role}", n.language, id=n.delivery.id, **n.places)))
 
     async def _courier_job(self, n: Incoming) -> None:
         if n.delivery.collector_id != n.chat_id or not n.delivery.state.is_open:

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     harbor_webhook_secret: SecretStr | None = None
     # With Harbor's webhooks arriving, polling is only the fallback for a lost event.
     harbor_webhook_poll_seconds: float = Field(120.0, gt=0, le=3600)
+    # A request body must arrive whole within this long (a body trickled a byte at a time would hold
+    # its connection, and a process has only so many).
+    web_body_timeout_seconds: float = Field(10.0, gt=0, le=300)
     # Telegram's limits are per bot; each process takes its share (docs/design.md §8).
     telegram_rate_limit: float = Field(30.0, gt=0, le=1000)
     bot_processes: int = Field(1, ge=1, le=64)

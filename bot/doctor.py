@@ -117,6 +117,9 @@ async def run_checks(
     )
     await report.check("database", lambda: check_database(settings))
 
+    if settings.webhook_url:  # issue 15: without a secret Harbor's events are not served at all
+        report.line(*_harbor_events_line(settings))
+
     try:
         connection = connect_harbor(settings, transport=transport)
     except Exception as exc:
@@ -141,6 +144,16 @@ async def run_checks(
         if await report.check("telegram", lambda: _check_telegram(settings, telegram_request, webhook)):
             await report.check("webhook", lambda: _check_webhook(settings, webhook))
     return 1 if report.failed else 0
+
+
+def _harbor_events_line(settings: Settings) -> tuple[str, str, str]:
+    if settings.harbor_webhook_secret and settings.harbor_webhook_secret.get_secret_value().strip():
+        return "PASS", "harbor events", f"POST {settings.webhook_url}/harbor verified with HARBOR_WEBHOOK_SECRET"
+    return (
+        "SKIP",
+        "harbor events",
+        "HARBOR_WEBHOOK_SECRET is not set: POST /harbor answers 404 and the watch polls every LOCKER_POLL_SECONDS",
+    )
 
 
 async def _check_token(client: HarborClient, env: str) -> str:

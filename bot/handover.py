@@ -69,11 +69,12 @@ class CollectorHoldsKey(DeliveryProblem):
     """The collector the sender would replace holds a pickup key. Harbor has no call to revoke a
     token, so that key opens the locker until it expires: the sender decides, knowing until when."""
 
-    def __init__(self, delivery: Delivery, holder: User | None, until: datetime) -> None:
+    def __init__(self, delivery: Delivery, holder: User | None, until: datetime, *, link: bool = False) -> None:
         super().__init__(delivery.id)
         self.delivery = delivery
         self.holder = holder
         self.until = until
+        self.link = link  # KEY_MODE=link: a Locker Open link, which works until it is used, not until `until`
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class Dropped:
 
     user_id: int
     keys: list[IssuedKey]
+    link_live: bool = False  # KEY_MODE=link: they hold a Locker Open link Harbor has not called spent
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ class HandoverService:
         self.repo = deliveries.repo
         self.harbor = deliveries.harbor
         self.policy = deliveries.policy
+        self.link_requests = deliveries.link_requests
 
     def now(self) -> datetime:
         return self.deliveries.now()
@@ -171,7 +174,9 @@ class HandoverService:
             # working key, the sender hears until when (the claimer cannot be asked to wait).
             live = self._live_until(dropped)
             extra: dict[str, object] = {}
-            if live is not None and dropped is not None:
+            if dropped is not None and dropped.link_live:
+                extra = {"previous": dropped.user_id, "link_live": True}
+            elif live is not None and dropped is not None:
                 extra = {"previous": dropped.user_id, "until": live.isoformat()}
             told = [notice(NoticeKind.CLAIMED, delivery.sender_id, delivery, tag=link.id, claimer=user_id, **extra)]
             told += self._tell_dropped(delivery, dropped)
@@ -241,6 +246,8 @@ class HandoverService:
             return
         assert delivery.id is not None
         now = self.now()
+        if await self._holds_live_link(delivery, previous):
+            raise CollectorHoldsKey(delivery, await self.repo.get_user(previous), now, link=True)
         live = [
             key.expires_at
             for key in await self.repo.keys_of(delivery.id, kind=KeyKind.PICKUP, states=[KeyState.ACTIVE])
@@ -249,18 +256,35 @@ class HandoverService:
         if live:
             raise CollectorHoldsKey(delivery, await self.repo.get_user(previous), max(live))
 
+    async def _holds_live_link(self, delivery: Delivery, user_id: int) -> bool:
+        """KEY_MODE=link: was this person sent a pick-up link Harbor has not called spent? It opens the
+        locker until it is used, whatever the key row's expiry (bot/deliveries/link_requests.py)."""
+        assert delivery.id is not None
+        requests = {
+            key.harbor_token_id
+            for key in await self.repo.link_keys_of(delivery.id, KeyKind.PICKUP)
+            if key.user_id == user_id and key.harbor_token_id
+        }
+        return any([not await self.link_requests.spent(request_id) for request_id in sorted(requests)])
+
     def _live_until(self, dropped: Dropped | None) -> datetime | None:
         """Until when the dropped collector's keys still open the locker at Harbor (None: they don't)."""
         now = self.now()
         live = [key.expires_at for key in (dropped.keys if dropped else []) if key.expires_at > now]
         return max(live, default=None)
 
+    def _live_extra(self, dropped: Dropped | None) -> dict[str, object]:
+        """What a notice says of the dropped collector's key: a link until used, or a token until when."""
+        if dropped is not None and dropped.link_live:
+            return {"link_live": True}
+        live = self._live_until(dropped)
+        return {"until": live.isoformat()} if live is not None else {}
+
     def _tell_dropped(self, delivery: Delivery, dropped: Dropped | None) -> list[Notice]:
         if dropped is None:
             return []
         keys = [key.id for key in dropped.keys if key.id is not None]
-        live = self._live_until(dropped)
-        extra = {"until": live.isoformat()} if live is not None else {}
+        extra = self._live_extra(dropped)
         return [notice(NoticeKind.UNASSIGNED, dropped.user_id, delivery, tag=len(keys), key_ids=keys, **extra)]
 
     async def _drop_collector(self, delivery: Delivery, new_collector_id: int) -> Dropped | None:
@@ -276,7 +300,7 @@ class HandoverService:
                 done = await self.repo.set_key_state(key.id, KeyState.VOID)
                 if done is not None:
                     voided.append(done)
-        return Dropped(previous, voided)
+        return Dropped(previous, voided, link_live=await self._holds_live_link(delivery, previous))
 
     async def _set_collector(
         self,
@@ -380,9 +404,10 @@ class HandoverService:
                 ):
                     continue
                 dropped = await self._drop_collector(delivery, delivery.sender_id)
-                live = self._live_until(dropped)
-                extra = {"until": live.isoformat()} if live is not None else {}
-                told = [notice(NoticeKind.COURIER_GONE, delivery.sender_id, delivery, courier=courier_id, **extra)]
+                extra = self._live_extra(dropped)
+                told = [
+                    notice(NoticeKind.COURIER_GONE, delivery.sender_id, delivery, tag="", courier=courier_id, **extra)
+                ]
                 told += self._tell_dropped(delivery, dropped)
                 done = await self.repo.transition(
                     job.id,

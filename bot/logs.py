@@ -40,6 +40,9 @@ SECRET_FIELDS = frozenset(
         "id_token",
         "client_secret",
         "secret_token",
+        # A Locker Open link (docs/harbor-api.md §6) opens a door however old it is: the whole link is secret.
+        "linkToken",
+        "link_token",
     }
 )
 # A registered secret shorter than this would blank out ordinary words all over the log.
@@ -94,6 +97,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     # Harbor's `?start=37.7,-122.4` area searches.
     (re.compile(rf"(?i)([?&]start=){_B64URL}{{16,}}"), r"\g<1><code>"),
     (re.compile(rf"(/start(?:@\w+)?\s+){_B64URL}{{16,}}"), r"\g<1><code>"),
+    # Locker Open links (`…/pickup?token=<base64url>.<sig>`, `locker-open://dropoff?token=…`), also
+    # URL-encoded inside a form body or a quoted URL: the token is a bearer key to a locker.
+    (re.compile(r"(?i)((?:[?&]|%3F|%26)token(?:=|%3D))[A-Za-z0-9_.~-]{8,}"), rf"\g<1>{REDACTED}"),
 )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Bot, BotCommand, BotCommandScopeChat, BotCommandScopeDefault
-from telegram.error import BadRequest
+from telegram.error import BadRequest, RetryAfter
 
 from bot.config import Settings
 from bot.ui import locales
@@ -42,6 +42,9 @@ async def set_chat_menu(bot: Bot, chat_id: int, language: str, *, admin: bool) -
         await bot.set_my_commands(commands(names, language), scope=BotCommandScopeChat(chat_id))
     except BadRequest as exc:
         log.info("menu for chat %s not set (%s); it will be once they write to the bot", chat_id, exc)
+        return False
+    except RetryAfter:  # flood control beyond the limiter's retries: the menu is a nicety, the answer is out
+        log.warning("menu for chat %s not set: Telegram's flood control", chat_id)
         return False
     return True
 

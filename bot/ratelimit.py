@@ -25,9 +25,10 @@ Which calls count. Only calls that put a message in a chat or change one: ``send
 ``sendChatAction``: a typing indicator is no message, and counting it would delay the reply it
 announces by a second), ``copyMessage(s)``, ``forwardMessage(s)``, ``editMessage*``,
 ``stopMessageLiveLocation``, ``stopPoll``, ``setGameScore``; edits change what the chat shows and draw
-the same flood control in practice. ``sendMediaGroup`` costs one per item, ``copyMessages`` and
+the same flood control in practice. ``setMyCommands`` and ``deleteMyCommands`` count against the overall
+rate too (no chat), and their 429 makes only that call wait. ``sendMediaGroup`` costs one per item, ``copyMessages`` and
 ``forwardMessages`` one per message id. Everything else (``answerCallbackQuery``, ``answerInlineQuery``,
-``getMe``, ``setMyCommands``, ``deleteMessage``, ``getChat`` ...) sends no message: it goes straight
+``getMe``, ``deleteMessage``, ``getChat`` ...) sends no message: it goes straight
 through, neither counted against the overall rate nor per chat. A counted call without ``chat_id``
 (an edit by ``inline_message_id``) counts only against the overall rate. ``getUpdates`` never reaches a
 rate limiter (ExtBot skips it). ``allow_paid_broadcast`` calls are counted like any other: the bot does
@@ -93,6 +94,10 @@ _MESSAGE_PREFIXES: Final = (
     "setGameScore",
 )
 _NOT_MESSAGES: Final = frozenset({"sendChatAction"})
+# Calls that set up the bot itself (its command menus): counted against the overall rate like a message,
+# so a flood of /language cannot exceed it, and a 429 on one makes that call wait, not every call: it is
+# about the method, not about any chat (issue 15).
+_BOT_SETUP: Final = frozenset({"setMyCommands", "deleteMyCommands"})
 _PER_ITEM: Final = {"sendMediaGroup": "media", "copyMessages": "message_ids", "forwardMessages": "message_ids"}
 
 
@@ -108,6 +113,8 @@ class Priority(Enum):
 
 def message_cost(endpoint: str, data: Mapping[str, Any]) -> int:
     """How many messages a call counts for (0: not rate limited); see the module docstring."""
+    if endpoint in _BOT_SETUP:
+        return 1
     if endpoint in _NOT_MESSAGES or not endpoint.startswith(_MESSAGE_PREFIXES):
         return 0
     field = _PER_ITEM.get(endpoint)
@@ -294,6 +301,10 @@ class FairRateLimiter(BaseRateLimiter[Priority]):
                     raise
                 attempt += 1
                 seconds = _retry_seconds(exc) + RETRY_MARGIN
+                if endpoint in _BOT_SETUP:
+                    log.info("%s: flood control, this call waits %.1f s (retry %d)", endpoint, seconds, attempt)
+                    await asyncio.sleep(seconds)
+                    continue
                 log.info("%s: flood control, pausing all calls for %.1f s (retry %d)", endpoint, seconds, attempt)
                 self._paused_until = max(self._paused_until, self._clock() + seconds)
                 self._wake_dispatcher(self._clock())

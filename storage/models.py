@@ -266,6 +266,14 @@ class IssuedKey(SQLModel, table=True):
     state: KeyState = Field(default=KeyState.ACTIVE, index=True, sa_type=_enum(KeyState))
     expires_at: datetime = Field(sa_column=_when(nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+    # KEY_MODE=link only (bot/deliveries/link_requests.py): a Locker Open request opens its locker until
+    # Harbor says it is spent, whatever `state` says. The locker it opens, the link sealed (encrypted
+    # under a key derived from the bot's secrets) so the same request can be sent again instead of a
+    # second live one, and when Harbor was seen to call it used or expired.
+    tower_id: str | None = None
+    locker_id: int | None = None
+    sealed_link: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    link_spent_at: datetime | None = Field(default=None, sa_column=_when())
 
 
 class DeliveryEvent(SQLModel, table=True):
@@ -429,3 +437,13 @@ class RateGate(SQLModel, table=True):
 
     name: str = Field(sa_column=Column(Text, primary_key=True, nullable=False))
     next_at: datetime = Field(sa_column=_when(nullable=False))
+
+
+class TowerLook(SQLModel, table=True):
+    """When a tower was last asked to be looked at out of turn (a Harbor event, a return page): many
+    asks within a few seconds become one Harbor read (bot/web_look.py)."""
+
+    __tablename__ = "tower_looks"
+
+    tower_id: str = Field(sa_column=Column(Text, primary_key=True))
+    look_at: datetime = Field(sa_column=_when(nullable=False))

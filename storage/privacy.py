@@ -58,31 +58,27 @@ class PrivacyStore:
 
         Kept while a delivery is open: the user row (names blanked), that delivery, its keys, links,
         events and pending announcements; they run their course and /forget can be repeated after.
+
+        "Finished" is decided inside each statement (a subquery on the delivery's state), not from a
+        list read first: a delivery the same person creates meanwhile is open when a statement runs,
+        so it is never anonymised (issue 15).
         """
+        finished_ids = select(Delivery.id).where(col(Delivery.state).not_in(list(OPEN_STATES)))
+        is_open = col(Delivery.state).in_(list(OPEN_STATES))
+        mine = or_(col(Delivery.sender_id) == user_id, col(Delivery.collector_id) == user_id)
+
+        def finished(column: int) -> ColumnElement[bool]:
+            return col(column).in_(finished_ids)
+
         async with self._session() as session:
-            open_ids = [
-                d.id
-                for d in await session.exec(
-                    select(Delivery).where(
-                        col(Delivery.state).in_(list(OPEN_STATES)),
-                        or_(col(Delivery.sender_id) == user_id, col(Delivery.collector_id) == user_id),
-                    )
-                )
-                if d.id is not None
-            ]
-            closed = ~col(Delivery.id).in_(open_ids)
-
-            def finished(column: int) -> ColumnElement[bool]:
-                return ~col(column).in_(open_ids)
-
             states = await session.execute(delete(ChatState).where(col(ChatState.chat_id) == user_id))
             sent = await session.execute(
                 update(Delivery)
-                .where(col(Delivery.sender_id) == user_id, closed)
+                .where(col(Delivery.sender_id) == user_id, ~is_open)
                 .values(sender_id=FORGOTTEN, status_chat_id=None, status_message_id=None)
             )
             collected = await session.execute(
-                update(Delivery).where(col(Delivery.collector_id) == user_id, closed).values(collector_id=None)
+                update(Delivery).where(col(Delivery.collector_id) == user_id, ~is_open).values(collector_id=None)
             )
             keys = await session.execute(
                 delete(IssuedKey).where(
@@ -114,19 +110,22 @@ class PrivacyStore:
                     or_(col(OutboxMessage.chat_id) == user_id, *(col(OutboxMessage.body).like(n) for n in names)),
                 )
             )
-            user = await session.get(User, user_id)
-            deleted = False
-            if user is not None and not open_ids:
-                await session.delete(user)
-                deleted = True
-            elif user is not None:
-                user.first_name, user.last_name, user.username, user.language = "", None, None, None
-                user.chosen_language = None
-                session.add(user)
+            # The row goes only if no open delivery needs it, decided in the same statement.
+            gone = await session.execute(
+                delete(User).where(col(User.id) == user_id, ~select(Delivery.id).where(is_open, mine).exists())
+            )
+            deleted = bool(getattr(gone, "rowcount", 0))
+            if not deleted:
+                await session.execute(
+                    update(User)
+                    .where(col(User.id) == user_id)
+                    .values(first_name="", last_name=None, username=None, language=None, chosen_language=None)
+                )
+            open_ids = [d.id for d in await session.exec(select(Delivery).where(is_open, mine)) if d.id is not None]
             await session.commit()
 
             def count(result: object) -> int:
-                return int(result.rowcount)  # type: ignore[attr-defined]
+                return int(getattr(result, "rowcount", 0) or 0)
 
             return Forgotten(
                 user_deleted=deleted,

@@ -170,3 +170,43 @@ class KeysAndLinks(RepositoryBase):
             await self._record(session, notices)
             await session.commit()
             return True
+
+    # Locker Open requests (KEY_MODE=link) ------------------------------------------------------
+
+    async def link_keys_of(self, delivery_id: int, kind: KeyKind) -> list[IssuedKey]:
+        """The delivery's link keys of this kind whose request Harbor has not been seen to spend, newest first."""
+        async with self._session() as session:
+            stmt = select(IssuedKey).where(
+                IssuedKey.delivery_id == delivery_id,
+                IssuedKey.kind == kind,
+                col(IssuedKey.sealed_link).is_not(None),
+                col(IssuedKey.link_spent_at).is_(None),
+            )
+            return list(await session.exec(stmt.order_by(col(IssuedKey.id).desc())))
+
+    async def unspent_links_on_locker(self, tower_id: str, locker_id: int, *, besides: int) -> list[IssuedKey]:
+        """Link keys of other deliveries than `besides` that may still open this locker."""
+        async with self._session() as session:
+            stmt = select(IssuedKey).where(
+                IssuedKey.tower_id == tower_id,
+                IssuedKey.locker_id == locker_id,
+                IssuedKey.delivery_id != besides,
+                col(IssuedKey.sealed_link).is_not(None),
+                col(IssuedKey.link_spent_at).is_(None),
+            )
+            return list(await session.exec(stmt.order_by(col(IssuedKey.id))))
+
+    async def mark_link_spent(self, request_id: str, *, at: datetime) -> None:
+        """Harbor says this request is used or expired: every key that carried it stops counting as live.
+        The sealed link goes too: it opens nothing any more, and nothing is kept that need not be."""
+        async with self._session() as session:
+            await session.execute(
+                update(IssuedKey)
+                .where(
+                    col(IssuedKey.harbor_token_id) == request_id,
+                    col(IssuedKey.sealed_link).is_not(None),
+                    col(IssuedKey.link_spent_at).is_(None),
+                )
+                .values(link_spent_at=at, sealed_link="")
+            )
+            await session.commit()

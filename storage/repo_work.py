@@ -18,6 +18,7 @@ from storage.models import (
     OutboxMessage,
     OutboxState,
     ScheduledJob,
+    TowerLook,
 )
 from storage.repo_base import Notice, RepositoryBase, insert_for
 from storage.types import utcnow
@@ -211,6 +212,41 @@ class SharedWork(RepositoryBase):
             inserted = (await session.execute(stmt)).first()
             await session.commit()
             return inserted is not None
+
+    async def forget_events_before(self, cutoff: datetime) -> int:
+        """The retention sweep of seen events: an event older than this is refused by its own timestamp."""
+        async with self._session() as session:
+            result = await session.execute(delete(HarborEvent).where(col(HarborEvent.received_at) < cutoff))
+            await session.commit()
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    # looks at a tower out of turn ----------------------------------------------------------------
+
+    async def arrange_look(self, tower_id: str, *, now: datetime, every: timedelta) -> datetime | None:
+        """When to look at this tower for a new ask, or None when a look already arranged covers it.
+
+        At most one look per `every` per tower, whoever asks and however often: an ask within `every`
+        of the last look moves to `every` after it; asks while a later look is arranged add nothing.
+        Compare-and-set on the row, so two processes asking at once arrange one look."""
+        async with self._session() as session:
+            row = await session.get(TowerLook, tower_id)
+            if row is None:
+                stmt = insert_for(session)(TowerLook).values(tower_id=tower_id, look_at=now)
+                stmt = stmt.on_conflict_do_nothing(index_elements=["tower_id"]).returning(TowerLook.tower_id)
+                inserted = (await session.execute(stmt)).first()
+                await session.commit()
+                return now if inserted is not None else None
+            last = row.look_at
+            if last > now:
+                return None
+            at = max(now, last + every)
+            moved = await session.execute(
+                update(TowerLook)
+                .where(col(TowerLook.tower_id) == tower_id, col(TowerLook.look_at) == last)
+                .values(look_at=at)
+            )
+            await session.commit()
+            return at if getattr(moved, "rowcount", 0) == 1 else None
 
     # health ----------------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ class Refitted:
     old_size: str
     issued: IssuedKeyView
     voided_keys: list[IssuedKey]
+    old_link_live: bool = False  # KEY_MODE=link: the old locker is kept until Harbor's hold ends its link
 
 
 class FitService:
@@ -94,14 +95,32 @@ class FitService:
             old = (delivery.locker_name or "?", delivery.size_name)
             held: tuple[Locker, links.LockerOpenRequest | None] | None
             if d.policy.link_mode:
+                if delivery.state in (S.RESERVED, S.AWAITING_DROPOFF):
+                    # Each new link holds a locker: the caps of SDK keys apply (closes and raises past them).
+                    await d._within_hold_limit(
+                        delivery, await self.repo.keys_of(delivery.id, kind=KeyKind.DROPOFF), user_id
+                    )
                 held = await self._hold_by_link(delivery.id, delivery.location_id, sizes, lockers)
             else:
                 held = await self._hold_by_reservation(sizes, free)
             if held is None:
-                raise NoBiggerSize(delivery, LocationOffer(location, free_sizes(free)))
+                # The size that did not fit is no answer to "it didn't fit".
+                others = [lk for lk in free if lk.type.id != delivery.size_id]
+                raise NoBiggerSize(delivery, LocationOffer(location, free_sizes(others)))
             new, request = held
+            old_link_live = d.policy.link_mode and await self._old_link_live(delivery)
             try:
-                await self._give_back(delivery, occupied)
+                if old_link_live:
+                    # Its drop-off link may still open it: not given back early, Harbor's hold ends it.
+                    await self.repo.add_event(
+                        delivery.id,
+                        "old_link_live",
+                        actor_id=user_id,
+                        detail=f"locker {delivery.locker_name} kept until Harbor's hold ends: its unused "
+                        "Locker Open request may still open it",
+                    )
+                else:
+                    await self._give_back(delivery, occupied)
             except ServiceUnavailable:
                 await self._release_new(new, reserved=request is None)
                 raise
@@ -140,12 +159,13 @@ class FitService:
                 raise WrongState(current_delivery)
             if request is not None:
                 # Link mode: the request that holds the new locker is the new key.
+                await self.links.requests.note_if_live_elsewhere(moved)
                 expires = self.links.dropoff_expiry()
                 key = self.links.key("dropoff", request, new, expires)
                 issued = await d.record_issued(
                     moved, key, KeyKind.DROPOFF, user_id, chat_id, to_state=S.AWAITING_DROPOFF, harbor_id=request.id
                 )
-                return Refitted(*old, issued, voided)
+                return Refitted(*old, issued, voided, old_link_live)
         # SDK mode: the new reservation's key, as the key button would make it (it takes the lock itself).
         issued = await d.issue_dropoff_key(delivery_id, user_id, chat_id)
         return Refitted(*old, issued, voided)
@@ -175,6 +195,17 @@ class FitService:
                 raise ServiceUnavailable(str(exc)) from exc
             return await self.links.locker_of(request, location_id, lockers), request
         return None
+
+    async def _old_link_live(self, delivery: Delivery) -> bool:
+        """Does a drop-off request of this delivery for its current locker possibly still open it?"""
+        assert delivery.id is not None
+        rows = await self.repo.link_keys_of(delivery.id, KeyKind.DROPOFF)
+        mine = {
+            row.harbor_token_id
+            for row in rows
+            if row.harbor_token_id and (row.tower_id, row.locker_id) == (delivery.tower_id, delivery.locker_id)
+        }
+        return any([not await self.links.requests.spent(request_id) for request_id in sorted(mine)])
 
     async def _give_back(self, delivery: Delivery, occupied: bool) -> None:
         """Cancel the old reservation, or release the old locker (empty, the customer says, if occupied)."""

@@ -4,8 +4,11 @@ Harbor picks the locker for a drop-off request and holds it for a fixed 5 minute
 size tap *is* the request: the delivery records the locker Harbor chose and the customer gets the link
 at once (DRAFT -> RESERVED -> AWAITING_DROPOFF in one step). A new drop-off link is a new request,
 which may hold another locker: the delivery moves to it and the old hold is given back. A pick-up link
-is a request for the delivery's locker. Expiry, the watch and completion are those of SDK keys; the
-link itself (like key material) is never logged or stored, only the request id.
+is a request for the delivery's locker. Expiry, the watch and completion are those of SDK keys.
+
+An unused request may open its locker long after the bot shows its key as expired (docs/harbor-api.md §14):
+while Harbor has not said it is spent, the next key of that kind is the same request sent again
+(bot/deliveries/link_requests.py), its link kept sealed for that; never logged, never in clear.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.deliveries import harbor_care
+from bot.deliveries.link_requests import Resendable, resend_expiry
 from bot.deliveries.model import (
     AlreadyOpen,
     IssuedKeyView,
     LocationOffer,
+    LockerStillInUse,
     ServiceUnavailable,
     SizeOffer,
     SizeRanOut,
@@ -55,6 +60,7 @@ class NoLockerOfSize(ServiceUnavailable):
 class LinkKeys:
     def __init__(self, deliveries: DeliveryService) -> None:
         self.deliveries = deliveries
+        self.requests = deliveries.link_requests
 
     @property
     def harbor(self) -> HarborClient:
@@ -70,6 +76,9 @@ class LinkKeys:
             raise AlreadyOpen(existing)
         location, lockers = await d.search.location_and_lockers(location_id)
         size_name = next((lk.type.name for lk in lockers if lk.type.id == size_id), str(size_id))
+        if not any(lk.is_available and lk.type.id == size_id for lk in lockers):
+            # None free (or a size the location does not have: a made-up button): no request, no row.
+            raise SizeRanOut(LocationOffer(location, free_sizes(lockers)), size_name)
         described = next((lk.type.description for lk in lockers if lk.type.id == size_id), None)
         delivery = await d.create_draft(user_id, location, size_id, size_name, size_description=described)
         assert delivery.id is not None
@@ -107,6 +116,7 @@ class LinkKeys:
             current = await d.repo.get_delivery(delivery.id)
             assert current is not None
             raise WrongState(current)
+        await self.requests.note_if_live_elsewhere(reserved)
         key = self.key("dropoff", request, locker, expires)
         return await d.record_issued(
             reserved, key, KeyKind.DROPOFF, user_id, chat_id, to_state=S.AWAITING_DROPOFF, harbor_id=request.id
@@ -120,6 +130,11 @@ class LinkKeys:
             # The old link was used after all (the watch has not seen it yet): nothing to renew.
             moved, _ = await d.mark_in_locker(delivery)
             raise WrongState(moved or delivery)
+        again = await self.requests.resendable(delivery, KeyKind.DROPOFF)
+        if again is not None:
+            expires = resend_expiry(again, d.now(), d.policy.key_seconds, KeyKind.DROPOFF)
+            if expires is not None:  # within Harbor's hold: the same request, not a second live one
+                return await self._resend(delivery, again, "dropoff", expires, user_id, chat_id, S.AWAITING_DROPOFF)
         try:
             request = await self.dropoff_request(delivery.id, delivery.location_id, delivery.size_id)
         except HarborError as exc:
@@ -159,9 +174,23 @@ class LinkKeys:
                 **locker_columns(locker),
                 **changes,
             )
-        except (Conflict, WrongState):
+        except Conflict:
+            # Harbor chose a locker another open delivery holds (emptied a moment ago): the key row
+            # written for it is void (record_issued), the customer hears exactly that.
+            await harbor_care.release_quietly(self.harbor, locker.tower_id, locker.id)
+            await d.repo.add_event(
+                delivery.id,
+                "link_locker_in_use",
+                actor_id=event_actor,
+                detail=f"Harbor chose locker {locker.name} (id {locker.id}), which another open delivery holds; "
+                f"Locker Open request {request.id} not sent",
+            )
+            raise LockerStillInUse(delivery, locker.name) from None
+        except WrongState:
             await harbor_care.release_quietly(self.harbor, locker.tower_id, locker.id)
             raise
+        if moved:
+            await self.requests.note_if_live_elsewhere(issued.delivery)
         if moved and old[0] is not None and old[1] is not None:
             await d.repo.add_event(
                 delivery.id,
@@ -188,6 +217,11 @@ class LinkKeys:
         """A pick-up link for the delivery's locker (the caller holds the lock and checked who may)."""
         assert delivery.id is not None and delivery.locker_id is not None and delivery.tower_id
         policy = self.deliveries.policy
+        again = await self.requests.resendable(delivery, KeyKind.PICKUP)
+        if again is not None:  # the request already made may still open the locker: the same one again
+            expires = resend_expiry(again, self.deliveries.now(), policy.key_seconds, KeyKind.PICKUP)
+            assert expires is not None
+            return await self._resend(delivery, again, "pickup", expires, user_id, chat_id, S.AWAITING_PICKUP)
         try:
             request = await self.harbor.pickup_link(
                 delivery.locker_id,
@@ -211,6 +245,37 @@ class LinkKeys:
         )
 
     # helpers ---------------------------------------------------------------------------------
+
+    async def _resend(
+        self,
+        delivery: Delivery,
+        again: Resendable,
+        kind: links.LinkKind,
+        expires: datetime,
+        user_id: int,
+        chat_id: int,
+        to_state: DeliveryState,
+    ) -> IssuedKeyView:
+        """The same Locker Open request as a new key message (a new key row, the same request id)."""
+        assert delivery.tower_id and delivery.locker_id is not None
+        key = LinkKey(kind, again.url, delivery.tower_id, delivery.locker_id, delivery.locker_name or "?", expires)
+        issued = await self.deliveries.record_issued(
+            delivery,
+            key,
+            KeyKind(kind),
+            user_id,
+            chat_id,
+            to_state=to_state,
+            harbor_id=again.record.harbor_token_id,
+        )
+        assert delivery.id is not None
+        await self.deliveries.repo.add_event(
+            delivery.id,
+            "link_resent",
+            actor_id=user_id,
+            detail=f"Locker Open request {again.record.harbor_token_id} may still be live: sent again",
+        )
+        return issued
 
     def key(self, kind: links.LinkKind, request: links.LockerOpenRequest, locker: Locker, expires: datetime) -> LinkKey:
         if request.link_token is None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypedDict
 
 from bot.config import Settings
+from bot.deliveries import sealing
 from bot.geo import Point
 from bot.harbor.models import Location, Locker, LockerType
 from bot.keys import LinkKey, LockerKey
@@ -36,13 +39,25 @@ class Policy:
 
     def return_url(self, delivery_id: int) -> str:
         """Where Locker Open sends the customer after an attempt; "" (no redirect) without a public URL.
-        The delivery is in the path: what Harbor appends to the query is not documented (§6.3)."""
-        return f"{self.webhook_url}/harbor/return/{delivery_id}" if self.webhook_url else ""
+        The delivery is in the path, signed (bot/deliveries/sealing.py): what Harbor appends to the
+        query is not documented (§6.3), and a bare id would let anyone name any delivery."""
+        if not self.webhook_url:
+            return ""
+        return f"{self.webhook_url}/harbor/return/{sealing.return_token(self.secret, delivery_id)}"
+
+    admin_ids: frozenset[int] = frozenset()  # told when a locker may open with a link the bot no longer owns
+    # Derived from the bot token and the Harbor client secret (sealing.derive_secret): signs return
+    # URLs and seals kept Locker Open links.
+    secret: bytes = field(default=b"", repr=False)
 
     pickup_key_seconds: int = 120
     dropoff_max_keys: int = 3
     dropoff_max_hold_seconds: int = 1800
     chat_state_retention_seconds: int = 3600
+
+    def hold_ends_at(self, created_at: datetime) -> datetime:
+        """The latest moment one reservation may keep its locker, however many keys lapse."""
+        return created_at + timedelta(seconds=self.dropoff_max_hold_seconds)
 
     def key_duration(self, kind: str) -> int:
         """Seconds a key of this kind ("dropoff" or "pickup") lasts."""
@@ -65,6 +80,13 @@ class Policy:
             dropoff_max_keys=settings.dropoff_max_keys,
             dropoff_max_hold_seconds=settings.dropoff_max_hold_seconds,
             chat_state_retention_seconds=settings.chat_state_retention_seconds,
+            admin_ids=settings.admin_ids,
+            secret=sealing.derive_secret(
+                *(
+                    s.get_secret_value() if s else None
+                    for s in (settings.telegram_bot_token, settings.harbor_client_secret)
+                )
+            ),
         )
 
 
@@ -124,6 +146,7 @@ class Closed:
 class ChangeKind(StrEnum):
     IN_LOCKER = "in_locker"
     COMPLETED = "completed"
+    OPENED_WITHOUT_KEY = "opened_without_key"  # an item went from a locker nobody had a key for
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +237,15 @@ class ServiceUnavailable(DeliveryProblem):
     """Harbor did not answer (or answered with an error we cannot act on); nothing was changed."""
 
 
+class LockerStillInUse(DeliveryProblem):
+    """Harbor chose, for a new link, a locker another open delivery holds; `delivery` is unchanged."""
+
+    def __init__(self, delivery: Delivery, locker_name: str) -> None:
+        super().__init__(delivery.id)
+        self.delivery = delivery
+        self.locker_name = locker_name
+
+
 class LockerColumns(TypedDict):
     tower_id: str
     locker_id: int
@@ -251,7 +283,10 @@ def client_info(delivery_id: int) -> str:
 
 def delivery_of_client_info(value: str | None) -> int | None:
     """The delivery a Harbor webhook's `client_info` names, when it is one of ours."""
-    prefix = "harbor-bot:delivery:"
-    if value and value.startswith(prefix) and value[len(prefix) :].isdigit():
-        return int(value[len(prefix) :])
-    return None
+    # ASCII digits, a bounded number of them: `str.isdigit()` also accepts "²", which int() refuses,
+    # and int() refuses more than 4300 digits; both came from outside.
+    match = _CLIENT_INFO.fullmatch(value) if isinstance(value, str) else None
+    return int(match[1]) if match else None
+
+
+_CLIENT_INFO = re.compile(r"harbor-bot:delivery:([0-9]{1,18})")

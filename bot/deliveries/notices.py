@@ -24,6 +24,9 @@ class NoticeKind(StrEnum):
     UNASSIGNED = "unassigned"  # to a collector the sender replaced
     COURIER_JOB = "courier_job"  # to a courier: a pickup for them
     COURIER_GONE = "courier_gone"  # to the sender: their courier was removed; choose again
+    # issue 15 (KEY_MODE=link): a Locker Open request outlives the bot's records
+    LOCKER_LINK_LIVE = "locker_link_live"  # to admins: a locker given out may still open with an old link
+    OPENED_WITHOUT_KEY = "opened_without_key"  # to the sender and admins: an item went without a key of ours
 
 
 def notice(kind: NoticeKind, chat_id: int, delivery: Delivery, *, tag: str | int = "", **extra: object) -> Notice:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.deliveries import harbor_care, notices
+from bot.deliveries.link_requests import LinkRequests, link_columns
 from bot.deliveries.model import (
     AlreadyOpen,
     Closed,
@@ -91,6 +92,7 @@ class DeliveryService:
         self.search = search or LocationSearch(harbor, policy)
         self.locks = locks or Locks(None)
         self.now = now
+        self.link_requests = LinkRequests(harbor, repo, policy, lambda: self.now())  # KEY_MODE=link
         # Locker Open links (KEY_MODE=link): wired by the composition root, since they build on this service.
         self.links: LinkIssuer | None = None
         self._remembered: OrderedDict[int, tuple[Person, float]] = OrderedDict()  # id -> (as written, when)
@@ -303,19 +305,15 @@ class DeliveryService:
                 delivery, token, KeyKind.DROPOFF, user_id, chat_id, to_state=S.AWAITING_DROPOFF, seconds=duration
             )
 
-    def hold_ends_at(self, delivery: Delivery) -> datetime:
-        """The latest moment one reservation may keep its locker, however many keys lapse."""
-        return delivery.created_at + timedelta(seconds=self.policy.dropoff_max_hold_seconds)
-
     async def _within_hold_limit(self, delivery: Delivery, keys: Sequence[IssuedKey], user_id: int) -> int:
         """The seconds the next drop-off key may last; past the cap (keys or time) the locker goes back.
 
         Without a cap, letting each key lapse and asking for another would hold a locker forever.
         `keys` are the delivery's drop-off keys; those voided without being delivered (their photo never
-        arrived) do not count.
+        arrived) do not count; those "It didn't fit" voided after they were sent do.
         """
-        used = sum(1 for key in keys if key.state is not KeyState.VOID)
-        left = (self.hold_ends_at(delivery) - self.now()).total_seconds()
+        used = sum(1 for key in keys if key.state is not KeyState.VOID or key.message_id is not None)
+        left = (self.policy.hold_ends_at(delivery.created_at) - self.now()).total_seconds()
         if used < self.policy.dropoff_max_keys and left >= 1:
             return int(min(self.policy.key_seconds, left))
         try:
@@ -389,27 +387,31 @@ class DeliveryService:
                 user_id=user_id,
                 chat_id=chat_id,
                 harbor_token_id=None if harbor_id is None else str(harbor_id),
-                # A link's life is Harbor's hold (links.py); an SDK key's is what was asked of Harbor.
-                expires_at=key.expires
+                expires_at=key.expires  # a link's is Harbor's hold (links.py); a token's what we asked
                 if isinstance(key, LinkKey)
                 else self.now() + timedelta(seconds=seconds or self.policy.key_duration(kind.value)),
+                **link_columns(key, self.policy.secret),
             )
         )
-        moved = await self.repo.transition(
-            delivery.id,
-            from_states=[delivery.state],
-            to_state=to_state,
-            actor_id=user_id,
-            event=f"{kind.value}_key_issued",
-            detail=f"key #{record.id}, Harbor {'link request' if isinstance(key, LinkKey) else 'token'} "
-            f"{record.harbor_token_id}",
-            reserved_until=None if kind is KeyKind.DROPOFF else delivery.reserved_until,
-            **changes,
-        )
+        assert record.id is not None
+        try:
+            moved = await self.repo.transition(
+                delivery.id,
+                from_states=[delivery.state],
+                to_state=to_state,
+                actor_id=user_id,
+                event=f"{kind.value}_key_issued",
+                detail=f"key #{record.id}, Harbor {'link request' if isinstance(key, LinkKey) else 'token'} "
+                f"{record.harbor_token_id}",
+                reserved_until=None if kind is KeyKind.DROPOFF else delivery.reserved_until,
+                **changes,
+            )
+        except Conflict:  # two open deliveries on one locker: the key is never sent, so it is void
+            await self.repo.set_key_state(record.id, KeyState.VOID)
+            raise
         if moved is None:
             # The delivery moved on while Harbor made the token (closed by an admin, or by another
             # process): the key must not be used, and a closed delivery's locker must not stay ours.
-            assert record.id is not None
             await self.repo.set_key_state(record.id, KeyState.VOID)
             current = await self.repo.get_delivery(delivery.id)
             assert current is not None
@@ -477,6 +479,8 @@ class DeliveryService:
         key = await self.repo.get_key(key_id)
         if key is None or key.state is not KeyState.ACTIVE:
             return False
+        if key.sealed_link and key.harbor_token_id:  # a link's note says "expired" only if Harbor does
+            await self.link_requests.spent(key.harbor_token_id)
         async with self.lock(key.delivery_id):
             if key.expires_at > self.now() + timedelta(seconds=1):
                 return False
@@ -495,7 +499,8 @@ class DeliveryService:
                 # Harbor gives the locker back when an unused drop-off token expires; the customer
                 # gets one more hold period to ask for a new key before the delivery expires.
                 grace = min(
-                    self.now() + timedelta(seconds=self.policy.reservation_seconds), self.hold_ends_at(delivery)
+                    self.now() + timedelta(seconds=self.policy.reservation_seconds),
+                    self.policy.hold_ends_at(delivery.created_at),
                 )
                 await self.repo.update_delivery(delivery.id, reserved_until=grace)
             return True

@@ -3,6 +3,11 @@ of deliveries there (docs/harbor-api.md §15: a tower's lockers carry their stat
 
 A round is run by one process at a time (bot/scheduler.py); a Harbor webhook event asks for a round
 of one tower at once.
+
+Lockers whose item is in (`in_locker`, nobody given a pickup key yet) are watched too: such a locker
+that is no longer occupied was opened with a key the bot did not give for it (a Locker Open link that
+outlived the bot's records, docs/harbor-api.md §14, or a Harbor-side release). The delivery is closed as
+released and the sender and the admins are told (issue 15).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from storage.models import Delivery, DeliveryState, KeyKind, KeyState
 
 log = logging.getLogger(__name__)
 S = DeliveryState
-WATCHED = (S.AWAITING_DROPOFF, S.AWAITING_PICKUP)
+WATCHED = (S.AWAITING_DROPOFF, S.IN_LOCKER, S.AWAITING_PICKUP)
 
 
 class LockerWatch:
@@ -68,6 +73,8 @@ class LockerWatch:
                     return None
                 moved, used = await self.deliveries.mark_in_locker(delivery)
                 return Change(ChangeKind.IN_LOCKER, moved, used) if moved else None
+            if delivery.state is S.IN_LOCKER and locker_status != OCCUPIED:
+                return await self._opened_without_key(delivery, locker_status)
             if delivery.state is S.AWAITING_PICKUP and locker_status != OCCUPIED:
                 # Any state but occupied means the item is out (the locker may already be reserved by
                 # another provider's customer by the time we look).
@@ -87,6 +94,24 @@ class LockerWatch:
                 )
                 return Change(ChangeKind.COMPLETED, moved, used) if moved else None
             return None
+
+    async def _opened_without_key(self, delivery: Delivery, locker_status: str) -> Change | None:
+        assert delivery.id is not None
+        admins = sorted(self.deliveries.policy.admin_ids)
+        told = [notices.notice(notices.NoticeKind.OPENED_WITHOUT_KEY, delivery.sender_id, delivery)]
+        told += [
+            notices.notice(notices.NoticeKind.OPENED_WITHOUT_KEY, admin, delivery, role="admin") for admin in admins
+        ]
+        log.warning("delivery %s: locker %s opened with no key of ours", delivery.id, delivery.locker_id)
+        closed = await self.deliveries.close(
+            delivery,
+            S.RELEASED,
+            actor_id=None,
+            event="opened_without_key",
+            detail=f"Harbor reports the locker {locker_status} although nobody was given a pickup key",
+            notices=told,
+        )
+        return Change(ChangeKind.OPENED_WITHOUT_KEY, closed.delivery, [])
 
 
 class _HeldLockers:

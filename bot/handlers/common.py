@@ -21,6 +21,7 @@ from bot.deliveries import (
     ItemAlreadyInside,
     LocationNotFound,
     LockerLost,
+    LockerStillInUse,
     Person,
     ServiceUnavailable,
     WrongState,
@@ -30,7 +31,7 @@ from bot.services import Services
 from bot.ui import locales, views
 from bot.ui.handover_views import delivery_view_for
 from bot.ui.texts import Safe, t
-from bot.ui.views import View, callback_args
+from bot.ui.views import View, callback_args, keyboard
 from storage.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ def problem_view(exc: DeliveryProblem, language: str | None, retry: InlineKeyboa
         return View(t("error.location_gone", language))
     if isinstance(exc, LockerLost):
         return views.locker_lost(exc.delivery, language)
+    if isinstance(exc, LockerStillInUse):
+        return View(t("link.locker_in_use", language, locker=exc.locker_name), keyboard([retry]) if retry else None)
     if isinstance(exc, HoldLimitReached):
         return View(t("dropoff.hold_limit", language, locker=exc.delivery.locker_name, name=exc.delivery.location_name))
     if isinstance(exc, ItemAlreadyInside):

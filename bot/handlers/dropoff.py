@@ -275,6 +275,9 @@ async def chose_size(update: Update, context: Context) -> None:
     if not is_private(update):
         await answer(update, raw("key.private_only", language), alert=True)
         return
+    if not await _may_search(update, context):  # a size tap reads the location's lockers at Harbor too
+        await answer(update)
+        return
     svc = services(context)
     who = await remember(update, context)
     chat_id = update.effective_chat.id

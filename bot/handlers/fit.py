@@ -87,7 +87,10 @@ async def _refit(
         message = await reply(update, context, status)
         assert delivery.id is not None
         await svc.deliveries.attach_status_message(delivery.id, message.chat_id, message.message_id)
-    await reply(update, context, link_views.refitted(refitted.old_locker, refitted.old_size, delivery, language))
+    moved = link_views.refitted(
+        refitted.old_locker, refitted.old_size, delivery, language, old_link_live=refitted.old_link_live
+    )
+    await reply(update, context, moved)
     await svc.notifier.send_key(refitted.issued, language)
     await answer(update)  # the button's progress bar ran until the new key was on its way
 

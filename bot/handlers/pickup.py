@@ -71,6 +71,9 @@ def _holds_key_view(exc: CollectorHoldsKey, language: str | None, anyway: Inline
     """Ask the sender before replacing a collector whose key Harbor will honour until it expires."""
     until = fmt.local_time(exc.until, exc.delivery.timezone, lang=language)
     who = exc.holder.display_name if exc.holder else str(exc.delivery.collector_id)
+    if exc.link:  # a Locker Open link works until it is used: waiting ends nothing
+        text = t("handover.collector_has_link", language, who=who, locker=exc.delivery.locker_name)
+        return View(text, keyboard([anyway]))
     text = t("handover.collector_has_key", language, who=who, locker=exc.delivery.locker_name, until=until)
     wait = button(raw("handover.wait_button", language), "wait", exc.delivery.id or 0)
     return View(text, keyboard([wait], [anyway]))
@@ -89,6 +92,20 @@ async def wait_for_key(update: Update, context: Context) -> None:
     try:
         delivery = await svc.handover.check_collector_key(delivery_id, update.effective_user.id)
     except CollectorHoldsKey as exc:
+        if exc.link:
+            await edit_or_send(
+                update,
+                context,
+                View(
+                    t(
+                        "handover.collector_has_link",
+                        lang(update),
+                        who=(exc.holder.display_name if exc.holder else str(exc.delivery.collector_id)),
+                        locker=exc.delivery.locker_name,
+                    )
+                ),
+            )
+            return
         until = fmt.local_time(exc.until, exc.delivery.timezone, lang=lang(update))
         await edit_or_send(update, context, View(t("handover.waiting", lang(update), until=until)))
         return

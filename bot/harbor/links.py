@@ -11,7 +11,10 @@ silent this module settles it, so that a surprise in the real API is a change he
   `{LOCKER_OPEN_URL}/{kind}?token=...` [U: the universal-link host and path are not documented].
 - "No locker available" (§6.1, §8) is recognised by its text whatever the status code (400/404/409).
 - The hold of a drop-off request is fixed at 5 minutes (§6.4); whether an old link still opens after it
-  is [U], so a link key is treated as dead when the hold ends and a new one is a new request.
+  is [U], and a pick-up request has no lifetime at all (§14): an unused request is a live bearer key until
+  Harbor says it is spent. `GET /locker-open-requests/{id}` is read for that: a `state` of `used` or
+  `expired` (the simulator's words) means spent; anything else, or no answer, means possibly live
+  (bot/deliveries/link_requests.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ REQUEST = "/api/v1/locker-open-requests/{request_id}"
 # §6.4: "not configurable".
 DROPOFF_HOLD_SECONDS = 300
 NO_LOCKER_AVAILABLE = "no locker available"
+SPENT_STATES = frozenset({"used", "expired"})
 
 LinkKind = Literal["dropoff", "pickup"]
 
@@ -61,6 +65,12 @@ class LockerOpenRequest(BaseModel):
     locker_id: int | None = Field(None, validation_alias=AliasChoices("lockerId", "locker_id"))
     tower_id: str | None = Field(None, validation_alias=AliasChoices("towerId", "tower_id"))
     link_token: SecretStr | None = Field(None, validation_alias=AliasChoices("linkToken", "link_token"))
+    state: str | None = None  # in `GET /locker-open-requests/{id}` only [U]
+
+    @property
+    def spent(self) -> bool:
+        """Harbor says the link opens nothing any more (used, or its hold over)."""
+        return (self.state or "").lower() in SPENT_STATES
 
     @field_validator("tower_id")
     @classmethod

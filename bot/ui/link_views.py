@@ -90,9 +90,11 @@ def no_locker_for_link(delivery: Delivery, offer: LocationOffer, lang: str | Non
     return fit_offer(delivery, offer, False, lang, text=text)
 
 
-def refitted(old_locker: str, old_size: str, delivery: Delivery, lang: str | None) -> View:
+def refitted(
+    old_locker: str, old_size: str, delivery: Delivery, lang: str | None, *, old_link_live: bool = False
+) -> View:
     text = t(
-        "fit.moved",
+        "fit.moved_link_live" if old_link_live else "fit.moved",
         lang,
         old=old_locker,
         old_size=old_size,

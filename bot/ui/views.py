@@ -269,6 +269,8 @@ def key_caption(key: LockerKey | LinkKey, delivery: Delivery, lang: str | None) 
     """Where, which locker and until when; a Locker Open link's caption says to tap the link instead."""
     kind = "dropoff" if key.kind == KeyKind.DROPOFF.value else "pickup"
     name = f"key.link_{kind}_caption" if isinstance(key, LinkKey) else f"key.{kind}_caption"
+    if isinstance(key, LinkKey) and kind == "pickup":
+        name = "key.link_pickup_caption_live"  # a pick-up request has no end but its use (docs/harbor-api.md §14)
     return t(
         name,
         lang,
@@ -284,7 +286,15 @@ def key_expired(record: IssuedKey, delivery: Delivery, renewable: bool, lang: st
     kind = raw(f"key.kind.{record.kind.value}", lang)
     if not renewable:
         return View(t("key.expired_closed", lang, kind=kind, locker=delivery.locker_name))
-    text = t("key.expired", lang, kind=kind, locker=delivery.locker_name, name=delivery.location_name)
+    # A Locker Open link Harbor has not called spent may still open the locker: say so, not "expired".
+    possibly_live = record.sealed_link is not None and record.link_spent_at is None
+    text = t(
+        "key.link_expired_live" if possibly_live else "key.expired",
+        lang,
+        kind=kind,
+        locker=delivery.locker_name,
+        name=delivery.location_name,
+    )
     action = "key" if record.kind is KeyKind.DROPOFF else "pkey"
     label = raw("dropoff.new_key_button" if record.kind is KeyKind.DROPOFF else "pickup.new_key_button", lang)
     return View(text, keyboard([button(label, action, delivery.id or 0)]))

@@ -261,3 +261,16 @@ def test_doctor_process_with_the_right_secret(harbor_server, tmp_path):
     assert all(line.startswith("PASS") for line in lines), lines
     assert f"sandbox token endpoint {harbor_server}{TOKEN_PATH}" in lines[2]
     assert "Traceback" not in result.stderr
+
+
+def test_doctor_says_harbor_events_are_not_served_without_a_secret(monkeypatch):
+    """Issue 15: `POST /harbor` is served only with HARBOR_WEBHOOK_SECRET; doctor says which it is."""
+    monkeypatch.setenv("HARBOR_ENV", "simulator")
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.com")
+    _, lines = run()
+    [line] = [line for line in lines if "harbor events" in line]
+    assert line.startswith("SKIP harbor events") and "POST /harbor answers 404" in line
+    monkeypatch.setenv("HARBOR_WEBHOOK_SECRET", "harbor-webhook-secret-1")
+    _, lines = run()
+    [line] = [line for line in lines if "harbor events" in line]
+    assert line == "PASS harbor events: POST https://bot.example.com/harbor verified with HARBOR_WEBHOOK_SECRET"

@@ -186,13 +186,12 @@ def test_calls_that_send_no_message_are_not_throttled_or_counted() -> None:
             *(log.send(rl, None, "cb", endpoint="answerCallbackQuery") for _ in range(100)),
             *(log.send(rl, 5, "typing", endpoint="sendChatAction") for _ in range(10)),
             log.send(rl, None, "me", endpoint="getMe"),
-            log.send(rl, None, "cmds", endpoint="setMyCommands"),
         )
         await log.send(rl, 5, "msg")  # neither the overall nor chat 5's bucket was touched
         return log
 
     log = run(main)
-    assert len(log.sent) == 113
+    assert len(log.sent) == 112
     assert set(log.times) == {0.0}
 
 
@@ -203,6 +202,34 @@ def test_message_cost() -> None:
     assert message_cost("forwardMessages", {"message_ids": [1, 2, 3]}) == 3
     for endpoint in ("answerCallbackQuery", "sendChatAction", "getMe", "deleteMessage", "getChat"):
         assert message_cost(endpoint, {"chat_id": 1}) == 0
+
+
+def test_menus_go_through_the_limiter_and_their_429_pauses_nobody_else() -> None:
+    """Issue 15: /language's setMyCommands counts against the overall rate; Telegram's 429 on it makes
+    that call wait and retry, while every other call (messages too) goes on."""
+    assert message_cost("setMyCommands", {"scope": {"type": "chat", "chat_id": 1}}) == 1
+
+    async def main() -> tuple[Log, list[float], Any]:
+        rl, log = limiter(10.0, overall_burst=1, max_retries=2), Log()
+        counted = await asyncio.gather(*(log.send(rl, None, "menu", endpoint="setMyCommands") for _ in range(3)))
+        attempts: list[float] = []
+
+        async def flooded(label: str) -> str:
+            attempts.append(now())
+            if len(attempts) == 1:
+                raise RetryAfter(30)
+            return "ok"
+
+        menu = asyncio.ensure_future(log.send(rl, None, endpoint="setMyCommands", callback=flooded))
+        await asyncio.sleep(1)
+        others = await asyncio.gather(log.send(rl, 2, "reply"), log.send(rl, None, "cb", endpoint="getMe"))
+        return log, attempts, (counted, others, await menu)
+
+    log, attempts, (_, _, result) = run(main)
+    assert log.times[:3] == pytest.approx([0, 0.1, 0.2])  # the menus took turns at 10 a second
+    others = [t for t, label in log.sent if label in ("reply", "cb")]
+    assert len(others) == 2 and all(t < 2 for t in others)  # not held by the menu's 30 s
+    assert result == "ok" and attempts[1] - attempts[0] == pytest.approx(30.1)  # the menu waited, then went
 
 
 def test_a_counted_call_without_chat_id_counts_only_against_the_overall_rate() -> None:

@@ -22,11 +22,13 @@ TABLES = {
     "scheduled_jobs",
     "outbox",
     "harbor_events",
+    "tower_looks",
     "locations",
     "geocoded_places",
     "rate_gates",
 }
 TABLES_0001 = {"users", "deliveries", "issued_keys", "delivery_events", "pickup_links", "ptb_persistence"}
+TABLES_SINCE_0005 = {"tower_looks", "locations", "geocoded_places", "rate_gates"}  # 0007, 0008
 PARTIAL_UNIQUE = {"uq_deliveries_sender_pre_dropoff", "uq_deliveries_open_locker"}
 
 
@@ -181,7 +183,7 @@ def test_0002_from_0001_keeps_the_data_and_drops_ptb_persistence(empty_database_
         )
     upgrade(engine, "0002")
     assert current_revision(engine) == "0002"
-    assert _tables(engine) == TABLES - {"locations", "geocoded_places", "rate_gates"}  # issue 17: 0008
+    assert _tables(engine) == TABLES - TABLES_SINCE_0005
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM deliveries")).scalar() == 1
     with engine.begin() as conn:

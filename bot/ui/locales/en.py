@@ -457,4 +457,55 @@ EN: dict[str, str | Plural] = {
     "handover.revoke_finished": (
         "Delivery #{id} is already {state}: its pickup link no longer works, so there is nothing to revoke."
     ),
+    # issue 15: link-mode keys that outlive the bot's records
+    "fit.moved_link_live": (
+        "📦 Locker <b>{old}</b> ({old_size}) stays held for a few minutes, until Harbor ends the hold of its "
+        "link: please don't use that link. Locker <b>{locker}</b> ({size}) at <b>{name}</b> is yours now; "
+        "your new link is below."
+    ),
+    "key.link_pickup_caption_live": (
+        "🔑 <b>Pickup link</b> — locker <b>{locker}</b> ({size})\n"
+        "{name}, {address}\n"
+        "This link opens the locker once and works until it is used: the locker network cannot withdraw "
+        "it. If you lose it, tap <b>New pickup key</b> and I send you the same link again.\n\n"
+        "At the tower, tap <b>Open locker</b> below: Harbor's Locker Open app opens locker {locker} "
+        "(on Android, install Locker Open first). Or scan this code with another phone. "
+        "Take the item and close the door. Don't share this link."
+    ),
+    "key.link_expired_live": (
+        "⌛ I removed your {kind} link for locker <b>{locker}</b> at <b>{name}</b> from this chat. The locker "
+        "network cannot withdraw a Locker Open link, so it may still open the locker until it is used; tap "
+        "below and I send you the same link again."
+    ),
+    "handover.collector_has_link": (
+        "{who} holds a Locker Open link for locker <b>{locker}</b>. The locker network cannot withdraw it and "
+        "it works until it is used: if you hand the item over now, {who} could still open the locker. "
+        "The new collector gets the same link, and the first to use it collects. Hand it over now?"
+    ),
+    "handover.previous_link_live": (
+        "Note: {who} still has a Locker Open link for this locker; the locker network cannot withdraw it, "
+        "so it opens the locker until it is used."
+    ),
+    "pickup.unassigned_link_live": (
+        "I removed your pickup link from this chat; please don't use it. The locker network cannot withdraw "
+        "a Locker Open link: it would still open the locker until it is used."
+    ),
+    "link.locker_in_use": (
+        "Harbor offered locker <b>{locker}</b> for your new link, but another delivery still uses it, so I "
+        "did not send it. Your delivery is unchanged: try again in a minute."
+    ),
+    "watch.opened_without_key_sender": (
+        "⚠️ Locker <b>{locker}</b> at <b>{name}</b> (delivery #{id}) was opened although I gave nobody a "
+        "key for it, and it is empty now. I have told the service's admins."
+    ),
+    "watch.opened_without_key_admin": (
+        "⚠️ Delivery #{id}: locker <b>{locker}</b> at <b>{name}</b> was opened without a key I gave out (an "
+        "older Locker Open link may still have been live). The delivery is closed as released; see "
+        "/delivery {id}."
+    ),
+    "admin.locker_link_live": (
+        "⚠️ Delivery #{id} was given locker <b>{locker}</b> at <b>{name}</b>, for which an older Locker Open "
+        "request may still be live ({requests}): whoever holds that link could open the locker. The locker "
+        "watch reports an open nobody was given a key for."
+    ),
 }

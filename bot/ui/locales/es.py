@@ -501,4 +501,56 @@ ES: dict[str, str | Plural] = {
     "handover.revoke_finished": (
         "La entrega #{id} ya está {state}: su enlace de recogida ya no funciona, así que no hay nada que anular."
     ),
+    # issue 15: link-mode keys that outlive the bot's records
+    "fit.moved_link_live": (
+        "📦 El casillero <b>{old}</b> ({old_size}) sigue reservado unos minutos, hasta que Harbor termine la "
+        "reserva de su enlace: por favor no uses ese enlace. El casillero <b>{locker}</b> ({size}) en "
+        "<b>{name}</b> ahora es tuyo; tu nuevo enlace está abajo."
+    ),
+    "key.link_pickup_caption_live": (
+        "🔑 <b>Enlace de recogida</b> — casillero <b>{locker}</b> ({size})\n"
+        "{name}, {address}\n"
+        "Este enlace abre el casillero una vez y funciona hasta que se usa: la red de casilleros no puede "
+        "anularlo. Si lo pierdes, toca <b>Nueva llave de recogida</b> y te envío el mismo enlace otra vez.\n\n"
+        "En la torre, toca <b>Abrir casillero</b> abajo: la app Locker Open de Harbor abre el casillero "
+        "{locker} (en Android, instala Locker Open primero). O escanea este código con otro teléfono. "
+        "Saca el artículo y cierra la puerta. No compartas este enlace."
+    ),
+    "key.link_expired_live": (
+        "⌛ Quité de este chat tu enlace de {kind} del casillero <b>{locker}</b> en <b>{name}</b>. La red de "
+        "casilleros no puede anular un enlace de Locker Open, así que podría seguir abriendo el casillero "
+        "hasta que se use; toca abajo y te envío el mismo enlace otra vez."
+    ),
+    "handover.collector_has_link": (
+        "{who} tiene un enlace de Locker Open para el casillero <b>{locker}</b>. La red de casilleros no "
+        "puede anularlo y funciona hasta que se usa: si entregas el artículo a otra persona ahora, {who} "
+        "todavía podría abrir el casillero. La nueva persona recibe el mismo enlace, y quien lo use primero "
+        "se lo lleva. ¿Lo entregas ahora?"
+    ),
+    "handover.previous_link_live": (
+        "Ojo: {who} todavía tiene un enlace de Locker Open para este casillero; la red de casilleros no "
+        "puede anularlo, así que abre el casillero hasta que se use."
+    ),
+    "pickup.unassigned_link_live": (
+        "Quité tu enlace de recogida de este chat; por favor no lo uses. La red de casilleros no puede "
+        "anular un enlace de Locker Open: seguiría abriendo el casillero hasta que se use."
+    ),
+    "link.locker_in_use": (
+        "Harbor ofreció el casillero <b>{locker}</b> para tu nuevo enlace, pero otra entrega todavía lo usa, "
+        "así que no te lo envié. Tu entrega no cambió: inténtalo de nuevo en un minuto."
+    ),
+    "watch.opened_without_key_sender": (
+        "⚠️ El casillero <b>{locker}</b> en <b>{name}</b> (entrega #{id}) se abrió aunque no le di una llave "
+        "a nadie, y ahora está vacío. Ya avisé a los administradores del servicio."
+    ),
+    "watch.opened_without_key_admin": (
+        "⚠️ Entrega #{id}: el casillero <b>{locker}</b> en <b>{name}</b> se abrió sin una llave que yo haya "
+        "dado (puede que un enlace de Locker Open anterior siguiera activo). La entrega se cerró como "
+        "liberada; mira /delivery {id}."
+    ),
+    "admin.locker_link_live": (
+        "⚠️ A la entrega #{id} le tocó el casillero <b>{locker}</b> en <b>{name}</b>, para el que una "
+        "solicitud de Locker Open anterior podría seguir activa ({requests}): quien tenga ese enlace podría "
+        "abrir el casillero. La vigilancia de casilleros avisa si se abre sin una llave dada."
+    ),
 }
