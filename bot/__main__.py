@@ -20,7 +20,10 @@ def parse_point(text: str) -> tuple[float, float]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="harbor-bot: Harbor Lockers in Telegram")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the bot (long polling) with the settings from the environment")
+    run = sub.add_parser("run", help="run the bot (long polling) with the settings from the environment")
+    run.add_argument(
+        "--drop-webhook", action="store_true", help="delete a registered webhook and poll (`run` refuses otherwise)"
+    )
     sub.add_parser("web", help="serve Telegram's webhook (and Harbor's) on HOST:PORT; run many behind a proxy")
     hook = sub.add_parser("set-webhook", help="register {WEBHOOK_URL}/telegram with Telegram (a deploy step)")
     hook.add_argument("--max-connections", type=int, default=40, help="Telegram's concurrent requests (1-100)")
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return runner.web()
     if command == "set-webhook":
         return runner.set_webhook(max_connections=args.max_connections, drop_pending=args.drop_pending)
-    return runner.main()
+    return runner.main(drop_webhook=getattr(args, "drop_webhook", False))
 
 
 if __name__ == "__main__":
