@@ -27,7 +27,7 @@ from bot.deliveries.model import Closed, IssuedKeyView
 from bot.keys import LinkKey
 from bot.leases import renewing
 from bot.ptb_types import BotApplication
-from bot.sending import AnyBot, delete_quietly, edit_view, send_view
+from bot.sending import AnyBot, edit_view, send_view
 from bot.ui import link_views, views
 from bot.ui.qr import render_qr_async
 from bot.ui.views import View
@@ -87,7 +87,7 @@ class Notifier:
         """Update the status message and remove the keys that died with the delivery."""
         delivery = closed.delivery
         for key in closed.voided_keys:
-            await delete_quietly(self.bot, key.chat_id, key.message_id)
+            await self.announcer.delete_key_message(key)
         if not await edit_view(self.bot, delivery.status_chat_id, delivery.status_message_id, view):
             await send_view(self.bot, delivery.status_chat_id or delivery.sender_id, view)
 
