@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
@@ -174,11 +175,23 @@ def _same(message: object, view: View) -> bool:
     return getattr(message, "text_html", None) == view.text and current == view.markup
 
 
+# Button presses this process answered, newest last. A path that answers twice (a helper answers, then
+# the caller's `finally` does) would make a call Telegram rejects ("query is too old ... or query ID is
+# invalid"); the first answer stands. Bounded: a press can be answered for seconds only.
+_answered: OrderedDict[str, None] = OrderedDict()
+ANSWERED_KEPT = 4096
+
+
 async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
-    """Answer the pressed button (stops its spinner); harmless when already answered."""
-    if update.callback_query is not None:
-        with suppress(TelegramError):
-            await update.callback_query.answer(text, show_alert=alert)
+    """Answer the pressed button (stops its spinner) once; a second answer for it does nothing."""
+    query = update.callback_query
+    if query is None or query.id in _answered:
+        return
+    _answered[query.id] = None
+    if len(_answered) > ANSWERED_KEPT:
+        _answered.popitem(last=False)
+    with suppress(TelegramError):
+        await query.answer(text, show_alert=alert)
 
 
 def problem_view(exc: DeliveryProblem, language: str | None, retry: InlineKeyboardButton | None = None) -> View:

@@ -170,3 +170,17 @@ async def test_every_assignment_and_unassignment_of_a_courier_is_announced(w: Wo
     texts = [m.content or "" for m in carl.bot_messages]
     assert len([t for t in texts if "waiting for you" in t]) == 2, texts
     assert len([t for t in texts if "no longer yours to collect" in t]) == 2, texts
+
+
+async def test_settled_waits_for_the_news_a_handler_sends_in_the_background(w: World) -> None:
+    """`settled()` is what "nothing more was sent" checks rest on: it must wait for the announcements a
+    handler hands to the notifier, even one that Telegram's flood control holds back for a second."""
+    carl = await make_courier(w, 401, "Carl", "carl")
+    alice = w.user(101, "Alice")
+    _, inside = await item_in_locker(w, alice)
+    await alice.press("courier", inside)
+    w.emulator.add_fault("sendMessage", status=429, retry_after=1)  # the courier's news, sent after her answer
+    await alice.press("Carl", await alice.wait_for("which courier"))
+    await alice.wait_for("will collect the item")
+    await settled(w)
+    assert [m for m in carl.bot_messages if "waiting for you" in (m.content or "")], "settled() returned early"
