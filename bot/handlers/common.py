@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
@@ -152,7 +151,8 @@ async def reply(update: Update, context: Context, view: View) -> Message:
 async def edit_or_send(update: Update, context: Context, view: View) -> Message | bool:
     """Edit the message whose button was pressed; send a new one if it cannot be edited."""
     query = update.callback_query
-    if query is not None and query.message is not None and not getattr(query.message, "photo", None):
+    if query is not None and bots_own(query.message, context) and not getattr(query.message, "photo", None):
+        assert query.message is not None
         if _same(query.message, view):
             return True  # Telegram refuses an edit that changes nothing
         try:
@@ -162,6 +162,12 @@ async def edit_or_send(update: Update, context: Context, view: View) -> Message 
                 return True
             log.info("could not edit message, sending a new one: %s", exc)
     return await reply(update, context, view)
+
+
+def bots_own(message: object, context: Context) -> bool:
+    """Is this a message the bot sent (the only kind it may edit)? A forged press can name any message."""
+    sender = getattr(message, "from_user", None)
+    return sender is not None and sender.id == context.bot.id
 
 
 def inline(view: View) -> InlineKeyboardMarkup | None:
@@ -175,23 +181,22 @@ def _same(message: object, view: View) -> bool:
     return getattr(message, "text_html", None) == view.text and current == view.markup
 
 
-# Button presses this process answered, newest last. A path that answers twice (a helper answers, then
-# the caller's `finally` does) would make a call Telegram rejects ("query is too old ... or query ID is
-# invalid"); the first answer stands. Bounded: a press can be answered for seconds only.
-_answered: OrderedDict[str, None] = OrderedDict()
-ANSWERED_KEPT = 4096
+# The button press this update's task answered already (see _chosen_language for why a ContextVar is
+# this update's own). A path that answers twice (a helper answers, then the caller's `finally` does)
+# would make a call Telegram rejects ("query is too old ... or query ID is invalid"): the first stands.
+_answered_query: ContextVar[str | None] = ContextVar("answered_query", default=None)
 
 
 async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
     """Answer the pressed button (stops its spinner) once; a second answer for it does nothing."""
     query = update.callback_query
-    if query is None or query.id in _answered:
+    if query is None or _answered_query.get() == query.id:
         return
-    _answered[query.id] = None
-    if len(_answered) > ANSWERED_KEPT:
-        _answered.popitem(last=False)
-    with suppress(TelegramError):
+    try:
         await query.answer(text, show_alert=alert)
+    except TelegramError:
+        return  # not answered (a network hiccup): a later answer may still go through
+    _answered_query.set(query.id)
 
 
 def problem_view(exc: DeliveryProblem, language: str | None, retry: InlineKeyboardButton | None = None) -> View:

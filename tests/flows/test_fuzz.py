@@ -97,7 +97,8 @@ async def play(w: World, users: list[UserDriver], who: int, where: int, move: tu
     elif kind == "forged":
         bot = w.emulator.bot()
         target = bot.chats.get(chat or user.id)
-        records = list(target.messages.values()) if target is not None else []
+        # A press comes from a message the user still sees (Telegram sends none for a deleted one).
+        records = [r for r in target.messages.values() if not r.deleted] if target is not None else []
         if records:
             await w.emulator.press_callback(bot, user.record, records[-1], arg)
     elif kind == "edit":
