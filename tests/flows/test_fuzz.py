@@ -60,7 +60,7 @@ action = st.one_of(
     st.tuples(st.just("time"), st.none()),
 )
 session = st.lists(st.tuples(st.integers(0, len(USERS) - 1), st.integers(0, 5), action), min_size=90, max_size=100)
-EXAMPLES = 6
+EXAMPLES = 7
 MIN_UPDATES = 400  # over all the sessions: real updates the bot received, not moves that found no button
 _updates: list[int] = []
 
