@@ -23,7 +23,12 @@ def parse_point(text: str) -> tuple[float, float]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="harbor-bot: Harbor Lockers in Telegram")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the bot (long polling) with the settings from the environment", **options("run"))
+    run = sub.add_parser(
+        "run", help="run the bot (long polling) with the settings from the environment", **options("run")
+    )
+    run.add_argument(
+        "--drop-webhook", action="store_true", help="delete a registered webhook and poll (`run` refuses otherwise)"
+    )
     sub.add_parser(
         "web", help="serve Telegram's webhook (and Harbor's) on HOST:PORT; run many behind a proxy", **options("web")
     )
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return runner.web()
     if command == "set-webhook":
         return runner.set_webhook(max_connections=args.max_connections, drop_pending=args.drop_pending)
-    return runner.main()
+    return runner.main(drop_webhook=getattr(args, "drop_webhook", False))
 
 
 if __name__ == "__main__":

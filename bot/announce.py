@@ -83,14 +83,14 @@ class Announcer:
     # one method per kind ------------------------------------------------------------------------
 
     async def _in_locker(self, n: Incoming) -> None:
-        await self._retire_keys(n.delivery, KeyKind.DROPOFF)
+        await self._retire_keys(n, KeyKind.DROPOFF)
         # The "held for you" message's key and cancel buttons have had their day: keep it as a summary.
         summary = View(views.my_item(n.delivery, n.language))
         await edit_view(self.bot, n.delivery.status_chat_id, n.delivery.status_message_id, summary, notify=True)
         await self._send(n, hv.in_locker_view(n.delivery, n.language))
 
     async def _completed(self, n: Incoming) -> None:
-        await self._retire_keys(n.delivery, KeyKind.PICKUP)
+        await self._retire_keys(n, KeyKind.PICKUP)
         if n.chat_id == n.delivery.sender_id:
             text = t("watch.completed_sender", n.language, id=n.delivery.id, **n.places)
         else:
@@ -116,14 +116,15 @@ class Announcer:
         if key is None:
             return
         # The expired QR is removed so nobody tries it at the tower; a short note takes its place.
-        await self._delete_key_message(key)
+        await self.delete_key_message(key)
         fresh = await self.repo.get_delivery(key.delivery_id) or n.delivery
         renewable = bool(n.body.get("renewable")) and fresh.state.is_open
         await self._send(n, views.key_expired(key, fresh, renewable, n.language))
 
     async def _released(self, n: Incoming) -> None:
         for key in await self.repo.keys_of(n.delivery.id or 0, states=[KeyState.VOID]):
-            await self._delete_key_message(key)
+            if key.chat_id == n.chat_id:
+                await self.delete_key_message(key)
         await self._send(n, View(t("pickup.released", n.language, id=n.delivery.id, **n.places)))
 
     async def _link_expired(self, n: Incoming) -> None:
@@ -158,7 +159,7 @@ class Announcer:
         for key_id in n.body.get("key_ids", []):
             key = await self.repo.get_key(int(key_id))
             if key is not None:
-                await self._delete_key_message(key)
+                await self.delete_key_message(key)
         text = t("pickup.unassigned", n.language, id=n.delivery.id, **n.places)
         until = n.until()
         if n.body.get("link_live"):
@@ -190,9 +191,13 @@ class Announcer:
         user = await self.repo.get_user(int(str(user_id)))
         return user.display_name if user else str(user_id)
 
-    async def _retire_keys(self, delivery: Delivery, kind: KeyKind) -> None:
-        for key in await self.repo.keys_of(delivery.id or 0, kind=kind, states=[KeyState.USED]):
-            await self._delete_key_message(key)
+    async def _retire_keys(self, n: Incoming, kind: KeyKind) -> None:
+        """The used keys in this notice's chat (another notice of the same event retires the others')."""
+        for key in await self.repo.keys_of(n.delivery.id or 0, kind=kind, states=[KeyState.USED]):
+            if key.chat_id == n.chat_id:
+                await self.delete_key_message(key)
 
-    async def _delete_key_message(self, key: IssuedKey) -> None:
-        await delete_quietly(self.bot, key.chat_id, key.message_id)
+    async def delete_key_message(self, key: IssuedKey) -> None:
+        """Remove a key's photo from its chat, once: a second delete is a call Telegram rejects."""
+        message_id = await self.repo.take_key_message(key)
+        await delete_quietly(self.bot, key.chat_id, message_id)

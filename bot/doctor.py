@@ -213,7 +213,7 @@ async def _check_webhook(settings: Settings, info: dict[str, Any]) -> str:
         raise CheckFailed(
             f"{described}; last error {time.time() - float(error_at):.0f} s ago: {info.get('last_error_message')}"
         )
-    return described
+    return f"{described}; webhook mode: updates go to the `web` processes (`python -m bot run` refuses to start)"
 
 
 def _describe(location: Location, near: tuple[float, float]) -> str:

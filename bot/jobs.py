@@ -3,9 +3,11 @@
 Every process runs the same small tick on PTB's JobQueue. A tick claims, under a lease, the shared
 jobs that are due (storage ScheduledJob: the deadlines round, the watch round, a tower a Harbor
 event named), runs them, and sends the announcements that are due. PostgreSQL's FOR UPDATE SKIP
-LOCKED gives each due job to one process; a process that dies holds its claim only until the lease
-runs out, and the next tick of another process takes the job over. Nothing is in memory: the
-deadlines are columns of their rows, the announcements rows of the outbox.
+LOCKED gives each due job to one process; the lease is measured by the database's clock and renewed
+while the job runs (bot/leases.py), so a long round or a process whose clock is off never lets a
+second process run a job still running; a process that dies stops renewing, and the next tick of
+another process takes the job over when its lease runs out. Nothing is in memory: the deadlines are
+columns of their rows, the announcements rows of the outbox.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
+from functools import partial
 
 from telegram.ext import ContextTypes
 
+from bot.leases import renewing
 from bot.ptb_types import BotApplication
 from bot.services import Services
 from storage.models import JobKind, ScheduledJob
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -60,7 +63,7 @@ class Scheduler:
 
     async def ensure(self) -> None:
         """The singletons exist from the first start of any process on."""
-        now = utcnow()
+        now = await self.services.repo.database_now()
         await self.services.repo.ensure_job(JobKind.DEADLINES, "", now)
         await self.services.repo.ensure_job(JobKind.WATCH, "", now)
         # Issue 17: the first walk of Harbor's locations is a search's (on demand), or one interval on.
@@ -74,25 +77,30 @@ class Scheduler:
 
     async def _run_due_jobs(self) -> None:
         repo = self.services.repo
-        now = utcnow()
-        jobs = await repo.claim_due_jobs(self.owner, now=now, lease=self.lease, limit=20)
-        for job in jobs:
-            try:
-                next_due = await self._run(job)
-            except Exception:
-                log.exception("scheduled %s %s failed; trying again shortly", job.kind.value, job.ref or "")
-                await repo.retry_job(job, at=utcnow() + FAILURE_BACKOFF)
-                continue
-            await repo.finish_job(job, next_due=next_due)
+        jobs = await repo.claim_due_jobs(self.owner, lease=self.lease, limit=20)
+        if not jobs:
+            return
+        # The whole batch stays leased until its last job ends: the jobs run one after another.
+        renew = partial(repo.renew_jobs, jobs, lease=self.lease)
+        async with renewing(renew, self.lease, f"{len(jobs)} job(s)"):
+            for job in jobs:
+                try:
+                    next_in = await self._run(job)
+                except Exception:
+                    log.exception("scheduled %s %s failed; trying again shortly", job.kind.value, job.ref or "")
+                    await repo.retry_job(job, after=FAILURE_BACKOFF)
+                    continue
+                await repo.finish_job(job, next_in=next_in)
 
-    async def _run(self, job: ScheduledJob) -> datetime | None:
+    async def _run(self, job: ScheduledJob) -> timedelta | None:
+        """Run the job; returns when it is due again (from now, by the database's clock), or None: done."""
         svc = self.services
         if job.kind is JobKind.DEADLINES:
             await svc.deadlines.run_due()
-            return utcnow() + DEADLINES_EVERY
+            return DEADLINES_EVERY
         if job.kind is JobKind.WATCH:
             await svc.watch.poll()
-            return utcnow() + self.watch_interval
+            return self.watch_interval
         if job.kind is JobKind.CHECK_TOWER:
             await svc.watch.poll(towers=[job.ref])
             return None  # done: the row goes
@@ -103,7 +111,7 @@ class Scheduler:
 
     async def check_tower_now(self, tower_id: str) -> None:
         """A Harbor event named this tower: look at once (any process may; this one starts now)."""
-        await self.services.repo.schedule(JobKind.CHECK_TOWER, tower_id.lower(), utcnow())
+        await self.services.repo.schedule(JobKind.CHECK_TOWER, tower_id.lower())
         await self.tick()
 
 

@@ -31,7 +31,9 @@ async def set_commands(bot: Bot, settings: Settings, repo: Repository) -> None:
         code = None if language == locales.DEFAULT_LANGUAGE else language
         await bot.set_my_commands(commands(USER_COMMANDS, language), scope=BotCommandScopeDefault(), language_code=code)
     for admin_id in sorted(settings.admin_ids):
-        await set_admin_menu(bot, admin_id, locales.of(await repo.get_user(admin_id)))
+        admin = await repo.get_user(admin_id)
+        if admin is not None:  # an admin who never wrote has no chat to scope a menu to: Telegram refuses
+            await set_admin_menu(bot, admin_id, locales.of(admin))
 
 
 async def set_chat_menu(bot: Bot, chat_id: int, language: str, *, admin: bool) -> bool:

@@ -5,7 +5,9 @@ claimed, a hold that ended) are recorded by the services as notices in the same 
 change that causes them. `Notifier.deliver()` claims due notices (any process may; each row is
 leased), renders each in its recipient's language as the delivery stands then, and sends it. A
 blocked chat fails alone; a 429 or an outage puts that one message back with a delay, so nobody
-else's news waits and nothing is lost or sent twice.
+else's news waits and nothing is lost or sent twice. The lease is renewed while the send runs (the
+rate limiter may hold a send back for a RetryAfter longer than the lease) and the row is marked sent
+only under the claim that sent it, so no other process sends it again meanwhile.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import json
 import logging
 from datetime import timedelta
+from functools import partial
 
 from telegram import Message
 from telegram.constants import ParseMode
@@ -22,15 +25,15 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from bot.announce import Announcer
 from bot.deliveries.model import Closed, IssuedKeyView
 from bot.keys import LinkKey
+from bot.leases import renewing
 from bot.metrics import Metrics
 from bot.ptb_types import BotApplication
-from bot.sending import AnyBot, delete_quietly, edit_view, send_view
+from bot.sending import AnyBot, edit_view, send_view
 from bot.ui import link_views, views
 from bot.ui.qr import render_qr_async
 from bot.ui.views import View
 from storage.models import KeyState, OutboxMessage, OutboxState
 from storage.repository import Repository
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class Notifier:
         self.repo = repo
         self.reminder_hours = reminder_hours
         self.announcer = Announcer(lambda: self.bot, repo, reminder_hours=reminder_hours)
+        self.lease = OUTBOX_LEASE
         self._delivering = asyncio.Lock()
         self._kicked: set[asyncio.Task[int]] = set()
 
@@ -88,7 +92,7 @@ class Notifier:
         """Update the status message and remove the keys that died with the delivery."""
         delivery = closed.delivery
         for key in closed.voided_keys:
-            await delete_quietly(self.bot, key.chat_id, key.message_id)
+            await self.announcer.delete_key_message(key)
         if not await edit_view(self.bot, delivery.status_chat_id, delivery.status_message_id, view):
             await send_view(self.bot, delivery.status_chat_id or delivery.sender_id, view)
 
@@ -105,11 +109,20 @@ class Notifier:
         sent = 0
         async with self._delivering:  # one sender per process; other processes take other rows
             while True:
-                batch = await self.repo.claim_outbox(now=utcnow(), lease=OUTBOX_LEASE, limit=OUTBOX_BATCH)
+                batch = await self.repo.claim_outbox(lease=self.lease, limit=OUTBOX_BATCH)
                 if not batch:
                     return sent
-                results = await asyncio.gather(*(self._deliver_one(row) for row in batch))
+                renew = partial(self.repo.renew_outbox, batch, lease=self.lease)
+                async with renewing(renew, self.lease, f"{len(batch)} announcement(s)"):
+                    results = await asyncio.gather(*(self._deliver_one(row) for row in batch))
                 sent += sum(results)
+
+    async def settle(self) -> None:
+        """Wait until nothing is being sent and nothing due is left (the kicked sends included)."""
+        while True:
+            await asyncio.gather(*self._kicked)
+            if not await self.deliver() and not self._kicked:
+                return
 
     async def _deliver_one(self, row: OutboxMessage) -> bool:
         assert row.id is not None
@@ -117,19 +130,20 @@ class Notifier:
             await self.announcer.say(row.chat_id, json.loads(row.body))
         except RetryAfter as exc:
             delay = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
-            await self.repo.outbox_retry(row.id, at=utcnow() + timedelta(seconds=delay), error="RetryAfter")
+            await self.repo.outbox_retry(row, after=timedelta(seconds=delay), error="RetryAfter")
             return False
         except (Forbidden, BadRequest) as exc:
             # Blocked, deleted, or a chat that never started the bot: retrying changes nothing.
             log.info("notice %s to chat %s not deliverable: %s", row.id, row.chat_id, type(exc).__name__)
-            await self.repo.outbox_done(row.id, OutboxState.FAILED, error=type(exc).__name__)
+            await self.repo.outbox_done(row, OutboxState.FAILED, error=type(exc).__name__)
             return False
         except TelegramError as exc:
             if row.attempts >= MAX_ATTEMPTS:
-                await self.repo.outbox_done(row.id, OutboxState.FAILED, error=type(exc).__name__)
+                await self.repo.outbox_done(row, OutboxState.FAILED, error=type(exc).__name__)
                 return False
             delay = RETRY_DELAYS[min(row.attempts, len(RETRY_DELAYS)) - 1]
-            await self.repo.outbox_retry(row.id, at=utcnow() + timedelta(seconds=delay), error=type(exc).__name__)
+            await self.repo.outbox_retry(row, after=timedelta(seconds=delay), error=type(exc).__name__)
             return False
-        await self.repo.outbox_done(row.id, OutboxState.SENT)
+        if not await self.repo.outbox_done(row, OutboxState.SENT):
+            log.warning("notice %s was sent after its lease lapsed", row.id)
         return True

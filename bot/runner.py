@@ -9,7 +9,7 @@ import sys
 from urllib.parse import urlsplit
 
 import uvicorn
-from telegram import Bot, Update
+from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot import logs
@@ -18,6 +18,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.web import create_web_app
 from bot.web_metrics import serve_metrics_with
 from bot.web_serve import SignalServer
+from bot.webhook_guard import plain_bot, refusal, registered_webhook
 from storage.engine import redacted
 
 # What the bot handles: messages (commands, locations, links) and button presses. Edited messages
@@ -41,15 +42,26 @@ def _settings(*, web: bool = False) -> Settings | None:
     return settings
 
 
-def main() -> int:
+def main(*, drop_webhook: bool = False) -> int:
     settings = _settings()
     if settings is None:
+        return 2
+    try:
+        webhook = "" if drop_webhook else asyncio.run(registered_webhook(settings))
+    except InvalidToken:
+        webhook = ""  # said in the words below, when polling starts
+    except NetworkError as exc:
+        print(f"harbor-bot cannot reach Telegram at {settings.telegram_api_url}: {exc}", file=sys.stderr)
+        return 1
+    if webhook:
+        print(refusal(webhook), file=sys.stderr)
         return 2
     application = build_application(settings)
     if settings.metrics_port is not None:
         serve_metrics_with(application, settings.host, settings.metrics_port)
     log.info("Harbor: %s (%s); database: %s", settings.harbor_env.value, settings.harbor_urls[0], _db(settings))
     try:
+        # Polling deletes a registered webhook (only reached with --drop-webhook, or when none is set).
         # run_polling stops cleanly on SIGINT, SIGTERM and SIGABRT, finishing the updates in hand.
         application.run_polling(allowed_updates=ALLOWED_UPDATES)
     except InvalidToken:
@@ -79,12 +91,7 @@ def web() -> int:
 
 
 async def _set_webhook(settings: Settings, max_connections: int, drop_pending: bool) -> str:
-    bot = Bot(
-        settings.require_telegram_token().get_secret_value(),
-        base_url=f"{settings.telegram_api_url}/bot",
-        base_file_url=f"{settings.telegram_api_url}/file/bot",
-    )
-    async with bot:
+    async with plain_bot(settings) as bot:
         url = f"{settings.webhook_url}/telegram"
         await bot.set_webhook(
             url,

@@ -43,7 +43,7 @@ class TowerLooks:
 
     async def now(self, tower_id: str) -> None:
         """Look at the tower at once (a signed Harbor event named it)."""
-        await self.services.repo.schedule(JobKind.CHECK_TOWER, tower_id.lower(), utcnow())
+        await self.services.repo.schedule(JobKind.CHECK_TOWER, tower_id.lower())  # due now, by the database's clock
         self._start_tick()
 
     def _start_tick(self) -> None:

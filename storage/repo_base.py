@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -30,8 +32,11 @@ class Notice:
     chat_id: int
     body: dict[str, Any] = field(default_factory=dict)
 
-    def row(self) -> OutboxMessage:
-        return OutboxMessage(dedupe_key=self.dedupe_key, chat_id=self.chat_id, body=json.dumps(self.body))
+    def row(self, *, cause: int | None = None) -> OutboxMessage:
+        """The outbox row; `cause` is the id of the delivery event that made this notice: two real
+        events of the same kind (a courier assigned a second time) are two rows, one event is one."""
+        key = self.dedupe_key if cause is None else f"{self.dedupe_key}@event:{cause}"
+        return OutboxMessage(dedupe_key=key, chat_id=self.chat_id, body=json.dumps(self.body))
 
 
 def insert_for(session: AsyncSession) -> Any:
@@ -39,6 +44,19 @@ def insert_for(session: AsyncSession) -> Any:
     bind = session.bind
     assert bind is not None, "a session of the repository is always bound to its engine"
     return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    """The database's clock, not this process's: leases and due times compare against one clock, so a
+    process whose clock runs fast cannot take over a lease that is still live. SQLite has no server:
+    its clock is the operating system's, read by SQLite itself (the statement's time)."""
+    bind = session.bind
+    assert bind is not None, "a session of the repository is always bound to its engine"
+    if bind.dialect.name == "postgresql":
+        value: datetime = (await session.execute(text("SELECT clock_timestamp()"))).scalar_one()
+        return value.astimezone(UTC)
+    raw: str = (await session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))).scalar_one()
+    return datetime.fromisoformat(raw).replace(tzinfo=UTC)
 
 
 class RepositoryBase:
@@ -50,16 +68,19 @@ class RepositoryBase:
         """For stores kept in modules of their own (storage/privacy.py) on the same database."""
         return self._session
 
-    async def _record(self, session: AsyncSession, notices: Sequence[Notice]) -> None:
+    async def _record(self, session: AsyncSession, notices: Sequence[Notice], *, cause: int | None = None) -> None:
+        """Add the notices to the outbox in the caller's transaction; a dedupe key seen before is a
+        repeat and is dropped. `cause`: see Notice.row."""
+        now = await database_now(session) if notices else None
         for notice in notices:
-            row = notice.row()
+            row = notice.row(cause=cause)
             stmt = insert_for(session)(OutboxMessage).values(
                 dedupe_key=row.dedupe_key,
                 chat_id=row.chat_id,
                 body=row.body,
                 state=OutboxState.PENDING,
                 attempts=0,
-                next_attempt_at=row.next_attempt_at,
-                created_at=row.created_at,
+                next_attempt_at=now,
+                created_at=now,
             )
             await session.execute(stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]))

@@ -135,8 +135,10 @@ class PeopleAndDeliveries(RepositoryBase):
             if moved is None:
                 await session.rollback()
                 return None
-            session.add(DeliveryEvent(delivery_id=delivery_id, actor_id=actor_id, kind=event, detail=detail, at=now))
-            await self._record(session, notices)
+            happened = DeliveryEvent(delivery_id=delivery_id, actor_id=actor_id, kind=event, detail=detail, at=now)
+            session.add(happened)
+            await session.flush()  # the event's id names the notices it causes
+            await self._record(session, notices, cause=happened.id)
             await session.commit()
             return moved
 
@@ -304,7 +306,9 @@ class PeopleAndDeliveries(RepositoryBase):
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 await session.rollback()
                 return None
-            session.add(DeliveryEvent(delivery_id=delivery_id, kind="reminder_sent", at=now))
-            await self._record(session, notices)
+            happened = DeliveryEvent(delivery_id=delivery_id, kind="reminder_sent", at=now)
+            session.add(happened)
+            await session.flush()
+            await self._record(session, notices, cause=happened.id)
             await session.commit()
             return await session.get(Delivery, delivery_id)

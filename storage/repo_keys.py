@@ -88,6 +88,22 @@ class KeysAndLinks(RepositoryBase):
             await session.execute(update(IssuedKey).where(col(IssuedKey.id) == key_id).values(message_id=message_id))
             await session.commit()
 
+    async def take_key_message(self, key: IssuedKey) -> int | None:
+        """The id of the key's message, for the one caller that deletes it (None: no message, or someone
+        deleted it already): the message goes once, however many announcements retire the key."""
+        if key.message_id is None:
+            return None
+        async with self._session() as session:
+            taken = await session.execute(
+                update(IssuedKey)
+                .where(col(IssuedKey.id) == key.id, col(IssuedKey.message_id) == key.message_id)
+                .values(message_id=None)
+                .returning(col(IssuedKey.id))
+            )
+            won = taken.first() is not None
+            await session.commit()
+            return key.message_id if won else None
+
     # pickup links --------------------------------------------------------------------------
 
     async def add_link(self, link: PickupLink) -> PickupLink:

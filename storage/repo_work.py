@@ -1,5 +1,11 @@
 """The repository's shared work: the drop-off step of each chat, timers claimed under a lease, the
-outbox of announcements, Harbor events already seen."""
+outbox of announcements, Harbor events already seen.
+
+Leases are taken, renewed and checked against the database's clock (`database_now`), never a
+process's own: a process whose clock is off cannot take over work another process still holds. A
+lease is renewed while its work runs (bot/leases.py), and every write that ends a claim is fenced
+by it (the job's owner, the outbox row's attempt number), so a claim that lapsed writes nothing.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from storage.models import (
     ScheduledJob,
     TowerLook,
 )
-from storage.repo_base import Notice, RepositoryBase, insert_for
+from storage.repo_base import Notice, RepositoryBase, database_now, insert_for
 from storage.types import utcnow
 
 
@@ -50,10 +56,11 @@ class SharedWork(RepositoryBase):
 
     # shared timers ---------------------------------------------------------------------------
 
-    async def schedule(self, kind: JobKind, ref: str | int, due_at: datetime) -> None:
-        """Create or move the timer (kind, ref); a running claim of it finishes without deleting it."""
-        values = {"due_at": due_at, "attempts": 0}
+    async def schedule(self, kind: JobKind, ref: str | int, due_at: datetime | None = None) -> None:
+        """Create or move the timer (kind, ref) to `due_at` (None: now, by the database's clock); a running
+        claim of it finishes without deleting it."""
         async with self._session() as session:
+            values = {"due_at": due_at or await database_now(session), "attempts": 0}
             stmt = insert_for(session)(ScheduledJob).values(kind=kind, ref=str(ref), **values)
             await session.execute(stmt.on_conflict_do_update(index_elements=["kind", "ref"], set_=values))
             await session.commit()
@@ -74,15 +81,24 @@ class SharedWork(RepositoryBase):
         async with self._session() as session:
             return list(await session.exec(select(ScheduledJob).order_by(col(ScheduledJob.due_at))))
 
-    async def claim_due_jobs(self, owner: str, *, now: datetime, lease: timedelta, limit: int) -> list[ScheduledJob]:
+    async def database_now(self) -> datetime:
+        """The database's clock (what every lease is measured by)."""
+        async with self._session() as session:
+            return await database_now(session)
+
+    async def claim_due_jobs(
+        self, owner: str, *, lease: timedelta, limit: int, now: datetime | None = None
+    ) -> list[ScheduledJob]:
         """Due timers nobody holds (or whose holder's lease ran out), leased to `owner`.
 
         FOR UPDATE SKIP LOCKED lets processes pick candidates side by side without waiting on each
         other; the lease itself is a conditional UPDATE per row, so two claims (on SQLite, where FOR
-        UPDATE does nothing, or after a lease ran out) never both win a row.
+        UPDATE does nothing, or after a lease ran out) never both win a row. `now` is the database's
+        clock unless a test gives one.
         """
-        free = (col(ScheduledJob.lease_until).is_(None)) | (col(ScheduledJob.lease_until) < now)
         async with self._session() as session:
+            now = now or await database_now(session)
+            free = (col(ScheduledJob.lease_until).is_(None)) | (col(ScheduledJob.lease_until) < now)
             due = (
                 select(ScheduledJob.id)
                 .where(col(ScheduledJob.due_at) <= now, free)
@@ -102,10 +118,37 @@ class SharedWork(RepositoryBase):
             await session.commit()
             return claimed
 
-    async def finish_job(self, job: ScheduledJob, *, next_due: datetime | None = None) -> None:
-        """Done: delete the timer, or move it to `next_due` (the watch). A timer rescheduled while it ran
-        (its due time changed) stays, released, for its new time."""
+    async def renew_jobs(self, jobs: Sequence[ScheduledJob], *, lease: timedelta) -> int:
+        """Extend the lease of claimed jobs still held by their claim; returns how many still are."""
+        if not jobs:
+            return 0
         async with self._session() as session:
+            now = await database_now(session)
+            held = 0
+            for job in jobs:
+                done = await session.execute(
+                    update(ScheduledJob)
+                    .where(
+                        col(ScheduledJob.id) == job.id,
+                        col(ScheduledJob.lease_owner) == job.lease_owner,
+                        col(ScheduledJob.lease_until).is_not(None),
+                    )
+                    .values(lease_until=now + lease)
+                    .returning(col(ScheduledJob.id))
+                )
+                held += len(done.all())
+            await session.commit()
+            return held
+
+    async def finish_job(
+        self, job: ScheduledJob, *, next_due: datetime | None = None, next_in: timedelta | None = None
+    ) -> None:
+        """Done: delete the timer, or move it to `next_due` or `next_in` from now by the database's
+        clock (the watch). A timer rescheduled while it ran (its due time changed) stays, released,
+        for its new time. Fenced: a claim that lapsed and was taken over writes nothing."""
+        async with self._session() as session:
+            if next_in is not None:
+                next_due = await database_now(session) + next_in
             mine = (col(ScheduledJob.id) == job.id) & (col(ScheduledJob.lease_owner) == job.lease_owner)
             same = mine & (col(ScheduledJob.due_at) == job.due_at)
             if next_due is None:
@@ -120,8 +163,11 @@ class SharedWork(RepositoryBase):
                 await session.execute(update(ScheduledJob).where(mine).values(lease_until=None, lease_owner=None))
             await session.commit()
 
-    async def retry_job(self, job: ScheduledJob, *, at: datetime) -> None:
+    async def retry_job(self, job: ScheduledJob, *, at: datetime | None = None, after: timedelta | None = None) -> None:
+        """Release the claim; the job falls due again `at`, or `after` from now by the database's clock."""
         async with self._session() as session:
+            if at is None:
+                at = await database_now(session) + (after or timedelta())
             await session.execute(
                 update(ScheduledJob)
                 .where(col(ScheduledJob.id) == job.id, col(ScheduledJob.lease_owner) == job.lease_owner)
@@ -137,9 +183,10 @@ class SharedWork(RepositoryBase):
             await self._record(session, notices)
             await session.commit()
 
-    async def claim_outbox(self, *, now: datetime, lease: timedelta, limit: int) -> list[OutboxMessage]:
+    async def claim_outbox(self, *, lease: timedelta, limit: int, now: datetime | None = None) -> list[OutboxMessage]:
         """Due messages, the oldest of each chat only, so a chat's news arrives in order; leased row by
-        row with a conditional UPDATE, as claim_due_jobs."""
+        row with a conditional UPDATE, as claim_due_jobs. Each claim adds one to `attempts`: that number
+        is the claim's fencing token (renew_outbox, outbox_done, outbox_retry)."""
         older = OutboxMessage.__table__.alias("older")  # type: ignore[attr-defined]
         first_of_chat = ~(
             select(older.c.id)
@@ -150,8 +197,9 @@ class SharedWork(RepositoryBase):
             )
             .exists()
         )
-        free = (col(OutboxMessage.lease_until).is_(None)) | (col(OutboxMessage.lease_until) < now)
         async with self._session() as session:
+            now = now or await database_now(session)
+            free = (col(OutboxMessage.lease_until).is_(None)) | (col(OutboxMessage.lease_until) < now)
             due = (
                 select(OutboxMessage.id)
                 .where(
@@ -176,23 +224,52 @@ class SharedWork(RepositoryBase):
             await session.commit()
             return claimed
 
-    async def outbox_done(self, message_id: int, state: OutboxState, *, error: str | None = None) -> None:
-        async with self._session() as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == message_id)
-                .values(state=state, sent_at=utcnow(), lease_until=None, error=error)
-            )
-            await session.commit()
+    @staticmethod
+    def _held(row: OutboxMessage) -> Any:
+        """The row is still pending under this claim (nobody took it over after a lapsed lease)."""
+        return (
+            (col(OutboxMessage.id) == row.id)
+            & (col(OutboxMessage.attempts) == row.attempts)
+            & (col(OutboxMessage.state) == OutboxState.PENDING)
+            & col(OutboxMessage.lease_until).is_not(None)
+        )
 
-    async def outbox_retry(self, message_id: int, *, at: datetime, error: str) -> None:
+    async def renew_outbox(self, rows: Sequence[OutboxMessage], *, lease: timedelta) -> int:
+        """Extend the lease of claimed messages still being sent; returns how many are still held."""
+        if not rows:
+            return 0
         async with self._session() as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == message_id)
-                .values(next_attempt_at=at, lease_until=None, error=error)
-            )
+            now = await database_now(session)
+            held = 0
+            for row in rows:
+                renewed = update(OutboxMessage).where(self._held(row)).values(lease_until=now + lease)
+                held += len((await session.execute(renewed.returning(col(OutboxMessage.id)))).all())
             await session.commit()
+            return held
+
+    async def outbox_done(self, message: int | OutboxMessage, state: OutboxState, *, error: str | None = None) -> bool:
+        """Mark a message sent or failed. Given the claimed row, only while that claim holds it (False:
+        it lapsed and another claim owns the row now)."""
+        where = self._held(message) if isinstance(message, OutboxMessage) else col(OutboxMessage.id) == message
+        async with self._session() as session:
+            now = await database_now(session)
+            marked = update(OutboxMessage).where(where).values(state=state, sent_at=now, lease_until=None, error=error)
+            done = (await session.execute(marked.returning(col(OutboxMessage.id)))).all()
+            await session.commit()
+            return bool(done)
+
+    async def outbox_retry(
+        self, message: int | OutboxMessage, *, error: str, at: datetime | None = None, after: timedelta | None = None
+    ) -> bool:
+        """Put a message back for `at`, or `after` from now by the database's clock (fenced as outbox_done)."""
+        where = self._held(message) if isinstance(message, OutboxMessage) else col(OutboxMessage.id) == message
+        async with self._session() as session:
+            if at is None:
+                at = await database_now(session) + (after or timedelta())
+            moved = update(OutboxMessage).where(where).values(next_attempt_at=at, lease_until=None, error=error)
+            done = (await session.execute(moved.returning(col(OutboxMessage.id)))).all()
+            await session.commit()
+            return bool(done)
 
     async def outbox(self, *, chat_id: int | None = None) -> list[OutboxMessage]:
         async with self._session() as session:

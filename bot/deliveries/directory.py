@@ -17,7 +17,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.deliveries.geocode import Geocoder
 from bot.deliveries.matching import Searchable, rank
@@ -96,12 +96,12 @@ class LocationDirectory:
                 return found
             skip += PAGE_SIZE
 
-    async def refresh(self, job: ScheduledJob) -> datetime:
-        """The job's run, by whichever process claimed it: one walk, stored whole. Returns when the next
-        one is due."""
+    async def refresh(self, job: ScheduledJob) -> timedelta:
+        """The job's run, by whichever process claimed it: one walk, stored whole. Returns how long until
+        the next one is due."""
         if job.last_run_at is not None and utcnow() - job.last_run_at < self.refresh_every:
             # Claimed late: another process walked between this one's look and its claim.
-            return job.last_run_at + self.refresh_every
+            return job.last_run_at + self.refresh_every - utcnow()
         await self.repo.extend_lease(job, until=utcnow() + WALK_LEASE)
         locations = await self.walk()
         rows = [_row(loc) for loc in locations]
@@ -112,7 +112,7 @@ class LocationDirectory:
         else:
             # Harbor without a single location is an outage more likely than the truth: keep the last list.
             log.warning("harbor listed no locations; the stored list stands")
-        return now + self.refresh_every
+        return self.refresh_every
 
     async def refresh_if_stale(self) -> None:
         """On demand: walk now if the list is missing or older than the interval and no process has
@@ -130,14 +130,14 @@ class LocationDirectory:
                 raise ListLoading()
             return  # walked lately, or another process is walking: use what is there
         try:
-            next_due = await self.refresh(job)
+            next_in = await self.refresh(job)
         except HarborError as exc:
             await self.repo.retry_job(job, at=utcnow() + FAILED_WALK_RETRY)
             if last is None:
                 raise ServiceUnavailable(str(exc)) from exc
             log.warning("harbor locations not refreshed (%s); searching the list of %s", type(exc).__name__, last)
             return
-        await self.repo.finish_job(job, next_due=next_due)
+        await self.repo.finish_job(job, next_in=next_in)
 
     # the search --------------------------------------------------------------------------------
 

@@ -144,6 +144,8 @@ async def _drop_button(update: Update) -> None:
     if query is None or markup is None:
         return
     rows = [[b for b in row if b.callback_data != query.data] for row in markup.inline_keyboard]
+    if sum(map(len, rows)) == sum(map(len, markup.inline_keyboard)):
+        return  # the button is not on this message (a forged press): an edit would change nothing
     with suppress(TelegramError):
         await query.edit_message_reply_markup(keyboard(*rows))
 

@@ -152,7 +152,8 @@ async def reply(update: Update, context: Context, view: View) -> Message:
 async def edit_or_send(update: Update, context: Context, view: View) -> Message | bool:
     """Edit the message whose button was pressed; send a new one if it cannot be edited."""
     query = update.callback_query
-    if query is not None and query.message is not None and not getattr(query.message, "photo", None):
+    if query is not None and bots_own(query.message, context) and not getattr(query.message, "photo", None):
+        assert query.message is not None
         if _same(query.message, view):
             return True  # Telegram refuses an edit that changes nothing
         try:
@@ -162,6 +163,12 @@ async def edit_or_send(update: Update, context: Context, view: View) -> Message 
                 return True
             log.info("could not edit message, sending a new one: %s", exc)
     return await reply(update, context, view)
+
+
+def bots_own(message: object, context: Context) -> bool:
+    """Is this a message the bot sent (the only kind it may edit)? A forged press can name any message."""
+    sender = getattr(message, "from_user", None)
+    return sender is not None and sender.id == context.bot.id
 
 
 def inline(view: View) -> InlineKeyboardMarkup | None:
@@ -175,11 +182,22 @@ def _same(message: object, view: View) -> bool:
     return getattr(message, "text_html", None) == view.text and current == view.markup
 
 
+# The button press this update's task answered already (see _chosen_language for why a ContextVar is
+# this update's own). A path that answers twice (a helper answers, then the caller's `finally` does)
+# would make a call Telegram rejects ("query is too old ... or query ID is invalid"): the first stands.
+_answered_query: ContextVar[str | None] = ContextVar("answered_query", default=None)
+
+
 async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
-    """Answer the pressed button (stops its spinner); harmless when already answered."""
-    if update.callback_query is not None:
-        with suppress(TelegramError):
-            await update.callback_query.answer(text, show_alert=alert)
+    """Answer the pressed button (stops its spinner) once; a second answer for it does nothing."""
+    query = update.callback_query
+    if query is None or _answered_query.get() == query.id:
+        return
+    try:
+        await query.answer(text, show_alert=alert)
+    except TelegramError:
+        return  # not answered (a network hiccup): a later answer may still go through
+    _answered_query.set(query.id)
 
 
 def problem_view(exc: DeliveryProblem, language: str | None, retry: InlineKeyboardButton | None = None) -> View:

@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.error import Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.handlers.common import answer, is_private, lang, reply
+from bot.handlers.common import answer, bots_own, is_private, lang, reply
 from bot.ptb_types import AnyHandler, Context
 from bot.ui.texts import raw, t
 from bot.ui.views import View
@@ -23,7 +23,7 @@ async def stale_button(update: Update, context: Context) -> None:
     message = query.message if query is not None else None
     # Drop the dead buttons so nobody taps them again (when there are any: Telegram refuses an edit
     # that changes nothing).
-    if query is not None and message is not None and getattr(message, "reply_markup", None) is not None:
+    if query is not None and bots_own(message, context) and getattr(message, "reply_markup", None) is not None:
         try:
             await query.edit_message_reply_markup(None)
         except Exception:

@@ -28,7 +28,7 @@ from bot.handlers.common import (
 )
 from bot.handlers.dropoff import search_near
 from bot.ptb_types import AnyHandler, Context
-from bot.sending import delete_quietly, edit_view
+from bot.sending import edit_view
 from bot.ui import link_views, views
 from bot.ui.texts import raw
 from bot.ui.views import action_is
@@ -80,7 +80,7 @@ async def _refit(
         return
     delivery = refitted.issued.delivery
     for key in refitted.voided_keys:  # the old locker's QR must not be tried at the tower
-        await delete_quietly(context.bot, key.chat_id, key.message_id)
+        await svc.notifier.announcer.delete_key_message(key)
     # The status message now names the new locker; the new key follows it.
     status = views.status(delivery, language)
     if not await edit_view(context.bot, delivery.status_chat_id, delivery.status_message_id, status):

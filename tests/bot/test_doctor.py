@@ -153,6 +153,7 @@ def test_webhook_info_is_reported_and_a_wrong_url_fails(telegram):
     code, lines = run(settings=settings, telegram_request=telegram.ptb_request())
     assert code == 0, lines
     assert lines[-1].startswith("PASS webhook: https://bot.example.com/telegram, 0 pending update(s)")
+    assert lines[-1].endswith("webhook mode: updates go to the `web` processes (`python -m bot run` refuses to start)")
 
     moved = settings.model_copy(update={"webhook_url": "https://new.example.com"})
     code, lines = run(settings=moved, telegram_request=telegram.ptb_request())

@@ -135,3 +135,56 @@ def test_runs_against_telegram_migrates_the_database_and_stops_cleanly_on_sigter
     }
     assert {"deliveries", "users", "alembic_version", "chat_states", "scheduled_jobs", "outbox"} <= tables
     assert "ptb_persistence" not in tables  # conversation state lives in chat_states, not PTB persistence
+
+
+def _webhook(root: str) -> str:
+    info = _get(f"{root}/bot{TOKEN}/getWebhookInfo")
+    assert isinstance(info, dict)
+    return str(info["result"]["url"])
+
+
+def _set_webhook_on(root: str) -> None:
+    request = urllib.request.Request(
+        f"{root}/bot{TOKEN}/setWebhook",
+        data=json.dumps({"url": "https://bot.example.com/telegram"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=5).close()
+
+
+def test_run_refuses_to_take_the_updates_of_a_registered_webhook(tmp_path: Path, emulator_server: str) -> None:
+    _set_webhook_on(emulator_server)
+    done = _run(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=emulator_server, HARBOR_ENV="simulator")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    [sentence] = [line for line in done.stderr.splitlines() if "harbor-bot" in line]
+    assert "webhook https://bot.example.com/telegram" in sentence and "--drop-webhook" in sentence
+    assert _webhook(emulator_server) == "https://bot.example.com/telegram"  # still set
+
+
+def test_run_with_drop_webhook_deletes_it_and_polls(tmp_path: Path, emulator_server: str) -> None:
+    _set_webhook_on(emulator_server)
+    env = _env(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=emulator_server, HARBOR_ENV="simulator")
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--drop-webhook"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_until(lambda: _webhook(emulator_server) == "")
+        request = urllib.request.Request(
+            f"{emulator_server}/_sandbox/send",
+            data=json.dumps({"user_id": 5, "text": "/start"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=5).close()
+        chat = f"{emulator_server}/_sandbox/chat?user_id=5"
+        _wait_until(lambda: "What would you like to do?" in json.dumps(_get(chat)))
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        output, _ = bot.communicate(timeout=30)
+    assert bot.returncode == 0, output
+    assert "Traceback" not in output

@@ -149,24 +149,36 @@ def _age_key(w: World, key_id: int) -> None:
 
 
 async def settled(w: World, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    """Wait until the bot has taken every update from Telegram and finished handling all of them.
+    """Wait until the bot has done everything it was going to do: every update taken from Telegram and
+    handled, a scheduler tick run (what fell due: timers, the watch, announcements), and every
+    announcement sent, the ones a handler kicked off in the background included.
 
-    Used after concurrent taps, to count what the slower tap sent only once it has surely finished.
+    So "nothing more was sent" holds by construction, not by timing: after this, nothing is in flight.
     """
     assert w.app is not None
     bot = w.emulator.bot()
     app = w.app
+    scheduler = app.bot_data["scheduler"]
+    notifier = w.services.notifier
 
     def idle() -> bool:
         return not bot.updates and app.update_queue.empty() and app.update_processor.current_concurrent_updates == 0
 
     # PTB offers no event for "every update handled", so this polls the three places an update can be.
-    async def wait() -> None:
+    async def updates_handled() -> None:
         while not idle():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.01)  # an update handed over between the checks shows up in the second one
         while not idle():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+    async def wait() -> None:
+        while True:
+            await updates_handled()
+            await scheduler.tick()  # what is due now runs now (after any tick in progress), not "soon"
+            await notifier.settle()  # the sends kicked off by handlers, and anything they left due
+            if idle():
+                return
 
     await asyncio.wait_for(wait(), timeout)
 
