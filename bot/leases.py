@@ -1,4 +1,4 @@
-"""Keeping a lease while its work runs (DESIGN §8).
+"""Keeping a lease while its work runs (docs/design.md §8).
 
 A claimed job or outbox row is leased for a while; work that takes longer (a watch round against a
 slow Harbor, a send held back by Telegram's RetryAfter) must not let the lease lapse, or another

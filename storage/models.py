@@ -274,6 +274,9 @@ class IssuedKey(SQLModel, table=True):
     locker_id: int | None = None
     sealed_link: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     link_spent_at: datetime | None = Field(default=None, sa_column=_when())
+    # Set by the one caller that deletes the key's photo (a second delete is a call Telegram rejects);
+    # message_id stays, so a key that reached its chat is still known as sent.
+    message_deleted_at: datetime | None = Field(default=None, sa_column=_when())
 
 
 class DeliveryEvent(SQLModel, table=True):

@@ -15,6 +15,7 @@ from storage.models import (
     PickupLink,
 )
 from storage.repo_base import Notice, RepositoryBase
+from storage.types import utcnow
 
 
 def _unused() -> ColumnElement[bool]:
@@ -91,13 +92,13 @@ class KeysAndLinks(RepositoryBase):
     async def take_key_message(self, key: IssuedKey) -> int | None:
         """The id of the key's message, for the one caller that deletes it (None: no message, or someone
         deleted it already): the message goes once, however many announcements retire the key."""
-        if key.message_id is None:
+        if key.message_id is None or key.message_deleted_at is not None:
             return None
         async with self._session() as session:
             taken = await session.execute(
                 update(IssuedKey)
-                .where(col(IssuedKey.id) == key.id, col(IssuedKey.message_id) == key.message_id)
-                .values(message_id=None)
+                .where(col(IssuedKey.id) == key.id, col(IssuedKey.message_deleted_at).is_(None))
+                .values(message_deleted_at=utcnow())
                 .returning(col(IssuedKey.id))
             )
             won = taken.first() is not None

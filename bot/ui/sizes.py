@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bot.ui.locales import CATALOGUES, EN, resolve
+from bot.ui.locales import EN, resolve
 from bot.ui.texts import raw
 
 _NUMBER = r"(\d{1,4}(?:[.,]\d{1,2})?)"
@@ -54,6 +54,6 @@ def long(size_name: str, description: str | None, lang: str | None) -> str:
     if not _known(size_name):
         return f"{size_name}: {description}" if description else size_name
     dims = dimensions(description, lang)
-    use = CATALOGUES[resolve(lang)].get(f"size.use.{size_name}") or EN.get(f"size.use.{size_name}")
+    use = raw(f"size.use.{size_name}", lang) if f"size.use.{size_name}" in EN else None
     details = ", ".join(str(p) for p in (dims, use) if p)
     return f"{name(size_name, lang)}: {details}" if details else name(size_name, lang)

@@ -93,7 +93,7 @@ def _key_of(node: ast.expr) -> list[str | re.Pattern[str]]:
         return _key_of(node.body) + _key_of(node.orelse)
     if isinstance(node, ast.JoinedStr):
         pattern = "".join(
-            re.escape(part.value) if isinstance(part, ast.Constant) else r"[a-z_]+" for part in node.values
+            re.escape(part.value) if isinstance(part, ast.Constant) else r"[a-z_-]+" for part in node.values
         )
         return [re.compile(pattern)]
     return []

@@ -67,15 +67,7 @@ EN: dict[str, str | Plural] = {
     ),
     "forget.again": "If you write to me again, I'll know your name from that message again.",
     # drop-off conversation
-    "dropoff.ask_location": (
-        "Where are you? Tap <b>Share my location</b> below, send a location or venue from the 📎 menu, "
-        "or type coordinates like <code>37.7793, -122.4193</code>."
-    ),
     "dropoff.share_button": "📍 Share my location",
-    "dropoff.remind_location": (
-        "I need a location to find lockers near you: tap <b>Share my location</b>, send a location from the "
-        "📎 menu, or type coordinates like <code>37.7793, -122.4193</code>. /cancel to stop."
-    ),
     "dropoff.searching": "Looking for free lockers near you…",
     "dropoff.directions_button": "🧭 Directions",
     "dropoff.nearby_header": "Free lockers within {radius} km:",
@@ -85,7 +77,6 @@ EN: dict[str, str | Plural] = {
     "dropoff.nothing_nearby": (
         "I found no free lockers within {radius} km of that place. Share another location to try again, or /cancel."
     ),
-    "dropoff.remind_choose_location": "Tap one of the locations above, or share another location. /cancel to stop.",
     "dropoff.choose_size": "<b>{name}</b>\n{address}\n\nWhich locker size do you need?",
     "dropoff.size_button": "{size} — {free} free",
     "dropoff.back_button": "⬅ Other locations",

@@ -72,16 +72,7 @@ ES: dict[str, str | Plural] = {
     ),
     "forget.again": "Si me vuelves a escribir, volveré a saber tu nombre por ese mensaje.",
     # drop-off conversation
-    "dropoff.ask_location": (
-        "¿Dónde estás? Toca <b>Compartir mi ubicación</b> abajo, envía una ubicación o un lugar desde el menú 📎 "
-        "o escribe coordenadas como <code>37.7793, -122.4193</code>."
-    ),
     "dropoff.share_button": "📍 Compartir mi ubicación",
-    "dropoff.remind_location": (
-        "Necesito una ubicación para buscar casilleros cerca de ti: toca <b>Compartir mi ubicación</b>, envía "
-        "una ubicación desde el menú 📎 o escribe coordenadas como <code>37.7793, -122.4193</code>. "
-        "/cancel para parar."
-    ),
     "dropoff.searching": "Buscando casilleros libres cerca de ti…",
     "dropoff.directions_button": "🧭 Cómo llegar",
     "dropoff.nearby_header": "Casilleros libres a menos de {radius} km:",
@@ -92,7 +83,6 @@ ES: dict[str, str | Plural] = {
         "No encontré casilleros libres a menos de {radius} km de ese lugar. Comparte otra ubicación para "
         "intentarlo de nuevo, o /cancel."
     ),
-    "dropoff.remind_choose_location": "Toca una de las ubicaciones de arriba o comparte otra. /cancel para parar.",
     "dropoff.choose_size": "<b>{name}</b>\n{address}\n\n¿Qué tamaño de casillero necesitas?",
     "dropoff.size_button": "{size} — {free} libres",
     "dropoff.back_button": "⬅ Otras ubicaciones",
