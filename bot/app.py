@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from telegram.ext import ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor
 from telegram.request import BaseRequest
 
+from bot import inbox as updates_inbox
 from bot import jobs
 from bot.admin import AdminService
 from bot.config import Settings
@@ -19,6 +20,7 @@ from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWat
 from bot.deliveries.fit import FitService
 from bot.deliveries.links import LinkKeys
 from bot.handlers import admin, dropoff, errors, fit, language, pickup, start, throttle
+from bot.handlers.outage import try_again_soon
 from bot.handover import HandoverService
 from bot.harbor.factory import HarborConnection, connect_harbor
 from bot.menus import set_commands
@@ -80,13 +82,17 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     deliveries = DeliveryService(harbor.client, repo, policy, search=search, locks=Locks(engine))
     links = LinkKeys(deliveries)
     deliveries.links = links  # KEY_MODE=link; the link code builds on the service, so it is wired here
+    scheduler_owner = jobs.process_name()
+    # Every update, polled or pushed, is recorded and claimed before it is processed (bot/inbox.py).
+    inbox = updates_inbox.Inbox(repo, scheduler_owner, settings, try_again_soon)
 
     builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
-        .concurrent_updates(overrides.update_processor or True)
+        .update_queue(inbox.queue)
+        .concurrent_updates(updates_inbox.InboxProcessor(inbox, overrides.update_processor))
         .post_init(_on_start)
         .post_shutdown(_on_stop)
     )
@@ -101,6 +107,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     if overrides.get_updates_request is not None:
         builder = builder.get_updates_request(overrides.get_updates_request)
     application = builder.build()
+    inbox.bot = application.bot
 
     handover = HandoverService(deliveries)
     services = Services(
@@ -121,7 +128,8 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         simulator=harbor.simulator,
     )
     application.bot_data["services"] = services
-    application.bot_data["scheduler"] = jobs.Scheduler(services)
+    application.bot_data["scheduler"] = jobs.Scheduler(services, owner=scheduler_owner)
+    application.bot_data["inbox"] = inbox
     application.bot_data["engine"] = engine
     application.bot_data["harbor_connection"] = harbor
 
@@ -147,6 +155,7 @@ async def _on_start(application: BotApplication) -> None:
     await set_commands(application.bot, services.settings, services.repo)
     await scheduler.ensure()
     jobs.start(application, scheduler)
+    updates_inbox.start(application, application.bot_data["inbox"], services.settings.scheduler_tick_seconds)
     log.info("started as @%s (%s)", application.bot.username, scheduler.owner)
 
 

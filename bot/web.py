@@ -1,8 +1,8 @@
 """The ASGI app of `python -m bot web` (DESIGN §8): many identical processes behind a TLS proxy.
 
 - `POST /telegram`: one update, pushed by Telegram. It must carry `X-Telegram-Bot-Api-Secret-Token`
-  equal to TELEGRAM_WEBHOOK_SECRET (compared in constant time); it is processed before the answer, so
-  an update Telegram retries after a failure was never half-lost.
+  equal to TELEGRAM_WEBHOOK_SECRET (compared in constant time); it is recorded in the inbox by its
+  `update_id` and answered at once, then processed (bot/inbox.py): a repeat is acknowledged and ignored.
 - `POST /harbor`: Harbor's webhook events (harbor-api.md §7). Verified when HARBOR_WEBHOOK_SECRET is set,
   deduplicated by event id, matched to a delivery through `client_info`; an event only asks for an
   immediate look at that tower (Harbor stays the source of truth) and is answered at once.
@@ -74,9 +74,10 @@ def create_web_app(application: BotApplication) -> Starlette:
             update = Update.de_json(json.loads(body), application.bot)
         except (ValueError, TypeError, KeyError):
             return Response(status_code=400)
-        # Handler errors go to the error handler (the user is told); what escapes it means the update
-        # was not handled, and a 500 makes Telegram deliver it again.
-        await application.process_update(update)
+        # Recorded in the inbox (a repeat is ignored) and answered at once; processed right after, in
+        # this process, in the chat's order (bot/inbox.py). What escapes means it was not recorded: a
+        # 500 makes Telegram deliver it again.
+        await application.update_queue.put(update)
         return Response(status_code=200)
 
     async def harbor_event(request: Request) -> Response:

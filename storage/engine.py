@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, create_engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -15,6 +16,18 @@ from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# PostgreSQL unreachable: a new connection gives up after this long (libpq's connect_timeout), and a
+# task waiting for a pooled one after POOL_TIMEOUT, so an outage is answered in seconds, not minutes.
+PG_CONNECT_TIMEOUT = 3
+POOL_TIMEOUT = 10.0
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Did this fail because the database is away (down, unreachable, overloaded), not because of the
+    statement? Then the same work succeeds once it is back: "try again in a moment"."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def normalize_url(url: str | URL) -> str:
@@ -108,6 +121,8 @@ def make_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT)
+    kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT})
     return create_async_engine(parsed, **kwargs)
 
 

@@ -174,9 +174,19 @@ def _same(message: object, view: View) -> bool:
     return getattr(message, "text_html", None) == view.text and current == view.markup
 
 
+# Whether this update's button was answered (a second answer is refused by Telegram): per update, as
+# `_chosen_language` above.
+_answered: ContextVar[bool] = ContextVar("answered", default=False)
+
+
+def answered() -> bool:
+    return _answered.get()
+
+
 async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
     """Answer the pressed button (stops its spinner); harmless when already answered."""
     if update.callback_query is not None:
+        _answered.set(True)
         with suppress(TelegramError):
             await update.callback_query.answer(text, show_alert=alert)
 

@@ -368,4 +368,6 @@ EN: dict[str, str | Plural] = {
     "admin.stats_median": Plural(one="{median} ({count} pickup)", other="{median} ({count} pickups)"),
     "admin.stats_no_pickups": "no pickups yet",
     "admin.stats_unknown": "unknown (Harbor is not answering)",
+    # issue 19: the database is away for a moment (a tap or message is answered at once, nothing done)
+    "error.try_again_soon": "I can't get to my records right now. Nothing was changed; please try again in a moment.",
 }

@@ -1,0 +1,221 @@
+"""Every Telegram update takes effect once (issue 19), in polling and webhook mode alike.
+
+Telegram delivers an update *at least once*: a webhook update again whenever no 2xx was read in time,
+a polled one again after a crash before the next getUpdates confirmed it. So every update goes
+through the inbox (storage InboxUpdate) before anything acts on it:
+
+1. **Recorded** by `update_id` (INSERT ... ON CONFLICT DO NOTHING) in `InboxQueue.put`, which is
+   where PTB's Updater hands each polled update over (it awaits it before asking getUpdates for the
+   next offset) and where `POST /telegram` puts a pushed one, answering 200 right after. A repeat, on
+   any process, at any time within INBOX_RETENTION_HOURS, finds its row and is dropped.
+2. **Claimed** under a lease (INBOX_LEASE_SECONDS, from the database's clock, renewed while it runs)
+   only when it is the oldest open update of its chat, so a chat's updates take effect in order even
+   when they reach different processes; then handed to PTB's own update queue and processed there.
+3. **Done** when its handlers have run (`InboxProcessor`, PTB's extension point around each update):
+   the row is marked and the chat's next open update, if any, claimed at once.
+
+A process that dies after the claim leaves the row leased; when the lease runs out, the next
+`take_over` of any process (every SCHEDULER_TICK_SECONDS) claims and runs it. The handlers are not
+all idempotent by themselves, so a taken-over update may repeat a message its first run had sent;
+what counts (a reservation, a key, a state change, an announcement) is keyed in the database and
+happens once. When the database cannot record an update at all, its sender is told at once to try
+again (bot/handlers/outage.py) and the update is dropped: nothing was changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from telegram import Bot, Update
+from telegram.ext import BaseUpdateProcessor, SimpleUpdateProcessor
+
+from bot.config import Settings
+from bot.ptb_types import BotApplication, Context
+from storage.engine import is_outage
+from storage.models import InboxUpdate
+from storage.repo_inbox import InboxStore
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+TAKE_OVER_LIMIT = 50  # updates one take-over claims at most (the rest come at the next tick)
+PURGE_EVERY = 600.0  # seconds between deletions of rows older than the retention
+Refuse = Callable[[Update, BaseException], Awaitable[None]]
+
+
+def chat_key(update: Update) -> int | None:
+    """What a chat's order is kept by: its chat, else its sender (None: no order to keep)."""
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    if update.effective_user is not None:
+        return update.effective_user.id
+    return None
+
+
+class Inbox:
+    def __init__(self, store: InboxStore, owner: str, settings: Settings, refuse: Refuse) -> None:
+        self.store = store
+        self.owner = owner
+        self.lease = timedelta(seconds=settings.inbox_lease_seconds)
+        self.retention = timedelta(hours=settings.inbox_retention_hours)
+        self.queue = InboxQueue(self)
+        self.bot: Bot | None = None  # set by the composition root once the Application exists
+        self._refuse = refuse
+        self._in_hand: dict[int, int | None] = {}  # update_id -> chat key, claimed by this process
+        self._unconfirmed: set[int] = set()  # handled, but the database has not heard so yet
+        self._none_in_hand = asyncio.Event()
+        self._renewer: asyncio.Task[None] | None = None
+        self._purged_at = 0.0
+
+    @property
+    def in_hand(self) -> int:
+        return len(self._in_hand)
+
+    async def receive(self, update: Update) -> None:
+        """Record the update; run it here at once when it is its chat's next."""
+        try:
+            new = await self.store.receive_update(update.update_id, chat_key(update), json.dumps(update.to_dict()))
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            await self._refuse(update, exc)  # nothing recorded, nothing done: the sender tries again
+            return
+        if not new:
+            log.info("update %s arrived again: already taken in, ignored", update.update_id)
+            return
+        try:
+            claimed = await self.store.claim_updates(self.owner, lease=self.lease, limit=1, update_id=update.update_id)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # Recorded: a take-over runs it when the database is back.
+            log.warning("update %s recorded but not claimed (%s); taken over later", update.update_id, exc)
+            return
+        self._hand_over(claimed, update)
+
+    async def finished(self, update: object) -> None:
+        """The update's handlers have run: mark it done, then take the chat's next update, if any."""
+        if not isinstance(update, Update) or update.update_id not in self._in_hand:
+            return
+        chat = self._in_hand.pop(update.update_id)
+        if not self._in_hand:
+            self._none_in_hand.set()
+        try:
+            await self.store.updates_done([update.update_id])
+            if chat is not None:
+                self._hand_over(await self.store.claim_updates(self.owner, lease=self.lease, limit=1, chat_id=chat))
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # Marked at the next take-over; the lease keeps other processes off it until then.
+            self._unconfirmed.add(update.update_id)
+            log.warning("update %s handled, not yet marked done (%s)", update.update_id, type(exc).__name__)
+
+    async def take_over(self) -> None:
+        """Every tick: updates whose process died (lease over) or that wait for nobody; marks pending."""
+        try:
+            if self._unconfirmed:
+                done = set(self._unconfirmed)
+                await self.store.updates_done(done)
+                self._unconfirmed -= done
+            claimed = await self.store.claim_updates(self.owner, lease=self.lease, limit=TAKE_OVER_LIMIT)
+            for row in claimed:
+                if row.attempts > 1:
+                    log.info("update %s taken over (attempt %s)", row.update_id, row.attempts)
+            self._hand_over(claimed)
+            if time.monotonic() - self._purged_at > PURGE_EVERY:
+                self._purged_at = time.monotonic()
+                await self.store.forget_updates(done_before=utcnow() - self.retention)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("inbox take-over skipped, the database is away: %s", type(exc).__name__)
+
+    def _hand_over(self, rows: list[InboxUpdate], known: Update | None = None) -> None:
+        for row in rows:
+            if known is not None and known.update_id == row.update_id:
+                update = known
+            else:
+                update = Update.de_json(json.loads(row.body), self.bot)
+            self._in_hand[row.update_id] = row.chat_id
+            self._none_in_hand.clear()
+            self.queue.put_nowait(update)  # PTB's fetcher takes it from here
+        if self._in_hand and (self._renewer is None or self._renewer.done()):
+            self._renewer = asyncio.create_task(self._renew_while_in_hand(), name="inbox-leases")
+
+    async def _renew_while_in_hand(self) -> None:
+        """One UPDATE for every update this process holds, a few times per lease, while it holds any."""
+        while self._in_hand:
+            try:
+                await asyncio.wait_for(self._none_in_hand.wait(), self.lease.total_seconds() / 3)
+                continue  # none left (the loop ends unless one was claimed meanwhile)
+            except TimeoutError:
+                pass
+            try:
+                await self.store.renew_updates(self.owner, list(self._in_hand), lease=self.lease)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("could not renew the inbox leases: %s", type(exc).__name__)
+
+
+class InboxQueue(asyncio.Queue[object]):
+    """PTB's update queue with the inbox in front: `put(update)` records the update and hands it on
+    only once claimed (anything else, PTB's own stop signal say, goes straight in)."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        super().__init__()
+        self._inbox = inbox
+
+    async def put(self, item: object) -> None:
+        if isinstance(item, Update):
+            await self._inbox.receive(item)
+        else:
+            await super().put(item)
+
+
+class InboxProcessor(BaseUpdateProcessor):
+    """Around each update PTB processes: when its handlers have run, the inbox hears it is done.
+    `inner` (the console's tracker) still sees every update."""
+
+    def __init__(self, inbox: Inbox, inner: BaseUpdateProcessor | None = None) -> None:
+        self._inner = inner or SimpleUpdateProcessor(256)
+        super().__init__(self._inner.max_concurrent_updates)
+        self._inbox = inbox
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        try:
+            await self._inner.do_process_update(update, coroutine)
+        finally:
+            await self._inbox.finished(update)
+
+    async def initialize(self) -> None:
+        await self._inner.initialize()
+
+    async def shutdown(self) -> None:
+        await self._inner.shutdown()
+
+
+TAKE_OVER_JOB = "inbox-take-over"
+
+
+def start(application: BotApplication, inbox: Inbox, every: float) -> None:
+    """Each process looks for updates to take over every `every` seconds (and once at start)."""
+    job_queue = application.job_queue
+    assert job_queue is not None
+    for job in job_queue.get_jobs_by_name(TAKE_OVER_JOB):
+        job.schedule_removal()
+    job_queue.run_repeating(
+        _take_over, interval=every, first=0.05, name=TAKE_OVER_JOB, data=inbox, job_kwargs={"max_instances": 1}
+    )
+
+
+async def _take_over(context: Context) -> None:
+    assert context.job is not None and isinstance(context.job.data, Inbox)
+    await context.job.data.take_over()
