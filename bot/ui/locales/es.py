@@ -403,5 +403,7 @@ ES: dict[str, str | Plural] = {
     "admin.stats_no_pickups": "todavía no hay recogidas",
     "admin.stats_unknown": "desconocido (Harbor no responde)",
     # issue 19: the database is away for a moment (a tap or message is answered at once, nothing done)
-    "error.try_again_soon": "Ahora mismo no puedo consultar mis registros. No se cambió nada; inténtalo de nuevo en un momento.",
+    "error.try_again_soon": (
+        "Ahora mismo no puedo consultar mis registros. No se cambió nada; inténtalo de nuevo en un momento."
+    ),
 }
