@@ -104,8 +104,9 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         builder = builder.rate_limiter(rate_limiter(settings))  # type: ignore[arg-type]
     if overrides.request is not None:
         builder = builder.request(overrides.request)
-    if overrides.get_updates_request is not None:
-        builder = builder.get_updates_request(overrides.get_updates_request)
+    if overrides.polling:
+        # getUpdates confirms the batch before: it waits until the batch is recorded (bot/inbox.py).
+        builder = builder.get_updates_request(updates_inbox.GatedRequest(inbox, overrides.get_updates_request))
     application = builder.build()
     inbox.bot = application.bot
 

@@ -4,9 +4,10 @@ Telegram delivers an update *at least once*: a webhook update again whenever no 
 a polled one again after a crash before the next getUpdates confirmed it. So every update goes
 through the inbox (storage InboxUpdate) before anything acts on it:
 
-1. **Recorded** by `update_id` (INSERT ... ON CONFLICT DO NOTHING) in `InboxQueue.put`, which is
-   where PTB's Updater hands each polled update over (it awaits it before asking getUpdates for the
-   next offset) and where `POST /telegram` puts a pushed one, answering 200 right after. A repeat, on
+1. **Recorded** by `update_id` (INSERT ... ON CONFLICT DO NOTHING): `POST /telegram` records a pushed
+   update before it answers 200; a polled one is recorded from `InboxQueue.put`, where PTB's Updater
+   hands each update of a batch over, all of the batch side by side, and the next getUpdates (which
+   confirms the batch to Telegram) waits until they are all recorded (`GatedRequest`). A repeat, on
    any process, at any time within INBOX_RETENTION_HOURS, finds its row and is dropped.
 2. **Claimed** under a lease (INBOX_LEASE_SECONDS, from the database's clock, renewed while it runs)
    only when it is the oldest open update of its chat, so a chat's updates take effect in order even
@@ -33,7 +34,10 @@ from datetime import timedelta
 from typing import Any
 
 from telegram import Bot, Update
+from telegram._utils.defaultvalue import DEFAULT_NONE
+from telegram._utils.types import ODVInput
 from telegram.ext import BaseUpdateProcessor, SimpleUpdateProcessor
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 from bot.config import Settings
 from bot.ptb_types import BotApplication, Context
@@ -72,15 +76,30 @@ class Inbox:
         self._none_in_hand = asyncio.Event()
         self._renewer: asyncio.Task[None] | None = None
         self._purged_at = 0.0
+        self._intakes: set[asyncio.Task[None]] = set()  # polled updates being recorded
 
     @property
     def in_hand(self) -> int:
         return len(self._in_hand)
 
+    def receive_soon(self, update: Update) -> None:
+        """A polled update: recorded in a task of its own; `recorded()` waits for all of them."""
+        task = asyncio.create_task(self.receive(update), name=f"inbox-intake-{update.update_id}")
+        self._intakes.add(task)
+        task.add_done_callback(self._intakes.discard)
+
+    async def recorded(self) -> None:
+        """Until every polled update handed over so far is recorded (or its sender told to retry)."""
+        while self._intakes:
+            await asyncio.wait(list(self._intakes))
+
     async def receive(self, update: Update) -> None:
         """Record the update; run it here at once when it is its chat's next."""
+        body = json.dumps(update.to_dict())
         try:
-            new = await self.store.receive_update(update.update_id, chat_key(update), json.dumps(update.to_dict()))
+            new, claimed = await self.store.receive_update(
+                update.update_id, chat_key(update), body, owner=self.owner, lease=self.lease
+            )
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -89,15 +108,7 @@ class Inbox:
         if not new:
             log.info("update %s arrived again: already taken in, ignored", update.update_id)
             return
-        try:
-            claimed = await self.store.claim_updates(self.owner, lease=self.lease, limit=1, update_id=update.update_id)
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            # Recorded: a take-over runs it when the database is back.
-            log.warning("update %s recorded but not claimed (%s); taken over later", update.update_id, exc)
-            return
-        self._hand_over(claimed, update)
+        self._hand_over([] if claimed is None else [claimed], update)
 
     async def finished(self, update: object) -> None:
         """The update's handlers have run: mark it done, then take the chat's next update, if any."""
@@ -107,9 +118,7 @@ class Inbox:
         if not self._in_hand:
             self._none_in_hand.set()
         try:
-            await self.store.updates_done([update.update_id])
-            if chat is not None:
-                self._hand_over(await self.store.claim_updates(self.owner, lease=self.lease, limit=1, chat_id=chat))
+            self._hand_over(await self.store.finish_update(update.update_id, chat, owner=self.owner, lease=self.lease))
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -166,8 +175,9 @@ class Inbox:
 
 
 class InboxQueue(asyncio.Queue[object]):
-    """PTB's update queue with the inbox in front: `put(update)` records the update and hands it on
-    only once claimed (anything else, PTB's own stop signal say, goes straight in)."""
+    """PTB's update queue with the inbox in front: an update the Updater puts is recorded (side by side
+    with the rest of its batch) and comes out only once claimed; anything else (PTB's own stop signal)
+    goes straight in."""
 
     def __init__(self, inbox: Inbox) -> None:
         super().__init__()
@@ -175,9 +185,44 @@ class InboxQueue(asyncio.Queue[object]):
 
     async def put(self, item: object) -> None:
         if isinstance(item, Update):
-            await self._inbox.receive(item)
+            self._inbox.receive_soon(item)
         else:
             await super().put(item)
+
+
+class GatedRequest(BaseRequest):
+    """The getUpdates transport: each call first waits until the updates of the previous batch are
+    recorded, since the call confirms them to Telegram (its `offset`), which then never sends them
+    again."""
+
+    def __init__(self, inbox: Inbox, inner: BaseRequest | None = None) -> None:
+        self._inbox = inbox
+        self._inner = inner or HTTPXRequest(connection_pool_size=1)
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._inner.read_timeout
+
+    async def initialize(self) -> None:
+        await self._inner.initialize()
+
+    async def shutdown(self) -> None:
+        await self._inner.shutdown()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        await self._inbox.recorded()
+        return await self._inner.do_request(
+            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+        )
 
 
 class InboxProcessor(BaseUpdateProcessor):

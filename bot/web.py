@@ -34,6 +34,7 @@ from starlette.routing import Route
 from telegram import Update
 
 from bot.deliveries.model import delivery_of_client_info
+from bot.inbox import Inbox
 from bot.jobs import Scheduler
 from bot.ptb_types import BotApplication
 from bot.services import Services
@@ -56,6 +57,7 @@ def harbor_signature(secret: str, body: bytes) -> str:
 def create_web_app(application: BotApplication) -> Starlette:
     services: Services = application.bot_data["services"]
     scheduler: Scheduler = application.bot_data["scheduler"]
+    inbox: Inbox = application.bot_data["inbox"]
     settings = services.settings
     telegram_secret = settings.require_webhook_secret().get_secret_value().encode()
     harbor_secret = settings.harbor_webhook_secret.get_secret_value() if settings.harbor_webhook_secret else None
@@ -77,7 +79,7 @@ def create_web_app(application: BotApplication) -> Starlette:
         # Recorded in the inbox (a repeat is ignored) and answered at once; processed right after, in
         # this process, in the chat's order (bot/inbox.py). What escapes means it was not recorded: a
         # 500 makes Telegram deliver it again.
-        await application.update_queue.put(update)
+        await inbox.receive(update)
         return Response(status_code=200)
 
     async def harbor_event(request: Request) -> Response:

@@ -114,6 +114,13 @@ def make_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
         if memory:
             options["poolclass"] = StaticPool
+        else:
+            # One writer at a time is all SQLite allows; with one connection, the bot's tasks queue for
+            # it in order (the pool's queue) instead of racing for the file lock, where a transaction
+            # that read before it writes fails at once ("database is locked") and a waiting one sleeps
+            # in SQLite's busy handler, first come not first served. Each query is short (no session
+            # is held across a network call), so a burst of 200 updates waits milliseconds each.
+            options.update(pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT)
         options.update(kwargs)
         engine = create_async_engine(parsed, **options)
         _configure_sqlite(engine.sync_engine, wal=not memory)
