@@ -9,13 +9,23 @@ Harbor gets one reservation and one token of each kind, and no button is answere
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
+from contextlib import AsyncExitStack
 
+from sqlmodel import col, select
+
+from sandbox.balancer import RoundRobinBalancer
+from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
+from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import UserDriver
-from storage.models import DeliveryState
-from tests.flows.cluster import Cluster, cluster
-from tests.flows.harness import SF, decode_key
-from tests.flows.test_many_processes import LINK
+from storage.engine import make_async_engine, make_async_session_factory
+from storage.models import DeliveryState, InboxUpdate
+from storage.repository import Repository
+from tests.flows.cluster import SECRET, Cluster, cluster, set_webhook
+from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, SF, TOKEN, decode_key
+from tests.flows.test_many_processes import LINK, _free_port, _start_web, _stop
+from tests.sandbox.telegram_fixtures import serve_app
 
 
 def texts_sent(c: Cluster, user: UserDriver) -> Counter[str]:
@@ -75,3 +85,99 @@ async def test_every_update_of_a_delivery_twice_on_both_processes_takes_effect_o
         assert all(call.ok for call in answers), [call.description for call in answers if not call.ok]
         assert len(answers) == len({call.params["callback_query_id"] for call in answers})
         assert (await c.services(1).deliveries.get(delivery.id)).state is DeliveryState.COMPLETED
+
+
+async def _inbox_row(database_url: str, update_id: int) -> InboxUpdate:
+    engine = make_async_engine(database_url)
+    try:
+        return await Repository(make_async_session_factory(engine)).inbox_update(update_id) or InboxUpdate(
+            update_id=update_id, body=""
+        )
+    finally:
+        await engine.dispose()
+
+
+async def _holder_of_open_update(database_url: str) -> tuple[int, int]:
+    """(update_id, pid of the process holding it) of the one update being handled right now."""
+    engine = make_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(InboxUpdate.update_id, InboxUpdate.lease_owner).where(
+                        col(InboxUpdate.done_at).is_(None), col(InboxUpdate.lease_owner).is_not(None)
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    [(update_id, owner)] = rows
+    return update_id, int(owner.split(":")[1])  # the owner is host:pid:nonce (bot.jobs.process_name)
+
+
+async def test_a_process_killed_while_handling_an_update_another_finishes_it_once(pg_url: str) -> None:
+    """Real processes: the one that took a tap is killed with SIGKILL while Harbor is slow to answer it;
+    the other takes the update over when its lease runs out, and the tap is answered, once."""
+    emulator = TelegramEmulator(allow_insecure_webhooks=True, webhook_retry_delay=0.05)
+    emulator.add_bot(TOKEN, username=BOT_USERNAME)
+    simulator = HarborSimulator(rng_seed=7)
+    async with AsyncExitStack() as stack:
+        tg_root = await stack.enter_async_context(serve_app(emulator.app))
+        harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
+        env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": tg_root,
+            "HARBOR_ENV": "sandbox",
+            "HARBOR_API_URL": harbor_root,
+            "HARBOR_TOKEN_URL": harbor_root + TOKEN_PATH,
+            "HARBOR_CLIENT_ID": CLIENT_ID,
+            "HARBOR_CLIENT_SECRET": CLIENT_SECRET,
+            "DATABASE_URL": pg_url,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "HOST": "127.0.0.1",
+            "BOT_PROCESSES": "2",
+            "LOCKER_POLL_SECONDS": "3600",
+            "SCHEDULER_TICK_SECONDS": "0.5",
+            "INBOX_LEASE_SECONDS": "2",
+            "TELEGRAM_CHAT_RATE": "50",
+            "LOG_LEVEL": "WARNING",
+        }
+        ports = [_free_port(), _free_port()]
+        processes = [await _start_web(env, port) for port in ports]  # one at a time: the first migrates
+        for process in processes:
+            stack.push_async_callback(_stop, process)
+        balancer = RoundRobinBalancer([f"http://127.0.0.1:{p}" for p in ports])
+        stack.push_async_callback(balancer.aclose)
+        balancer_root = await stack.enter_async_context(serve_app(balancer.app))
+        await set_webhook(tg_root, f"{balancer_root}/telegram")
+        stack.push_async_callback(emulator.aclose)
+
+        alice = emulator.user(101, "Alice", bot_token=TOKEN)
+        await alice.command("dropoff")
+        await alice.wait_for("where are you", timeout=10)
+        await alice.share_location(*SF)
+        await alice.wait_for("free lockers within", timeout=10)
+        simulator.add_fault(method="GET", path=r"/locations/101/lockers", stall=30, times=1)
+        tap = asyncio.create_task(alice.press("Civic Center", timeout=30))
+        async with asyncio.timeout(10):  # the tap is taken and its process waits on Harbor
+            while simulator.pending_faults():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        update_id, pid = await _holder_of_open_update(pg_url)
+        [doomed] = [p for p in processes if p.pid == pid]
+        doomed.kill()  # SIGKILL: the update stays claimed by nobody alive
+        await doomed.wait()
+
+        answer = await tap  # the survivor took it over once the lease ran out
+        sizes = await alice.wait_for("which locker size", timeout=10)
+        assert answer is not None and sizes.buttons
+        answers = [
+            c for c in emulator.calls_to("answerCallbackQuery") if c.params["callback_query_id"] == answer.query_id
+        ]
+        assert len(answers) == 1 and answers[0].ok
+        asked = [r for r in simulator.requests if r.method == "GET" and r.path.endswith("/locations/101/lockers")]
+        assert len(asked) == 2  # the dead process's call, and the survivor's
+        async with asyncio.timeout(5):  # marked done once its handlers have returned
+            while (row := await _inbox_row(pg_url, update_id)).done_at is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert row.attempts == 2  # claimed by the dead process, then by the survivor, and done
