@@ -84,7 +84,10 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     deliveries.links = links  # KEY_MODE=link; the link code builds on the service, so it is wired here
     scheduler_owner = jobs.process_name()
     # Every update, polled or pushed, is recorded and claimed before it is processed (bot/inbox.py).
-    inbox = updates_inbox.Inbox(repo, scheduler_owner, settings, try_again_soon)
+    budget = UserBudget.from_settings(settings)
+    inbox = updates_inbox.Inbox(
+        repo, scheduler_owner, settings, try_again_soon, admit=lambda update: throttle.admit(update, budget)
+    )
 
     builder = (
         ApplicationBuilder()
@@ -123,7 +126,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         admin=AdminService(handover),
         fit=FitService(deliveries, links),
         notifier=Notifier(application, repo, reminder_hours=settings.reminder_hours),
-        budget=UserBudget.from_settings(settings),
+        budget=budget,
         privacy=PrivacyStore(repo.session_factory),
         languages=LanguageStore(repo.session_factory),
         simulator=harbor.simulator,
@@ -140,8 +143,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     # Text and other messages in a private chat mean something only within the drop-off steps.
     application.add_handler(dropoff.step_handler())
     application.add_handlers(errors.handlers())
-    # First of all: an update over its sender's budget goes no further (ApplicationHandlerStop).
-    application.add_handlers(throttle.handlers(), group=throttle.GROUP)
+    # An update over its sender's budget went no further than the inbox (bot/handlers/throttle.py).
     # Then the person's stored language, which every answer to the update is written in.
     application.add_handler(language.loader(), group=language.GROUP)
     # In a group of its own, so it runs alongside whatever handles the admin's message.

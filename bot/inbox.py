@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 TAKE_OVER_LIMIT = 50  # updates one take-over claims at most (the rest come at the next tick)
 PURGE_EVERY = 600.0  # seconds between deletions of rows older than the retention
 Refuse = Callable[[Update, BaseException], Awaitable[None]]
+Admit = Callable[[Update], Awaitable[bool]]
 
 
 def chat_key(update: Update) -> int | None:
@@ -63,7 +64,9 @@ def chat_key(update: Update) -> int | None:
 
 
 class Inbox:
-    def __init__(self, store: InboxStore, owner: str, settings: Settings, refuse: Refuse) -> None:
+    def __init__(
+        self, store: InboxStore, owner: str, settings: Settings, refuse: Refuse, *, admit: Admit | None = None
+    ) -> None:
         self.store = store
         self.owner = owner
         self.lease = timedelta(seconds=settings.inbox_lease_seconds)
@@ -71,6 +74,7 @@ class Inbox:
         self.queue = InboxQueue(self)
         self.bot: Bot | None = None  # set by the composition root once the Application exists
         self._refuse = refuse
+        self._admit = admit  # the sender's budget: an update over it is neither recorded nor processed
         self._in_hand: dict[int, int | None] = {}  # update_id -> chat key, claimed by this process
         self._unconfirmed: set[int] = set()  # handled, but the database has not heard so yet
         self._none_in_hand = asyncio.Event()
@@ -95,6 +99,8 @@ class Inbox:
 
     async def receive(self, update: Update) -> None:
         """Record the update; run it here at once when it is its chat's next."""
+        if self._admit is not None and not await self._admit(update):
+            return
         body = json.dumps(update.to_dict())
         try:
             new, claimed = await self.store.receive_update(

@@ -91,13 +91,14 @@ async def test_a_burst_of_key_taps_with_a_slow_harbor_holds_up_nobody(database_u
 
 
 async def test_forged_cancel_presses_of_unknown_deliveries_hold_up_nobody(database_url: str) -> None:
-    async with world(database_url) as w:
+    # The per-user budget is tested on its own (test_hardening.py): here all 30 presses get through.
+    async with world(database_url, user_update_burst=40) as w:
         mallory = w.user(31_337, "Mallory")
         await mallory.command("start")
         greeting = await mallory.wait_for(lambda m: True)
         chat = mallory.emulator.private_chat(mallory.bot, mallory.record)
         shown = chat.messages[greeting.message_id]
-        # Buttons of deliveries that do not exist, pressed at once (within the per-user budget).
+        # Buttons of deliveries that do not exist, pressed at once.
         presses = await asyncio.gather(
             *(
                 mallory.emulator.press_callback(mallory.bot, mallory.record, shown, f"cancel:{900_000 + i}")
