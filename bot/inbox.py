@@ -81,6 +81,10 @@ class Inbox:
         self._renewer: asyncio.Task[None] | None = None
         self._purged_at = 0.0
         self._intakes: set[asyncio.Task[None]] = set()  # polled updates being recorded
+        # Set when PTB stops taking updates from its queue: from then on nothing more is handed over (it
+        # would never be taken out, and PTB's stop waits for the queue); what is recorded is left to
+        # the other processes, or to this one's next start, once the lease (if any) runs out.
+        self.stopping = False
 
     @property
     def in_hand(self) -> int:
@@ -104,7 +108,7 @@ class Inbox:
         body = json.dumps(update.to_dict())
         try:
             new, claimed = await self.store.receive_update(
-                update.update_id, chat_key(update), body, owner=self.owner, lease=self.lease
+                update.update_id, chat_key(update), body, owner=self.owner, lease=self.lease, claim=not self.stopping
             )
         except Exception as exc:
             if not is_outage(exc):
@@ -114,7 +118,7 @@ class Inbox:
         if not new:
             log.info("update %s arrived again: already taken in, ignored", update.update_id)
             return
-        self._hand_over([] if claimed is None else [claimed], update)
+        await self._take([] if claimed is None else [claimed], update)
 
     async def finished(self, update: object) -> None:
         """The update's handlers have run: mark it done, then take the chat's next update, if any."""
@@ -124,7 +128,10 @@ class Inbox:
         if not self._in_hand:
             self._none_in_hand.set()
         try:
-            self._hand_over(await self.store.finish_update(update.update_id, chat, owner=self.owner, lease=self.lease))
+            next_of_chat = None if self.stopping else chat  # stopping: the chat's next waits in the inbox
+            await self._take(
+                await self.store.finish_update(update.update_id, next_of_chat, owner=self.owner, lease=self.lease)
+            )
         except Exception as exc:
             if not is_outage(exc):
                 raise
@@ -134,6 +141,8 @@ class Inbox:
 
     async def take_over(self) -> None:
         """Every tick: updates whose process died (lease over) or that wait for nobody; marks pending."""
+        if self.stopping:
+            return
         try:
             if self._unconfirmed:
                 done = set(self._unconfirmed)
@@ -143,7 +152,7 @@ class Inbox:
             for row in claimed:
                 if row.attempts > 1:
                     log.info("update %s taken over (attempt %s)", row.update_id, row.attempts)
-            self._hand_over(claimed)
+            await self._take(claimed)
             if time.monotonic() - self._purged_at > PURGE_EVERY:
                 self._purged_at = time.monotonic()
                 await self.store.forget_updates(done_before=utcnow() - self.retention)
@@ -151,6 +160,14 @@ class Inbox:
             if not is_outage(exc):
                 raise
             log.warning("inbox take-over skipped, the database is away: %s", type(exc).__name__)
+
+    async def _take(self, rows: list[InboxUpdate], known: Update | None = None) -> None:
+        """Hand the claimed updates to PTB; once it is stopping, give them back instead, so the next
+        process to look (or this one's next start) takes them at once, not after the lease."""
+        if not self.stopping:
+            self._hand_over(rows, known)
+        elif rows:
+            await self.store.release_updates(self.owner, [row.update_id for row in rows])
 
     def _hand_over(self, rows: list[InboxUpdate], known: Update | None = None) -> None:
         for row in rows:
@@ -193,6 +210,7 @@ class InboxQueue(asyncio.Queue[object]):
         if isinstance(item, Update):
             self._inbox.receive_soon(item)
         else:
+            self._inbox.stopping = True  # PTB's stop signal: the last item its fetcher takes out
             await super().put(item)
 
 

@@ -30,10 +30,10 @@ def _now(session: AsyncSession) -> Any:
 
 class InboxStore(RepositoryBase):
     async def receive_update(
-        self, update_id: int, chat_id: int | None, body: str, *, owner: str, lease: timedelta
+        self, update_id: int, chat_id: int | None, body: str, *, owner: str, lease: timedelta, claim: bool = True
     ) -> tuple[bool, InboxUpdate | None]:
-        """Record an update and, if it is its chat's next, lease it to `owner`, in one transaction.
-        Returns (whether it is new, the row when claimed); not new: Telegram delivered it again."""
+        """Record an update and (`claim`), if it is its chat's next, lease it to `owner`, in one
+        transaction. Returns (whether it is new, the row when claimed); not new: delivered again."""
         async with self._session() as session:
             stmt = insert_for(session)(InboxUpdate).values(
                 update_id=update_id, chat_id=chat_id, body=body, attempts=0, received_at=_now(session)
@@ -42,7 +42,7 @@ class InboxStore(RepositoryBase):
             if (await session.execute(stmt)).first() is None:
                 await session.commit()
                 return False, None
-            claimed = await self._claim(session, owner, lease=lease, limit=1, update_id=update_id)
+            claimed = await self._claim(session, owner, lease=lease, limit=1, update_id=update_id) if claim else []
             await session.commit()
             return True, claimed[0] if claimed else None
 
@@ -134,6 +134,16 @@ class InboxStore(RepositoryBase):
                     col(InboxUpdate.done_at).is_(None),
                 )
                 .values(lease_until=_now(session) + lease)
+            )
+            await session.commit()
+
+    async def release_updates(self, owner: str, update_ids: Collection[int]) -> None:
+        """Give claimed updates back unhandled (their process is stopping)."""
+        async with self._session() as session:
+            await session.execute(
+                update(InboxUpdate)
+                .where(col(InboxUpdate.update_id).in_(list(update_ids)), col(InboxUpdate.lease_owner) == owner)
+                .values(lease_owner=None, lease_until=None)
             )
             await session.commit()
 

@@ -1,5 +1,5 @@
 """Issue 19: every update takes effect once, however often Telegram delivers it (PostgreSQL, two `web`
-processes behind a balancer).
+processes behind a balancer; the last test polls, on SQLite and PostgreSQL).
 
 Telegram delivers an update *at least once*. Here every update of a whole delivery is delivered twice,
 to both processes, the second copy 50 ms after the first: the customer still sees each message once,
@@ -23,7 +23,8 @@ from storage.engine import make_async_engine, make_async_session_factory
 from storage.models import DeliveryState, InboxUpdate
 from storage.repository import Repository
 from tests.flows.cluster import SECRET, Cluster, cluster, set_webhook
-from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, SF, TOKEN, decode_key
+from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, SF, TOKEN, decode_key, world
+from tests.flows.steps import settled
 from tests.flows.test_many_processes import LINK, _free_port, _start_web, _stop
 from tests.sandbox.telegram_fixtures import serve_app
 
@@ -181,3 +182,29 @@ async def test_a_process_killed_while_handling_an_update_another_finishes_it_onc
             while (row := await _inbox_row(pg_url, update_id)).done_at is None:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         assert row.attempts == 2  # claimed by the dead process, then by the survivor, and done
+
+
+async def test_polled_updates_fetched_before_a_stop_are_handled_after_the_restart(database_url: str) -> None:
+    """Polling: a chat's second update waits for its first, which Harbor holds up; the bot stops
+    meanwhile (it finishes the update in hand, and stops without waiting for the queue behind it).
+    Telegram was told both were received; the second is in the inbox and answered after the restart."""
+    async with world(database_url) as w:
+        alice = w.user(101, "Alice")
+        await alice.command("dropoff")
+        await alice.wait_for("where are you")
+        w.simulator.add_fault(method="GET", path="locations/in-area", stall=5, times=1)
+        await alice.share_location(*SF)
+        await alice.command("help")
+        async with asyncio.timeout(10):  # the location's search waits on Harbor, /help behind it
+            while w.simulator.pending_faults():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        async with asyncio.timeout(20):
+            await w.stop()
+        assert not [m for m in alice.bot_messages if "how it works" in (m.content or "").lower()]
+        assert not w.emulator.bot().updates  # confirmed to Telegram: it will not send them again
+
+        await w.start()
+        await alice.wait_for("how it works", timeout=10)
+        await settled(w)
+        assert len([m for m in alice.bot_messages if "how it works" in (m.content or "").lower()]) == 1
+        assert len([m for m in alice.bot_messages if "free lockers within" in (m.content or "").lower()]) == 1
