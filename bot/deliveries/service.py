@@ -106,9 +106,7 @@ class DeliveryService:
 
     @asynccontextmanager
     async def lock_sent_by(self, delivery_id: int, user_id: int) -> AsyncIterator[Delivery]:
-        """The delivery's lock for its sender, with the delivery as read under it. Whose it is is checked
-        before the lock is taken: a forged or stale id of someone else's delivery costs one read, never a
-        wait behind (or a lock against) the real owner."""
+        """The delivery's lock for its sender, and the delivery read under it; ownership is checked first."""
         await self.sent_by(delivery_id, user_id)
         async with self.lock(delivery_id):
             yield await self.sent_by(delivery_id, user_id)
