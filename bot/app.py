@@ -13,6 +13,7 @@ from datetime import timedelta
 from telegram.ext import ApplicationBuilder, BaseRateLimiter, BaseUpdateProcessor
 from telegram.request import BaseRequest, HTTPXRequest
 
+from bot import inbox as updates_inbox
 from bot import jobs
 from bot.admin import AdminService
 from bot.config import Settings
@@ -22,6 +23,7 @@ from bot.deliveries.fit import FitService
 from bot.deliveries.geocode import Geocoder
 from bot.deliveries.links import LinkKeys
 from bot.handlers import admin, dropoff, errors, fit, language, pickup, start, throttle
+from bot.handlers.outage import try_again_soon
 from bot.handover import HandoverService
 from bot.harbor.factory import HarborConnection, connect_harbor
 from bot.menus import set_commands
@@ -95,13 +97,20 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     deliveries = DeliveryService(harbor.client, repo, policy, search=search, locks=Locks(engine))
     links = LinkKeys(deliveries)
     deliveries.links = links  # KEY_MODE=link; the link code builds on the service, so it is wired here
+    scheduler_owner = jobs.process_name()
+    # Every update, polled or pushed, is recorded and claimed before it is processed (bot/inbox.py).
+    budget = UserBudget.from_settings(settings)
+    inbox = updates_inbox.Inbox(
+        repo, scheduler_owner, settings, try_again_soon, admit=lambda update: throttle.admit(update, budget, metrics)
+    )
 
     builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
-        .concurrent_updates(overrides.update_processor or True)
+        .update_queue(inbox.queue)
+        .concurrent_updates(updates_inbox.InboxProcessor(inbox, overrides.update_processor))
         .post_init(_on_start)
         .post_shutdown(_on_stop)
         .application_class(MeteredApplication, kwargs={"metrics": metrics})
@@ -114,9 +123,11 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         # PTB types the builder's bot by the limiter's argument type (ExtBot[Priority]) while its default
         # context stays ExtBot[None]; the bot passes Priority only through telegram.Bot's untyped parameter.
         builder = builder.rate_limiter(rate_limiter(settings))  # type: ignore[arg-type]
-    if overrides.get_updates_request is not None:
-        builder = builder.get_updates_request(overrides.get_updates_request)
+    if overrides.polling:
+        # getUpdates confirms the batch before: it waits until the batch is recorded (bot/inbox.py).
+        builder = builder.get_updates_request(updates_inbox.GatedRequest(inbox, overrides.get_updates_request))
     application = builder.build()
+    inbox.bot = application.bot
 
     handover = HandoverService(deliveries)
     services = Services(
@@ -131,7 +142,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         admin=AdminService(handover),
         fit=FitService(deliveries, links),
         notifier=Notifier(application, repo, reminder_hours=settings.reminder_hours, metrics=metrics),
-        budget=UserBudget.from_settings(settings),
+        budget=budget,
         privacy=PrivacyStore(repo.session_factory),
         languages=LanguageStore(repo.session_factory),
         directory=LocationDirectory(
@@ -147,7 +158,8 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         metrics=metrics,
     )
     application.bot_data["services"] = services
-    application.bot_data["scheduler"] = jobs.Scheduler(services)
+    application.bot_data["scheduler"] = jobs.Scheduler(services, owner=scheduler_owner)
+    application.bot_data["inbox"] = inbox
     application.bot_data["engine"] = engine
     application.bot_data["metrics"] = metrics
     application.bot_data["harbor_connection"] = harbor
@@ -158,8 +170,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     # Text and other messages in a private chat mean something only within the drop-off steps.
     application.add_handler(dropoff.step_handler())
     application.add_handlers(errors.handlers())
-    # First of all: an update over its sender's budget goes no further (ApplicationHandlerStop).
-    application.add_handlers(throttle.handlers(), group=throttle.GROUP)
+    # An update over its sender's budget went no further than the inbox (bot/handlers/throttle.py).
     # Then the person's stored language, which every answer to the update is written in.
     application.add_handler(language.loader(), group=language.GROUP)
     # In a group of its own, so it runs alongside whatever handles the admin's message.
@@ -174,6 +185,7 @@ async def _on_start(application: BotApplication) -> None:
     await set_commands(application.bot, services.settings, services.repo)
     await scheduler.ensure()
     jobs.start(application, scheduler)
+    updates_inbox.start(application, application.bot_data["inbox"], services.settings.scheduler_tick_seconds)
     log.info("started as @%s (%s)", application.bot.username, scheduler.owner)
 
 

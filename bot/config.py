@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     # How often a process looks for due timers and queued announcements; a dead process's claimed
     # work is taken over once its lease (a few seconds) runs out.
     scheduler_tick_seconds: float = Field(1.0, gt=0, le=60)
+    # Issue 19, the inbox of updates (bot/inbox.py): a process that dies while handling an update holds
+    # it this long before another takes it over (renewed while it runs); a handled update's id is kept
+    # this long so a late redelivery is still recognised (Telegram keeps an update for 24 h).
+    inbox_lease_seconds: float = Field(30.0, ge=1, le=600)
+    inbox_retention_hours: float = Field(48.0, ge=1, le=24 * 30)
 
     # Privacy: a shared location is kept only while the drop-off search needs it; the deadlines round
     # forgets the point of any chat idle longer than this.

@@ -128,8 +128,7 @@ class HandoverService:
     async def create_link(self, delivery_id: int, user_id: int, *, force: bool = False) -> Link:
         """A fresh one-time link; any earlier unclaimed link of this delivery stops working. Whoever
         claims it replaces the current collector, so a collector's live key is reported first."""
-        async with self.deliveries.lock(delivery_id):
-            delivery = await self.deliveries.sent_by(delivery_id, user_id)
+        async with self.deliveries.lock_sent_by(delivery_id, user_id) as delivery:
             if delivery.state not in AFTER_DROPOFF:
                 raise WrongState(delivery)
             if not force:
@@ -148,8 +147,7 @@ class HandoverService:
             return Link(code, link, delivery.timezone)
 
     async def revoke_links(self, delivery_id: int, user_id: int) -> int:
-        async with self.deliveries.lock(delivery_id):
-            await self.deliveries.sent_by(delivery_id, user_id)
+        async with self.deliveries.lock_sent_by(delivery_id, user_id):
             count = await self.repo.revoke_links(delivery_id, now=self.now())
             if count:
                 await self.repo.add_event(delivery_id, "link_revoked", actor_id=user_id)
@@ -190,8 +188,7 @@ class HandoverService:
     # collectors ------------------------------------------------------------------------------
 
     async def pick_up_myself(self, delivery_id: int, user_id: int, *, force: bool = False) -> Assigned:
-        async with self.deliveries.lock(delivery_id):
-            delivery = await self.deliveries.sent_by(delivery_id, user_id)
+        async with self.deliveries.lock_sent_by(delivery_id, user_id) as delivery:
             return await self._assign(delivery, CollectorKind.SELF, user_id, actor_id=user_id, force=force)
 
     async def courier_choice(self, delivery_id: int, user_id: int) -> list[User]:
@@ -204,8 +201,7 @@ class HandoverService:
     async def send_to_courier(
         self, delivery_id: int, user_id: int, courier_id: int, *, force: bool = False
     ) -> Assigned:
-        async with self.deliveries.lock(delivery_id):
-            delivery = await self.deliveries.sent_by(delivery_id, user_id)
+        async with self.deliveries.lock_sent_by(delivery_id, user_id) as delivery:
             courier = await self.repo.get_user(courier_id)
             if courier is None or courier.role is not Role.COURIER:
                 raise NotACourier(courier_id)
@@ -332,6 +328,9 @@ class HandoverService:
     # pickup keys -----------------------------------------------------------------------------
 
     async def issue_pickup_key(self, delivery_id: int, user_id: int, chat_id: int) -> IssuedKeyView:
+        known = await self.repo.get_delivery(delivery_id)
+        if known is None or not self.may_collect(known, user_id):  # checked before the lock is taken
+            raise DeliveryNotFound(delivery_id)
         async with self.deliveries.lock(delivery_id):
             delivery = await self.repo.get_delivery(delivery_id)
             if delivery is None or not self.may_collect(delivery, user_id):

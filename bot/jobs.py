@@ -26,6 +26,7 @@ from telegram.ext import ContextTypes
 from bot.leases import renewing
 from bot.ptb_types import BotApplication
 from bot.services import Services
+from storage.engine import is_outage
 from storage.models import JobKind, ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -126,4 +127,10 @@ def start(application: BotApplication, scheduler: Scheduler) -> None:
 
 async def _tick(context: Context) -> None:
     scheduler: Scheduler = context.application.bot_data["scheduler"]
-    await scheduler.tick()
+    try:
+        await scheduler.tick()
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # The database is away: one line per tick, not a traceback; the next tick tries again.
+        log.warning("scheduler tick skipped, the database is away: %s", type(exc).__name__)

@@ -1,8 +1,8 @@
 """The ASGI app of `python -m bot web` (docs/design.md §8): many identical processes behind a TLS proxy.
 
 - `POST /telegram`: one update, pushed by Telegram. It must carry `X-Telegram-Bot-Api-Secret-Token`
-  equal to TELEGRAM_WEBHOOK_SECRET (compared in constant time); it is processed before the answer, so
-  an update Telegram retries after a failure was never half-lost.
+  equal to TELEGRAM_WEBHOOK_SECRET (compared in constant time); it is recorded in the inbox by its
+  `update_id` and answered at once, then processed (bot/inbox.py): a repeat is acknowledged and ignored.
 - `POST /harbor`: Harbor's webhook events (docs/harbor-api.md §7), bot/web_harbor.py: served only with
   HARBOR_WEBHOOK_SECRET set, signed, deduplicated on the body's digest; only asks for a look at a tower.
 - `GET /harbor/return/{token}`: Locker Open's returnUrl (bot/web_return.py); only asks for a look.
@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
 
+from bot.inbox import Inbox
 from bot.jobs import Scheduler
 from bot.ptb_types import BotApplication
 from bot.services import Services
@@ -45,6 +46,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 def create_web_app(application: BotApplication) -> Starlette:
     services: Services = application.bot_data["services"]
     scheduler: Scheduler = application.bot_data["scheduler"]
+    inbox: Inbox = application.bot_data["inbox"]
     settings = services.settings
     telegram_secret = settings.require_webhook_secret().get_secret_value().encode()
     looks = TowerLooks(services, scheduler)
@@ -62,9 +64,10 @@ def create_web_app(application: BotApplication) -> Starlette:
             update = Update.de_json(json.loads(body), application.bot)
         except (ValueError, TypeError, KeyError):
             return Response(status_code=400)
-        # Handler errors go to the error handler (the user is told); what escapes it means the update
-        # was not handled, and a 500 makes Telegram deliver it again.
-        await application.process_update(update)
+        # Recorded in the inbox (a repeat is ignored) and answered at once; processed right after, in
+        # this process, in the chat's order (bot/inbox.py). What escapes means it was not recorded: a
+        # 500 makes Telegram deliver it again.
+        await inbox.receive(update)
         return Response(status_code=200)
 
     async def healthz(request: Request) -> Response:

@@ -24,34 +24,18 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from telegram import Update
 from telegram._utils.defaultvalue import DEFAULT_NONE
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError
 from telegram.ext import Application
 from telegram.request import BaseRequest, RequestData
 
+from bot.handlers.common import update_kind
 from bot.metrics import CONTENT_TYPE, Metrics, Outcome, mark_update
 from bot.ptb_types import BotApplication
 from bot.web_serve import EmbeddedServer
 
 log = logging.getLogger(__name__)
-
-
-def update_kind(update: object) -> str:
-    """A few kinds, so the label stays small: what the person did."""
-    if not isinstance(update, Update):
-        return "other"
-    if update.callback_query is not None:
-        return "button"
-    message = update.message
-    if message is None:
-        return "other"
-    if message.location is not None or message.venue is not None:
-        return "location"
-    if message.text is not None:
-        return "command" if message.text.startswith("/") else "text"
-    return "message"
 
 
 class MeteredApplication(Application[Any, Any, Any, Any, Any, Any]):

@@ -11,10 +11,15 @@ Each POST goes to the next upstream in turn, with the same path, query, headers 
 included) and body; the client gets the upstream's status, body and content type. When the chosen upstream
 cannot be reached the answer is 502 and the turn still moves on, like a plain balancer without health
 checks: Telegram's retry then lands on the next process.
+
+``duplicate_after=0.05`` makes it the worst network Telegram's at-least-once delivery allows: every
+POST also goes, that many seconds later, to the next upstream as well (a redelivery racing the
+original on another process); the client gets the first upstream's answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Sequence
@@ -42,10 +47,13 @@ class Forwarded:
 class RoundRobinBalancer:
     """A Starlette app (``.app``) forwarding each POST to the next of ``upstreams`` (base URLs)."""
 
-    def __init__(self, upstreams: Sequence[str], *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, upstreams: Sequence[str], *, timeout: float = 10.0, duplicate_after: float | None = None
+    ) -> None:
         if not upstreams:
             raise ValueError("the balancer needs at least one upstream")
         self.upstreams = [u.rstrip("/") for u in upstreams]
+        self.duplicate_after = duplicate_after
         self.forwarded: list[Forwarded] = []
         self._turn = itertools.cycle(self.upstreams)
         self._timeout = timeout
@@ -64,19 +72,29 @@ class RoundRobinBalancer:
 
     async def _forward(self, request: Request) -> Response:
         upstream = next(self._turn)  # taken before any await, so concurrent requests still alternate
+        again = next(self._turn) if self.duplicate_after is not None else None
         body = await request.body()
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
-        url = upstream + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        query = f"?{request.url.query}" if request.url.query else ""
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED]
-        try:
-            answer = await self._client.post(url, content=body, headers=headers)
-        except httpx.HTTPError:
-            self.forwarded.append(Forwarded(upstream, request.url.path, 502))
-            return Response(b"Bad Gateway", status_code=502, media_type="text/plain")
-        self.forwarded.append(Forwarded(upstream, request.url.path, answer.status_code))
-        media_type = answer.headers.get("content-type")
-        return Response(answer.content, status_code=answer.status_code, media_type=media_type)
+
+        async def send(to: str, delay: float = 0.0) -> Response:
+            await asyncio.sleep(delay)
+            assert self._client is not None
+            try:
+                answer = await self._client.post(to + request.url.path + query, content=body, headers=headers)
+            except httpx.HTTPError:
+                self.forwarded.append(Forwarded(to, request.url.path, 502))
+                return Response(b"Bad Gateway", status_code=502, media_type="text/plain")
+            self.forwarded.append(Forwarded(to, request.url.path, answer.status_code))
+            media_type = answer.headers.get("content-type")
+            return Response(answer.content, status_code=answer.status_code, media_type=media_type)
+
+        if again is None or self.duplicate_after is None:
+            return await send(upstream)
+        first, _ = await asyncio.gather(send(upstream), send(again, self.duplicate_after))
+        return first
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, create_engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -15,6 +16,18 @@ from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# PostgreSQL unreachable: a new connection gives up after this long (libpq's connect_timeout), and a
+# task waiting for a pooled one after POOL_TIMEOUT, so an outage is answered in seconds, not minutes.
+PG_CONNECT_TIMEOUT = 3
+POOL_TIMEOUT = 10.0
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Did this fail because the database is away (down, unreachable, overloaded), not because of the
+    statement? Then the same work succeeds once it is back: "try again in a moment"."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def normalize_url(url: str | URL) -> str:
@@ -101,6 +114,13 @@ def make_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
         if memory:
             options["poolclass"] = StaticPool
+        else:
+            # One writer at a time is all SQLite allows; with one connection, the bot's tasks queue for
+            # it in order (the pool's queue) instead of racing for the file lock, where a transaction
+            # that read before it writes fails at once ("database is locked") and a waiting one sleeps
+            # in SQLite's busy handler, first come not first served. Each query is short (no session
+            # is held across a network call), so a burst of 200 updates waits milliseconds each.
+            options.update(pool_size=1, max_overflow=0, pool_timeout=POOL_TIMEOUT)
         options.update(kwargs)
         engine = create_async_engine(parsed, **options)
         _configure_sqlite(engine.sync_engine, wal=not memory)
@@ -108,6 +128,8 @@ def make_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT)
+    kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT})
     return create_async_engine(parsed, **kwargs)
 
 

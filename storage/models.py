@@ -450,3 +450,46 @@ class TowerLook(SQLModel, table=True):
 
     tower_id: str = Field(sa_column=Column(Text, primary_key=True))
     look_at: datetime = Field(sa_column=_when(nullable=False))
+
+
+_INBOX_OPEN = "done_at IS NULL"
+
+
+class InboxUpdate(SQLModel, table=True):
+    """A Telegram update, recorded by `update_id` before it is acted on (bot/inbox.py): a repeat finds
+    its row and does nothing; a row whose process died (its lease ran out) is taken over by another.
+
+    Once done, the body is emptied and the row kept for the retention period, so a late redelivery is
+    still recognised."""
+
+    __tablename__ = "inbox"
+    # "The oldest open update of this chat" is asked for every update: only open rows are indexed.
+    __table_args__ = (
+        Index(
+            "ix_inbox_open_chat",
+            "chat_id",
+            "update_id",
+            postgresql_where=text(_INBOX_OPEN),
+            sqlite_where=text(_INBOX_OPEN),
+        ),
+    )
+
+    update_id: int = Field(sa_column=_tg_id(primary_key=True, nullable=False))
+    chat_id: int | None = Field(default=None, sa_column=_tg_id())  # the chat (or user) whose order it keeps
+    body: str = Field(sa_column=Column(Text, nullable=False))  # the update's JSON; "" once done
+    lease_owner: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_column=_when())
+    attempts: int = 0
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=_when(index=True))
+
+
+class LockLease(SQLModel, table=True):
+    """A lock held by one task of one process (storage/locks.py), until `lease_until` unless renewed: it
+    holds no database connection while its block runs (a Harbor call, say)."""
+
+    __tablename__ = "lock_leases"
+
+    key: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    owner: str = Field(sa_column=Column(Text, nullable=False))
+    lease_until: datetime = Field(sa_column=_when(nullable=False))

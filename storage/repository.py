@@ -4,7 +4,8 @@ Telegram, no Harbor.
 Each method opens its own short session: a handler never holds a transaction across a network call,
 and database work never blocks the event loop (docs/design.md §8). The methods live in three rooms
 (storage/repo_deliveries.py: people and deliveries; storage/repo_keys.py: keys and links;
-storage/repo_work.py: the drop-off step, shared timers, the outbox, Harbor events); `Repository`
+storage/repo_work.py: the drop-off step, shared timers, the outbox, Harbor events; storage/repo_inbox.py:
+Telegram updates); `Repository`
 is all of them on one session factory.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from storage.repo_base import Conflict, Notice, RepositoryBase, SessionFactory
 from storage.repo_deliveries import PeopleAndDeliveries
+from storage.repo_inbox import InboxStore
 from storage.repo_keys import KeysAndLinks
 from storage.repo_locations import KnownLocations
 from storage.repo_work import SharedWork
@@ -19,5 +21,5 @@ from storage.repo_work import SharedWork
 __all__ = ["Conflict", "Notice", "Repository", "RepositoryBase", "SessionFactory"]
 
 
-class Repository(PeopleAndDeliveries, KeysAndLinks, SharedWork, KnownLocations):
+class Repository(PeopleAndDeliveries, KeysAndLinks, SharedWork, KnownLocations, InboxStore):
     """The whole repository: one session factory, every query."""

@@ -74,8 +74,7 @@ class FitService:
     ) -> Refitted:
         """Swap the delivery's locker for a bigger one (or for `size_id`, chosen from an offer)."""
         d = self.deliveries
-        async with d.lock(delivery_id):
-            delivery = await d.sent_by(delivery_id, user_id)
+        async with d.lock_sent_by(delivery_id, user_id) as delivery:
             if delivery.state not in FIT_STATES or (delivery.state is S.IN_LOCKER and delivery.collector_id):
                 raise WrongState(delivery)  # a collector is on the way: the item stays where it is
             assert delivery.id is not None and delivery.tower_id and delivery.locker_id is not None

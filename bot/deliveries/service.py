@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -105,6 +105,13 @@ class DeliveryService:
 
     def lock(self, delivery_id: int) -> AbstractAsyncContextManager[None]:
         return self.locks(LockScope.DELIVERY, delivery_id)
+
+    @asynccontextmanager
+    async def lock_sent_by(self, delivery_id: int, user_id: int) -> AsyncIterator[Delivery]:
+        """The delivery's lock for its sender, and the delivery read under it; ownership is checked first."""
+        await self.sent_by(delivery_id, user_id)
+        async with self.lock(delivery_id):
+            yield await self.sent_by(delivery_id, user_id)
 
     # people --------------------------------------------------------------------------------
 
@@ -275,8 +282,7 @@ class DeliveryService:
     # keys ------------------------------------------------------------------------------------
 
     async def issue_dropoff_key(self, delivery_id: int, user_id: int, chat_id: int) -> IssuedKeyView:
-        async with self.lock(delivery_id):
-            delivery = await self.sent_by(delivery_id, user_id)
+        async with self.lock_sent_by(delivery_id, user_id) as delivery:
             if delivery.state not in (S.RESERVED, S.AWAITING_DROPOFF):
                 raise WrongState(delivery)
             assert delivery.id is not None
@@ -442,8 +448,7 @@ class DeliveryService:
 
     async def cancel(self, delivery_id: int, user_id: int) -> Closed:
         """The sender gives the locker back before the drop-off."""
-        async with self.lock(delivery_id):
-            delivery = await self.sent_by(delivery_id, user_id)
+        async with self.lock_sent_by(delivery_id, user_id) as delivery:
             if delivery.state in AFTER_DROPOFF_STATES:
                 raise ItemAlreadyInside(delivery)
             if delivery.state not in PRE_DROPOFF_STATES:

@@ -188,16 +188,38 @@ def _same(message: object, view: View) -> bool:
 _answered_query: ContextVar[str | None] = ContextVar("answered_query", default=None)
 
 
+def answered(update: Update) -> bool:
+    """Whether this update's button press was answered already."""
+    query = update.callback_query
+    return query is not None and _answered_query.get() == query.id
+
+
 async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
     """Answer the pressed button (stops its spinner) once; a second answer for it does nothing."""
     query = update.callback_query
-    if query is None or _answered_query.get() == query.id:
+    if query is None or answered(update):
         return
     try:
         await query.answer(text, show_alert=alert)
     except TelegramError:
         return  # not answered (a network hiccup): a later answer may still go through
     _answered_query.set(query.id)
+
+
+def update_kind(update: object) -> str:
+    """A few kinds, so the label stays small: what the person did."""
+    if not isinstance(update, Update):
+        return "other"
+    if update.callback_query is not None:
+        return "button"
+    message = update.message
+    if message is None:
+        return "other"
+    if message.location is not None or message.venue is not None:
+        return "location"
+    if message.text is not None:
+        return "command" if message.text.startswith("/") else "text"
+    return "message"
 
 
 def problem_view(exc: DeliveryProblem, language: str | None, retry: InlineKeyboardButton | None = None) -> View:

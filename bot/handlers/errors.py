@@ -9,9 +9,11 @@ from telegram.error import Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.handlers.common import answer, bots_own, is_private, lang, reply
+from bot.handlers.outage import try_again_soon
 from bot.ptb_types import AnyHandler, Context
 from bot.ui.texts import raw, t
 from bot.ui.views import View
+from storage.engine import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ async def on_error(update: object, context: Context) -> None:
     error = context.error
     if isinstance(error, Forbidden):  # the user blocked the bot: nobody to tell
         log.info("user blocked the bot: %s", error)
+        return
+    if error is not None and is_outage(error) and isinstance(update, Update):
+        await try_again_soon(update, error)  # one line in the log, not a traceback per tap
         return
     if isinstance(error, RetryAfter | TimedOut | NetworkError):
         log.warning("Telegram trouble while handling an update: %s", error)

@@ -21,7 +21,7 @@ from bot.ui import locales
 from bot.ui.texts import raw
 from bot.ui.views import View, action_is, button, callback_args, keyboard
 
-GROUP = -2  # after the budget (-3): an update dropped there costs no read; before everything that answers
+GROUP = -2  # before everything that answers (an update over its budget never got here: bot/inbox.py)
 CHOOSE = "lang"
 
 

@@ -1,41 +1,42 @@
-"""The first handler every update meets (group -3): over a user's budget, it goes no further."""
+"""The per-user budget, checked when an update arrives, before it is recorded (bot/inbox.py): over
+its sender's budget, it goes no further, so a flood costs neither a database write nor a place in the
+sender's queue, and delays nobody else."""
 
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop, TypeHandler
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
 
-from bot.handlers.common import answer, is_private, lang, reply, services
-from bot.metrics import Outcome, mark_update
-from bot.ptb_types import AnyHandler, Context
-from bot.throttle import Verdict
+from bot.handlers.common import answer, is_private, lang, update_kind
+from bot.metrics import Metrics, Outcome
+from bot.throttle import UserBudget, Verdict
 from bot.ui.texts import raw, t
-from bot.ui.views import View
 
 log = logging.getLogger(__name__)
-GROUP = -3  # before the language (-2), the admin menu (-1) and every feature (0)
 
 
-async def budget(update: Update, context: Context) -> None:
+async def admit(update: Update, budget: UserBudget, metrics: Metrics) -> bool:
+    """True when the update is within its sender's budget; else False, after one "slow down" notice
+    per run of excess updates (in a group, nothing: the group did not ask)."""
     user = update.effective_user
     if user is None:
-        return
-    verdict = services(context).budget.update(user.id)
+        return True
+    verdict = budget.update(user.id)
     if verdict is Verdict.ALLOW:
-        return
-    mark_update(Outcome.THROTTLED)
+        return True
+    metrics.updates.labels(update_kind(update), Outcome.THROTTLED.value).inc()
     if verdict is Verdict.WARN:
-        services(context).metrics.throttled.inc()
+        metrics.throttled.inc()
         log.info("user %s is over their update budget; dropping updates for a while", user.id)
-        # One notice per run of excess updates; in a group, nothing (the group did not ask).
         if update.callback_query is not None:
             await answer(update, raw("throttle.slow_down", lang(update)), alert=True)
-        elif is_private(update) and update.effective_message is not None:
-            await reply(update, context, View(t("throttle.slow_down", lang(update))))
-    raise ApplicationHandlerStop
-
-
-def handlers() -> list[AnyHandler]:
-    return [TypeHandler(Update, budget)]
+        elif is_private(update) and update.effective_chat is not None:
+            with suppress(TelegramError):
+                await update.get_bot().send_message(
+                    update.effective_chat.id, t("throttle.slow_down", lang(update)), parse_mode=ParseMode.HTML
+                )
+    return False

@@ -74,7 +74,10 @@ async def set_webhook(tg_root: str, url: str) -> None:
 
 
 @asynccontextmanager
-async def cluster(database_url: str, *, bots: int = 2, **settings: Any) -> AsyncIterator[Cluster]:
+async def cluster(
+    database_url: str, *, bots: int = 2, duplicate_after: float | None = None, **settings: Any
+) -> AsyncIterator[Cluster]:
+    """`duplicate_after`: every update also goes to the next bot that many seconds later (see the balancer)."""
     emulator = TelegramEmulator(allow_insecure_webhooks=True, webhook_retry_delay=0.05)
     emulator.add_bot(TOKEN, username=BOT_USERNAME)
     simulator = HarborSimulator(rng_seed=7)
@@ -90,7 +93,7 @@ async def cluster(database_url: str, *, bots: int = 2, **settings: Any) -> Async
             await start_application(app)
             stack.push_async_callback(stop_application, app)
             roots.append(await stack.enter_async_context(serve_app(create_web_app(app))))
-        balancer = RoundRobinBalancer([f"{root}" for root in roots])
+        balancer = RoundRobinBalancer([f"{root}" for root in roots], duplicate_after=duplicate_after)
         stack.push_async_callback(balancer.aclose)
         balancer_root = await stack.enter_async_context(serve_app(balancer.app))
         await set_webhook(tg_root, f"{balancer_root}/telegram")

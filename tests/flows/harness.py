@@ -170,11 +170,16 @@ def sandbox_settings(tg_root: str, harbor_root: str, database_url: str, **settin
 
 @asynccontextmanager
 async def world(
-    database_url: str, *, harbor_options: dict[str, Any] | None = None, **settings: Any
+    database_url: str,
+    *,
+    harbor_options: dict[str, Any] | None = None,
+    simulator: HarborSimulator | None = None,
+    **settings: Any,
 ) -> AsyncIterator[World]:
+    """`simulator`: a Harbor simulator of the test's own (another seed), instead of the bundled one."""
     emulator = TelegramEmulator()
     emulator.add_bot(TOKEN, username=BOT_USERNAME)
-    simulator = HarborSimulator(rng_seed=7)
+    simulator = simulator or HarborSimulator(rng_seed=7)
     # Both servers start and stop side by side: each takes ~0.15 s to notice it should exit.
     servers = (serve_emulator(emulator), serve_app(create_app(simulator)))
     tg_root, harbor_root = await asyncio.gather(*(server.__aenter__() for server in servers))

@@ -1,186 +1,210 @@
-"""Announcements and shared jobs happen exactly once, whatever the clocks and Telegram do (issue 19).
+"""Issue 19: every update takes effect once, however often Telegram delivers it (PostgreSQL, two `web`
+processes behind a balancer; the last test polls, on SQLite and PostgreSQL).
 
-A lease that lapses while its work still runs hands the work to a second process: the news would be
-sent twice, a watch round run twice. Leases are measured by the database's clock and renewed while
-the work runs. And two real events of one kind (a courier assigned twice) are two announcements.
+Telegram delivers an update *at least once*. Here every update of a whole delivery is delivered twice,
+to both processes, the second copy 50 ms after the first: the customer still sees each message once,
+Harbor gets one reservation and one token of each kind, and no button is answered twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+import os
+from collections import Counter
+from contextlib import AsyncExitStack
 
-import pytest
+from sqlmodel import col, select
 
-from bot.jobs import Scheduler
-from bot.notify import Notifier
-from storage import types
-from storage.models import JobKind, OutboxState
-from tests.flows.harness import World, decode_key, world
-from tests.flows.steps import get_pickup_key, item_in_locker, settled
-from tests.flows.test_handover_collect import make_courier
-
-
-async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:  # noqa: ASYNC109
-    """Wait for a condition the test cannot be told about (the database's clock passing a time)."""
-
-    async def wait() -> None:
-        while not await condition():  # noqa: ASYNC110 - nothing signals a clock passing a time
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(wait(), timeout)
+from sandbox.balancer import RoundRobinBalancer
+from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
+from sandbox.telegram import TelegramEmulator
+from sandbox.telegram_driver import UserDriver
+from storage.engine import make_async_engine, make_async_session_factory
+from storage.models import DeliveryState, InboxUpdate
+from storage.repository import Repository
+from tests.flows.cluster import SECRET, Cluster, cluster, set_webhook
+from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, SF, TOKEN, decode_key, world
+from tests.flows.steps import settled
+from tests.flows.test_many_processes import LINK, _free_port, _start_web, _stop
+from tests.sandbox.telegram_fixtures import serve_app
 
 
-async def past(w: World, moment: datetime) -> None:
-    """Until the database's clock (the one leases are measured by) has passed `moment`."""
+def texts_sent(c: Cluster, user: UserDriver) -> Counter[str]:
+    return Counter(
+        str(call.params.get("text"))
+        for call in c.emulator.calls_to("sendMessage")
+        if call.ok and int(call.params["chat_id"]) == user.id
+    )
 
-    async def passed() -> bool:
-        return await w.services.repo.database_now() > moment + timedelta(seconds=0.2)
 
-    await until(passed)
-
-
-async def test_a_retry_after_longer_than_the_lease_sends_the_news_once(database_url: str) -> None:
-    async with world(database_url) as w:
-        alice = w.user(101, "Alice")
+async def test_every_update_of_a_delivery_twice_on_both_processes_takes_effect_once(pg_url: str) -> None:
+    async with cluster(pg_url, duplicate_after=0.05) as c:
+        alice, bob = c.user(101, "Alice"), c.user(202, "Bob")
         await alice.command("dropoff")
         await alice.wait_for("where are you")
-        await alice.share_location(37.7793, -122.4193)
+        await alice.share_location(*SF)
         await alice.wait_for("free lockers within")
         await alice.press("Civic Center")
         await alice.press("small", await alice.wait_for("which locker size"))
         await alice.press("key", await alice.wait_for("is held for you"))
         photo = await alice.wait_for(lambda m: m.photo is not None)
-        assert (await w.use_at_tower(decode_key(photo))).status_code == 200
+        [delivery] = await c.services(0).deliveries.open_deliveries(alice.id)
 
-        # Two processes' notifiers on one database, with a short lease; Telegram's flood control holds
-        # the first send back for longer than that lease.
-        first, second = w.services.notifier, Notifier(w.app, w.services.repo, reminder_hours=24)
-        first.lease = second.lease = timedelta(seconds=1)
-        w.emulator.add_fault("sendMessage", status=429, retry_after=2)
-        await w.services.watch.poll()  # the item is in: "your item is in the locker" is recorded
-        sending = asyncio.create_task(first.deliver())
+        assert (await c.use_at_tower(decode_key(photo))).status_code == 200
+        await c.watch(0)
+        inside = await alice.wait_for("is in locker")
+        await alice.press("pickup link", inside)
+        made = await alice.wait_for(LINK)
+        url = LINK.search(made.content or "")
+        assert url is not None
+        await bob.open_link(url.group(0))
+        waiting = await bob.wait_for("waiting for you")
+        await alice.wait_for("opened your pickup link")
+        await bob.press("pickup key", waiting)
+        key = decode_key(await bob.wait_for(lambda m: m.photo is not None))
+        assert (await c.use_at_tower(key)).status_code == 200
+        await c.watch(1)
+        await alice.wait_for("is complete")
+        await bob.wait_for("collected from locker")
+        await asyncio.sleep(0)
 
-        async def flood_controlled() -> bool:
-            return any(c.method == "sendMessage" and c.error_code == 429 for c in w.emulator.calls)
-
-        await until(flood_controlled)
-        [row] = [r for r in await w.services.repo.outbox(chat_id=alice.id) if r.state is OutboxState.PENDING]
-        assert row.lease_until is not None
-        await past(w, row.lease_until)  # the first claim's lease, had it not been renewed, is over
-        await second.deliver()  # the other process looks for due news meanwhile
-        await sending
-        await first.settle()
-
-        told = [m for m in alice.bot_messages if "is in locker" in (m.content or "")]
-        assert len(told) == 1, [m.content for m in told]
-        [row] = [r for r in await w.services.repo.outbox(chat_id=alice.id) if r.id == row.id]
-        assert row.state is OutboxState.SENT
-
-
-class Round:
-    """The watch round as a test sees it: the first one waits until the test lets it finish."""
-
-    def __init__(self, w: World, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.real = w.services.watch.poll
-        self.started = asyncio.Event()
-        self.go_on = asyncio.Event()
-        self.runs = 0
-        monkeypatch.setattr(w.services.watch, "poll", self.poll)
-
-    async def poll(self, *args: object, **kwargs: object) -> None:
-        self.runs += 1
-        if self.runs == 1:
-            self.started.set()
-            await self.go_on.wait()
-        await self.real(*args, **kwargs)
+        # Every update went to both processes...
+        pushed = [f for f in c.balancer.forwarded if f.path == "/telegram"]
+        assert {f.upstream for f in pushed} == set(c.roots)
+        assert len(pushed) == 2 * len({a.update_id for a in c.emulator.webhooks.attempts})
+        # ...and took effect once: each message, each reservation and token, each button's answer.
+        for user in (alice, bob):
+            repeated = {text: n for text, n in texts_sent(c, user).items() if n > 1}
+            assert not repeated, f"{user.first_name} got these more than once: {repeated}"
+            photos = [call for call in c.emulator.calls_to("sendPhoto") if int(call.params["chat_id"]) == user.id]
+            assert len(photos) == 1  # the key (deleted from the chat once used)
+        harbor = Counter((r.method, r.path.rsplit("/", 1)[-1]) for r in c.simulator.requests)
+        assert harbor[("POST", "reservations")] == 1
+        assert harbor[("POST", "dropoff-locker-tokens")] == 1
+        assert harbor[("POST", "pickup-locker-tokens")] == 1
+        answers = c.emulator.calls_to("answerCallbackQuery")
+        assert all(call.ok for call in answers), [call.description for call in answers if not call.ok]
+        assert len(answers) == len({call.params["callback_query_id"] for call in answers})
+        assert (await c.services(1).deliveries.get(delivery.id)).state is DeliveryState.COMPLETED
 
 
-async def test_a_watch_round_longer_than_its_lease_runs_in_one_process(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async with world(database_url, locker_poll_seconds=2) as w:  # a 2 s lease
-        round_ = Round(w, monkeypatch)
-        await w.services.repo.schedule(JobKind.WATCH, "")
-        await asyncio.wait_for(round_.started.wait(), 20)  # this process's tick runs the round ...
-        job = await w.services.repo.job(JobKind.WATCH)
-        assert job is not None and job.lease_until is not None
-        await past(w, job.lease_until)  # ... for longer than its first lease
-
-        other = Scheduler(w.services, owner="another process")
-        try:
-            await other.tick()
-        finally:
-            round_.go_on.set()
-        assert round_.runs == 1, "a second process ran the watch round still running in the first"
-
-        async def released() -> bool:
-            job = await w.services.repo.job(JobKind.WATCH)
-            return job is not None and job.lease_owner is None
-
-        await until(released)
-        job = await w.services.repo.job(JobKind.WATCH)
-        assert job is not None and job.last_run_at is not None and job.due_at > job.last_run_at
+async def _inbox_row(database_url: str, update_id: int) -> InboxUpdate:
+    engine = make_async_engine(database_url)
+    try:
+        return await Repository(make_async_session_factory(engine)).inbox_update(update_id) or InboxUpdate(
+            update_id=update_id, body=""
+        )
+    finally:
+        await engine.dispose()
 
 
-async def test_a_process_whose_clock_runs_fast_does_not_take_a_live_lease(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async with world(database_url) as w:  # a 30 s lease
-        round_ = Round(w, monkeypatch)
-        await w.services.repo.schedule(JobKind.WATCH, "")
-        await asyncio.wait_for(round_.started.wait(), 20)
-
-        # Another process whose clock is a minute ahead: by its own clock the lease is over.
-        real = types.utcnow
-
-        def fast() -> datetime:
-            return real() + timedelta(minutes=1)
-
-        for module in list(sys.modules.values()):
-            name = getattr(module, "__name__", "")
-            if name.startswith(("bot.", "storage.")) and getattr(module, "utcnow", None) is real:
-                monkeypatch.setattr(module, "utcnow", fast)
-        other = Scheduler(w.services, owner="a process with a fast clock")
-        try:
-            await other.tick()
-        finally:
-            round_.go_on.set()
-        assert round_.runs == 1, "the fast clock took over a lease that is still live"
+async def _holder_of_open_update(database_url: str) -> tuple[int, int]:
+    """(update_id, pid of the process holding it) of the one update being handled right now."""
+    engine = make_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(InboxUpdate.update_id, InboxUpdate.lease_owner).where(
+                        col(InboxUpdate.done_at).is_(None), col(InboxUpdate.lease_owner).is_not(None)
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    [(update_id, owner)] = rows
+    return update_id, int(owner.split(":")[1])  # the owner is host:pid:nonce (bot.jobs.process_name)
 
 
-async def test_every_assignment_and_unassignment_of_a_courier_is_announced(w: World) -> None:
-    carl = await make_courier(w, 401, "Carl", "carl")
-    alice = w.user(101, "Alice")
-    _, inside = await item_in_locker(w, alice)
-    for _ in range(2):
-        carl.mark()
-        await alice.press("courier", inside)
-        await alice.press("Carl", await alice.wait_for("which courier"))
-        job = await carl.wait_for("waiting for you")
-        await get_pickup_key(w, carl, job)  # Carl holds a key each time
-        await alice.press("myself", inside)
-        await alice.press("Hand it over now", await alice.wait_for("holds a pickup key"))
-        await alice.wait_for("pick it up yourself")
-        dropped = await carl.wait_for("no longer yours to collect")
-        assert "still open the locker until" in (dropped.content or "")
-    await settled(w)
-    texts = [m.content or "" for m in carl.bot_messages]
-    assert len([t for t in texts if "waiting for you" in t]) == 2, texts
-    assert len([t for t in texts if "no longer yours to collect" in t]) == 2, texts
+async def test_a_process_killed_while_handling_an_update_another_finishes_it_once(pg_url: str) -> None:
+    """Real processes: the one that took a tap is killed with SIGKILL while Harbor is slow to answer it;
+    the other takes the update over when its lease runs out, and the tap is answered, once."""
+    emulator = TelegramEmulator(allow_insecure_webhooks=True, webhook_retry_delay=0.05)
+    emulator.add_bot(TOKEN, username=BOT_USERNAME)
+    simulator = HarborSimulator(rng_seed=7)
+    async with AsyncExitStack() as stack:
+        tg_root = await stack.enter_async_context(serve_app(emulator.app))
+        harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
+        env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": tg_root,
+            "HARBOR_ENV": "sandbox",
+            "HARBOR_API_URL": harbor_root,
+            "HARBOR_TOKEN_URL": harbor_root + TOKEN_PATH,
+            "HARBOR_CLIENT_ID": CLIENT_ID,
+            "HARBOR_CLIENT_SECRET": CLIENT_SECRET,
+            "DATABASE_URL": pg_url,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "HOST": "127.0.0.1",
+            "BOT_PROCESSES": "2",
+            "LOCKER_POLL_SECONDS": "3600",
+            "SCHEDULER_TICK_SECONDS": "0.5",
+            "INBOX_LEASE_SECONDS": "2",
+            "TELEGRAM_CHAT_RATE": "50",
+            "LOG_LEVEL": "WARNING",
+        }
+        ports = [_free_port(), _free_port()]
+        processes = [await _start_web(env, port) for port in ports]  # one at a time: the first migrates
+        for process in processes:
+            stack.push_async_callback(_stop, process)
+        balancer = RoundRobinBalancer([f"http://127.0.0.1:{p}" for p in ports])
+        stack.push_async_callback(balancer.aclose)
+        balancer_root = await stack.enter_async_context(serve_app(balancer.app))
+        await set_webhook(tg_root, f"{balancer_root}/telegram")
+        stack.push_async_callback(emulator.aclose)
+
+        alice = emulator.user(101, "Alice", bot_token=TOKEN)
+        await alice.command("dropoff")
+        await alice.wait_for("where are you", timeout=10)
+        await alice.share_location(*SF)
+        await alice.wait_for("free lockers within", timeout=10)
+        simulator.add_fault(method="GET", path=r"/locations/101/lockers", stall=30, times=1)
+        tap = asyncio.create_task(alice.press("Civic Center", timeout=30))
+        async with asyncio.timeout(10):  # the tap is taken and its process waits on Harbor
+            while simulator.pending_faults():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        update_id, pid = await _holder_of_open_update(pg_url)
+        [doomed] = [p for p in processes if p.pid == pid]
+        doomed.kill()  # SIGKILL: the update stays claimed by nobody alive
+        await doomed.wait()
+
+        answer = await tap  # the survivor took it over once the lease ran out
+        sizes = await alice.wait_for("which locker size", timeout=10)
+        assert answer is not None and sizes.buttons
+        answers = [
+            c for c in emulator.calls_to("answerCallbackQuery") if c.params["callback_query_id"] == answer.query_id
+        ]
+        assert len(answers) == 1 and answers[0].ok
+        asked = [r for r in simulator.requests if r.method == "GET" and r.path.endswith("/locations/101/lockers")]
+        assert len(asked) == 2  # the dead process's call, and the survivor's
+        async with asyncio.timeout(5):  # marked done once its handlers have returned
+            while (row := await _inbox_row(pg_url, update_id)).done_at is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert row.attempts == 2  # claimed by the dead process, then by the survivor, and done
 
 
-async def test_settled_waits_for_the_news_a_handler_sends_in_the_background(w: World) -> None:
-    """`settled()` is what "nothing more was sent" checks rest on: it must wait for the announcements a
-    handler hands to the notifier, even one that Telegram's flood control holds back for a second."""
-    carl = await make_courier(w, 401, "Carl", "carl")
-    alice = w.user(101, "Alice")
-    _, inside = await item_in_locker(w, alice)
-    await alice.press("courier", inside)
-    w.emulator.add_fault("sendMessage", status=429, retry_after=1)  # the courier's news, sent after her answer
-    await alice.press("Carl", await alice.wait_for("which courier"))
-    await alice.wait_for("will collect the item")
-    await settled(w)
-    assert [m for m in carl.bot_messages if "waiting for you" in (m.content or "")], "settled() returned early"
+async def test_polled_updates_fetched_before_a_stop_are_handled_after_the_restart(database_url: str) -> None:
+    """Polling: a chat's second update waits for its first, which Harbor holds up; the bot stops
+    meanwhile (it finishes the update in hand, and stops without waiting for the queue behind it).
+    Telegram was told both were received; the second is in the inbox and answered after the restart."""
+    async with world(database_url) as w:
+        alice = w.user(101, "Alice")
+        await alice.command("dropoff")
+        await alice.wait_for("where are you")
+        w.simulator.add_fault(method="GET", path="locations/in-area", stall=5, times=1)
+        await alice.share_location(*SF)
+        await alice.command("help")
+        async with asyncio.timeout(10):  # the location's search waits on Harbor, /help behind it
+            while w.simulator.pending_faults():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        async with asyncio.timeout(20):
+            await w.stop()
+        assert not [m for m in alice.bot_messages if "how it works" in (m.content or "").lower()]
+        assert not w.emulator.bot().updates  # confirmed to Telegram: it will not send them again
+
+        await w.start()
+        await alice.wait_for("how it works", timeout=10)
+        await settled(w)
+        assert len([m for m in alice.bot_messages if "how it works" in (m.content or "").lower()]) == 1
+        assert len([m for m in alice.bot_messages if "free lockers within" in (m.content or "").lower()]) == 1

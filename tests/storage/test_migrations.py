@@ -22,13 +22,15 @@ TABLES = {
     "scheduled_jobs",
     "outbox",
     "harbor_events",
+    "inbox",
+    "lock_leases",
     "tower_looks",
     "locations",
     "geocoded_places",
     "rate_gates",
 }
 TABLES_0001 = {"users", "deliveries", "issued_keys", "delivery_events", "pickup_links", "ptb_persistence"}
-TABLES_SINCE_0005 = {"tower_looks", "locations", "geocoded_places", "rate_gates"}  # 0007, 0008
+TABLES_SINCE_0005 = {"inbox", "lock_leases", "tower_looks", "locations", "geocoded_places", "rate_gates"}
 PARTIAL_UNIQUE = {"uq_deliveries_sender_pre_dropoff", "uq_deliveries_open_locker"}
 
 

@@ -499,4 +499,6 @@ EN: dict[str, str | Plural] = {
         "request may still be live ({requests}): whoever holds that link could open the locker. The locker "
         "watch reports an open nobody was given a key for."
     ),
+    # issue 19: the database is away for a moment (a tap or message is answered at once, nothing done)
+    "error.try_again_soon": "I can't get to my records right now. Nothing was changed; please try again in a moment.",
 }

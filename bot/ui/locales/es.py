@@ -543,4 +543,8 @@ ES: dict[str, str | Plural] = {
         "solicitud de Locker Open anterior podría seguir activa ({requests}): quien tenga ese enlace podría "
         "abrir el casillero. La vigilancia de casilleros avisa si se abre sin una llave dada."
     ),
+    # issue 19: the database is away for a moment (a tap or message is answered at once, nothing done)
+    "error.try_again_soon": (
+        "Ahora mismo no puedo consultar mis registros. No se cambió nada; inténtalo de nuevo en un momento."
+    ),
 }

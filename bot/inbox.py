@@ -1,0 +1,290 @@
+"""Every Telegram update takes effect once (issue 19), in polling and webhook mode alike.
+
+Telegram delivers an update *at least once*: a webhook update again whenever no 2xx was read in time,
+a polled one again after a crash before the next getUpdates confirmed it. So every update goes
+through the inbox (storage InboxUpdate) before anything acts on it:
+
+1. **Recorded** by `update_id` (INSERT ... ON CONFLICT DO NOTHING): `POST /telegram` records a pushed
+   update before it answers 200; a polled one is recorded from `InboxQueue.put`, where PTB's Updater
+   hands each update of a batch over, all of the batch side by side, and the next getUpdates (which
+   confirms the batch to Telegram) waits until they are all recorded (`GatedRequest`). A repeat, on
+   any process, at any time within INBOX_RETENTION_HOURS, finds its row and is dropped.
+2. **Claimed** under a lease (INBOX_LEASE_SECONDS, from the database's clock, renewed while it runs)
+   only when it is the oldest open update of its chat, so a chat's updates take effect in order even
+   when they reach different processes; then handed to PTB's own update queue and processed there.
+3. **Done** when its handlers have run (`InboxProcessor`, PTB's extension point around each update):
+   the row is marked and the chat's next open update, if any, claimed at once.
+
+A process that dies after the claim leaves the row leased; when the lease runs out, the next
+`take_over` of any process (every SCHEDULER_TICK_SECONDS) claims and runs it. The handlers are not
+all idempotent by themselves, so a taken-over update may repeat a message its first run had sent;
+what counts (a reservation, a key, a state change, an announcement) is keyed in the database and
+happens once. When the database cannot record an update at all, its sender is told at once to try
+again (bot/handlers/outage.py) and the update is dropped: nothing was changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from telegram import Bot, Update
+from telegram._utils.defaultvalue import DEFAULT_NONE
+from telegram._utils.types import ODVInput
+from telegram.ext import BaseUpdateProcessor, SimpleUpdateProcessor
+from telegram.request import BaseRequest, HTTPXRequest, RequestData
+
+from bot.config import Settings
+from bot.ptb_types import BotApplication, Context
+from storage.engine import is_outage
+from storage.models import InboxUpdate
+from storage.repo_inbox import InboxStore
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+TAKE_OVER_LIMIT = 50  # updates one take-over claims at most (the rest come at the next tick)
+PURGE_EVERY = 600.0  # seconds between deletions of rows older than the retention
+Refuse = Callable[[Update, BaseException], Awaitable[None]]
+Admit = Callable[[Update], Awaitable[bool]]
+
+
+def chat_key(update: Update) -> int | None:
+    """What a chat's order is kept by: its chat, else its sender (None: no order to keep)."""
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    if update.effective_user is not None:
+        return update.effective_user.id
+    return None
+
+
+class Inbox:
+    def __init__(
+        self, store: InboxStore, owner: str, settings: Settings, refuse: Refuse, *, admit: Admit | None = None
+    ) -> None:
+        self.store = store
+        self.owner = owner
+        self.lease = timedelta(seconds=settings.inbox_lease_seconds)
+        self.retention = timedelta(hours=settings.inbox_retention_hours)
+        self.queue = InboxQueue(self)
+        self.bot: Bot | None = None  # set by the composition root once the Application exists
+        self._refuse = refuse
+        self._admit = admit  # the sender's budget: an update over it is neither recorded nor processed
+        self._in_hand: dict[int, int | None] = {}  # update_id -> chat key, claimed by this process
+        self._unconfirmed: set[int] = set()  # handled, but the database has not heard so yet
+        self._none_in_hand = asyncio.Event()
+        self._renewer: asyncio.Task[None] | None = None
+        self._purged_at = 0.0
+        self._intakes: set[asyncio.Task[None]] = set()  # polled updates being recorded
+        # Set when PTB stops taking updates from its queue: from then on nothing more is handed over (it
+        # would never be taken out, and PTB's stop waits for the queue); what is recorded is left to
+        # the other processes, or to this one's next start, once the lease (if any) runs out.
+        self.stopping = False
+
+    @property
+    def in_hand(self) -> int:
+        return len(self._in_hand)
+
+    def receive_soon(self, update: Update) -> None:
+        """A polled update: recorded in a task of its own; `recorded()` waits for all of them."""
+        task = asyncio.create_task(self.receive(update), name=f"inbox-intake-{update.update_id}")
+        self._intakes.add(task)
+        task.add_done_callback(self._intakes.discard)
+
+    async def recorded(self) -> None:
+        """Until every polled update handed over so far is recorded (or its sender told to retry)."""
+        while self._intakes:
+            await asyncio.wait(list(self._intakes))
+
+    async def receive(self, update: Update) -> None:
+        """Record the update; run it here at once when it is its chat's next."""
+        if self._admit is not None and not await self._admit(update):
+            return
+        body = json.dumps(update.to_dict())
+        try:
+            new, claimed = await self.store.receive_update(
+                update.update_id, chat_key(update), body, owner=self.owner, lease=self.lease, claim=not self.stopping
+            )
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            await self._refuse(update, exc)  # nothing recorded, nothing done: the sender tries again
+            return
+        if not new:
+            log.info("update %s arrived again: already taken in, ignored", update.update_id)
+            return
+        await self._take([] if claimed is None else [claimed], update)
+
+    async def finished(self, update: object) -> None:
+        """The update's handlers have run: mark it done, then take the chat's next update, if any."""
+        if not isinstance(update, Update) or update.update_id not in self._in_hand:
+            return
+        chat = self._in_hand.pop(update.update_id)
+        if not self._in_hand:
+            self._none_in_hand.set()
+        try:
+            next_of_chat = None if self.stopping else chat  # stopping: the chat's next waits in the inbox
+            await self._take(
+                await self.store.finish_update(update.update_id, next_of_chat, owner=self.owner, lease=self.lease)
+            )
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # Marked at the next take-over; the lease keeps other processes off it until then.
+            self._unconfirmed.add(update.update_id)
+            log.warning("update %s handled, not yet marked done (%s)", update.update_id, type(exc).__name__)
+
+    async def take_over(self) -> None:
+        """Every tick: updates whose process died (lease over) or that wait for nobody; marks pending."""
+        if self.stopping:
+            return
+        try:
+            if self._unconfirmed:
+                done = set(self._unconfirmed)
+                await self.store.updates_done(done)
+                self._unconfirmed -= done
+            claimed = await self.store.claim_updates(self.owner, lease=self.lease, limit=TAKE_OVER_LIMIT)
+            for row in claimed:
+                if row.attempts > 1:
+                    log.info("update %s taken over (attempt %s)", row.update_id, row.attempts)
+            await self._take(claimed)
+            if time.monotonic() - self._purged_at > PURGE_EVERY:
+                self._purged_at = time.monotonic()
+                await self.store.forget_updates(done_before=utcnow() - self.retention)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("inbox take-over skipped, the database is away: %s", type(exc).__name__)
+
+    async def _take(self, rows: list[InboxUpdate], known: Update | None = None) -> None:
+        """Hand the claimed updates to PTB; once it is stopping, give them back instead, so the next
+        process to look (or this one's next start) takes them at once, not after the lease."""
+        if not self.stopping:
+            self._hand_over(rows, known)
+        elif rows:
+            await self.store.release_updates(self.owner, [row.update_id for row in rows])
+
+    def _hand_over(self, rows: list[InboxUpdate], known: Update | None = None) -> None:
+        for row in rows:
+            if known is not None and known.update_id == row.update_id:
+                update = known
+            else:
+                update = Update.de_json(json.loads(row.body), self.bot)
+            self._in_hand[row.update_id] = row.chat_id
+            self._none_in_hand.clear()
+            self.queue.put_nowait(update)  # PTB's fetcher takes it from here
+        if self._in_hand and (self._renewer is None or self._renewer.done()):
+            self._renewer = asyncio.create_task(self._renew_while_in_hand(), name="inbox-leases")
+
+    async def _renew_while_in_hand(self) -> None:
+        """One UPDATE for every update this process holds, a few times per lease, while it holds any."""
+        while self._in_hand:
+            try:
+                await asyncio.wait_for(self._none_in_hand.wait(), self.lease.total_seconds() / 3)
+                continue  # none left (the loop ends unless one was claimed meanwhile)
+            except TimeoutError:
+                pass
+            try:
+                await self.store.renew_updates(self.owner, list(self._in_hand), lease=self.lease)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("could not renew the inbox leases: %s", type(exc).__name__)
+
+
+class InboxQueue(asyncio.Queue[object]):
+    """PTB's update queue with the inbox in front: an update the Updater puts is recorded (side by side
+    with the rest of its batch) and comes out only once claimed; anything else (PTB's own stop signal)
+    goes straight in."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        super().__init__()
+        self._inbox = inbox
+
+    async def put(self, item: object) -> None:
+        if isinstance(item, Update):
+            self._inbox.receive_soon(item)
+        else:
+            self._inbox.stopping = True  # PTB's stop signal: the last item its fetcher takes out
+            await super().put(item)
+
+
+class GatedRequest(BaseRequest):
+    """The getUpdates transport: each call first waits until the updates of the previous batch are
+    recorded, since the call confirms them to Telegram (its `offset`), which then never sends them
+    again."""
+
+    def __init__(self, inbox: Inbox, inner: BaseRequest | None = None) -> None:
+        self._inbox = inbox
+        self._inner = inner or HTTPXRequest(connection_pool_size=1)
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._inner.read_timeout
+
+    async def initialize(self) -> None:
+        await self._inner.initialize()
+
+    async def shutdown(self) -> None:
+        await self._inner.shutdown()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        await self._inbox.recorded()
+        return await self._inner.do_request(
+            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+        )
+
+
+class InboxProcessor(BaseUpdateProcessor):
+    """Around each update PTB processes: when its handlers have run, the inbox hears it is done.
+    `inner` (the console's tracker) still sees every update."""
+
+    def __init__(self, inbox: Inbox, inner: BaseUpdateProcessor | None = None) -> None:
+        self._inner = inner or SimpleUpdateProcessor(256)
+        super().__init__(self._inner.max_concurrent_updates)
+        self._inbox = inbox
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        try:
+            await self._inner.do_process_update(update, coroutine)
+        finally:
+            await self._inbox.finished(update)
+
+    async def initialize(self) -> None:
+        await self._inner.initialize()
+
+    async def shutdown(self) -> None:
+        await self._inner.shutdown()
+
+
+TAKE_OVER_JOB = "inbox-take-over"
+
+
+def start(application: BotApplication, inbox: Inbox, every: float) -> None:
+    """Each process looks for updates to take over every `every` seconds (and once at start)."""
+    job_queue = application.job_queue
+    assert job_queue is not None
+    for job in job_queue.get_jobs_by_name(TAKE_OVER_JOB):
+        job.schedule_removal()
+    job_queue.run_repeating(
+        _take_over, interval=every, first=0.05, name=TAKE_OVER_JOB, data=inbox, job_kwargs={"max_instances": 1}
+    )
+
+
+async def _take_over(context: Context) -> None:
+    assert context.job is not None and isinstance(context.job.data, Inbox)
+    await context.job.data.take_over()
