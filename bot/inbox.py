@@ -6,8 +6,8 @@ through the inbox (storage InboxUpdate) before anything acts on it:
 
 1. **Recorded** by `update_id` (INSERT ... ON CONFLICT DO NOTHING): `POST /telegram` records a pushed
    update before it answers 200; a polled one is recorded from `InboxQueue.put`, where PTB's Updater
-   hands each update of a batch over, all of the batch side by side, and the next getUpdates (which
-   confirms the batch to Telegram) waits until they are all recorded (`GatedRequest`). A repeat, on
+   hands each update of a batch over: the batch in one transaction (its order kept), and the next
+   getUpdates (which confirms the batch to Telegram) waits until it is recorded (`GatedRequest`). A repeat, on
    any process, at any time within INBOX_RETENTION_HOURS, finds its row and is dropped.
 2. **Claimed** under a lease (INBOX_LEASE_SECONDS, from the database's clock, renewed while it runs)
    only when it is the oldest open update of its chat, so a chat's updates take effect in order even
@@ -80,7 +80,8 @@ class Inbox:
         self._none_in_hand = asyncio.Event()
         self._renewer: asyncio.Task[None] | None = None
         self._purged_at = 0.0
-        self._intakes: set[asyncio.Task[None]] = set()  # polled updates being recorded
+        self._pending: list[Update] = []  # polled updates not yet recorded
+        self._flusher: asyncio.Task[None] | None = None
         # Set when PTB stops taking updates from its queue: from then on nothing more is handed over (it
         # would never be taken out, and PTB's stop waits for the queue); what is recorded is left to
         # the other processes, or to this one's next start, once the lease (if any) runs out.
@@ -91,34 +92,47 @@ class Inbox:
         return len(self._in_hand)
 
     def receive_soon(self, update: Update) -> None:
-        """A polled update: recorded in a task of its own; `recorded()` waits for all of them."""
-        task = asyncio.create_task(self.receive(update), name=f"inbox-intake-{update.update_id}")
-        self._intakes.add(task)
-        task.add_done_callback(self._intakes.discard)
+        """A polled update: recorded with the rest of its batch, in order, by one task; `recorded()`
+        waits for it."""
+        self._pending.append(update)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="inbox-intake")
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            await self.receive_all(batch)
 
     async def recorded(self) -> None:
         """Until every polled update handed over so far is recorded (or its sender told to retry)."""
-        while self._intakes:
-            await asyncio.wait(list(self._intakes))
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.wait([self._flusher])
 
     async def receive(self, update: Update) -> None:
-        """Record the update; run it here at once when it is its chat's next."""
-        if self._admit is not None and not await self._admit(update):
+        """A pushed update: recorded, and run here at once when it is its chat's next."""
+        await self.receive_all([update])
+
+    async def receive_all(self, updates: list[Update]) -> None:
+        """Record the updates within their senders' budgets, in one transaction; take those that are
+        their chat's next."""
+        admitted = [u for u in updates if self._admit is None or await self._admit(u)]
+        if not admitted:
             return
-        body = json.dumps(update.to_dict())
+        rows = [(u.update_id, chat_key(u), json.dumps(u.to_dict())) for u in admitted]
         try:
-            new, claimed = await self.store.receive_update(
-                update.update_id, chat_key(update), body, owner=self.owner, lease=self.lease, claim=not self.stopping
+            new, claimed = await self.store.receive_updates(
+                rows, owner=self.owner, lease=self.lease, claim=not self.stopping
             )
         except Exception as exc:
             if not is_outage(exc):
                 raise
-            await self._refuse(update, exc)  # nothing recorded, nothing done: the sender tries again
+            for update in admitted:  # nothing recorded, nothing done: the senders try again
+                await self._refuse(update, exc)
             return
-        if not new:
-            log.info("update %s arrived again: already taken in, ignored", update.update_id)
-            return
-        await self._take([] if claimed is None else [claimed], update)
+        for update in admitted:
+            if update.update_id not in new:
+                log.info("update %s arrived again: already taken in, ignored", update.update_id)
+        await self._take(claimed, {u.update_id: u for u in admitted})
 
     async def finished(self, update: object) -> None:
         """The update's handlers have run: mark it done, then take the chat's next update, if any."""
@@ -161,7 +175,7 @@ class Inbox:
                 raise
             log.warning("inbox take-over skipped, the database is away: %s", type(exc).__name__)
 
-    async def _take(self, rows: list[InboxUpdate], known: Update | None = None) -> None:
+    async def _take(self, rows: list[InboxUpdate], known: dict[int, Update] | None = None) -> None:
         """Hand the claimed updates to PTB; once it is stopping, give them back instead, so the next
         process to look (or this one's next start) takes them at once, not after the lease."""
         if not self.stopping:
@@ -169,12 +183,9 @@ class Inbox:
         elif rows:
             await self.store.release_updates(self.owner, [row.update_id for row in rows])
 
-    def _hand_over(self, rows: list[InboxUpdate], known: Update | None = None) -> None:
+    def _hand_over(self, rows: list[InboxUpdate], known: dict[int, Update] | None = None) -> None:
         for row in rows:
-            if known is not None and known.update_id == row.update_id:
-                update = known
-            else:
-                update = Update.de_json(json.loads(row.body), self.bot)
+            update = (known or {}).get(row.update_id) or Update.de_json(json.loads(row.body), self.bot)
             self._in_hand[row.update_id] = row.chat_id
             self._none_in_hand.clear()
             self.queue.put_nowait(update)  # PTB's fetcher takes it from here

@@ -7,7 +7,7 @@ still agree on when a lease has run out; SQLite runs one process, whose clock is
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -29,22 +29,25 @@ def _now(session: AsyncSession) -> Any:
 
 
 class InboxStore(RepositoryBase):
-    async def receive_update(
-        self, update_id: int, chat_id: int | None, body: str, *, owner: str, lease: timedelta, claim: bool = True
-    ) -> tuple[bool, InboxUpdate | None]:
-        """Record an update and (`claim`), if it is its chat's next, lease it to `owner`, in one
-        transaction. Returns (whether it is new, the row when claimed); not new: delivered again."""
+    async def receive_updates(
+        self, updates: Sequence[tuple[int, int | None, str]], *, owner: str, lease: timedelta, claim: bool = True
+    ) -> tuple[set[int], list[InboxUpdate]]:
+        """Record updates (update_id, chat key, body) and (`claim`) lease to `owner` those that are their
+        chat's next, in one transaction, so a batch keeps its order. Returns the ids that were new (the
+        others were delivered again) and the rows claimed."""
         async with self._session() as session:
-            stmt = insert_for(session)(InboxUpdate).values(
-                update_id=update_id, chat_id=chat_id, body=body, attempts=0, received_at=_now(session)
-            )
+            values = [
+                {"update_id": i, "chat_id": chat, "body": body, "attempts": 0, "received_at": _now(session)}
+                for i, chat, body in updates
+            ]
+            stmt = insert_for(session)(InboxUpdate).values(values)
             stmt = stmt.on_conflict_do_nothing(index_elements=["update_id"]).returning(InboxUpdate.update_id)
-            if (await session.execute(stmt)).first() is None:
-                await session.commit()
-                return False, None
-            claimed = await self._claim(session, owner, lease=lease, limit=1, update_id=update_id) if claim else []
+            new = set((await session.execute(stmt)).scalars())
+            claimed = (
+                await self._claim(session, owner, lease=lease, limit=len(new), update_ids=new) if claim and new else []
+            )
             await session.commit()
-            return True, claimed[0] if claimed else None
+            return new, claimed
 
     async def claim_updates(self, owner: str, *, lease: timedelta, limit: int) -> list[InboxUpdate]:
         """Open updates nobody holds (or whose holder's lease ran out) that are their chat's next."""
@@ -85,11 +88,11 @@ class InboxStore(RepositoryBase):
         *,
         lease: timedelta,
         limit: int,
-        update_id: int | None = None,
+        update_ids: Collection[int] | None = None,
         chat_id: int | None = None,
     ) -> list[InboxUpdate]:
         """Lease to `owner` the open updates nobody holds (or whose holder's lease ran out) that are the
-        oldest open update of their chat; only `update_id`, or only `chat_id`'s, when given.
+        oldest open update of their chat; only those of `update_ids`, or only `chat_id`'s, when given.
 
         One UPDATE whose candidates are picked with FOR UPDATE SKIP LOCKED (processes claim side by side
         without waiting) and checked again by the UPDATE itself, so two claims never both win a row.
@@ -111,8 +114,8 @@ class InboxStore(RepositoryBase):
             .exists()
         )
         due = select(candidate.update_id).where(free(candidate), first_of_chat)
-        if update_id is not None:
-            due = due.where(col(candidate.update_id) == update_id)
+        if update_ids is not None:
+            due = due.where(col(candidate.update_id).in_(list(update_ids)))
         if chat_id is not None:
             due = due.where(col(candidate.chat_id) == chat_id)
         due = due.order_by(col(candidate.update_id)).limit(limit).with_for_update(skip_locked=True)
