@@ -11,8 +11,6 @@ locker whatever happens.
 from __future__ import annotations
 
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
@@ -40,6 +38,7 @@ from bot.deliveries.model import (
     locker_columns,
     status_columns,
 )
+from bot.deliveries.people import People
 from bot.deliveries.search import LocationSearch, free_sizes, harbor_call
 from bot.harbor.client import HarborClient
 from bot.harbor.errors import (
@@ -68,11 +67,6 @@ log = logging.getLogger(__name__)
 
 S = DeliveryState
 OCCUPIED = "occupied"
-# Every update remembers who sent it; a person whose profile this process wrote a moment ago is not
-# written again (last_seen_at is this fresh). A pure optimisation: each process keeps its own memory,
-# and the row is in the database before anything could need it.
-REMEMBER_SECONDS = 300.0
-REMEMBER_MAX = 10_000
 
 
 class DeliveryService:
@@ -95,7 +89,7 @@ class DeliveryService:
         self.link_requests = LinkRequests(harbor, repo, policy, lambda: self.now())  # KEY_MODE=link
         # Locker Open links (KEY_MODE=link): wired by the composition root, since they build on this service.
         self.links: LinkIssuer | None = None
-        self._remembered: OrderedDict[int, tuple[Person, float]] = OrderedDict()  # id -> (as written, when)
+        self.people = People(repo)
 
     @property
     def link_issuer(self) -> LinkIssuer:
@@ -116,22 +110,8 @@ class DeliveryService:
     # people --------------------------------------------------------------------------------
 
     async def remember(self, person: Person) -> None:
-        """Record who is talking (name, username, language, last seen), at most every few minutes."""
-        now = time.monotonic()
-        written = self._remembered.get(person.id)
-        if written is not None and written[0] == person and now - written[1] < REMEMBER_SECONDS:
-            return
-        await self.repo.upsert_user(
-            person.id,
-            first_name=person.first_name,
-            last_name=person.last_name,
-            username=person.username,
-            language=person.language,
-        )
-        self._remembered[person.id] = (person, now)
-        self._remembered.move_to_end(person.id)
-        while len(self._remembered) > REMEMBER_MAX:
-            self._remembered.popitem(last=False)  # the longest ago: bounded memory however many people
+        """Record who is talking, at most every few minutes (bot/deliveries/people.py)."""
+        await self.people.remember(person)
 
     # lists -----------------------------------------------------------------------------------
 

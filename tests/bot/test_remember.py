@@ -1,5 +1,6 @@
-"""DeliveryService.remember: who is talking is written once, then again only when it changed or a while
-passed (every update calls it; the write is a per-process optimisation away, never a lost change)."""
+"""DeliveryService.remember (bot/deliveries/people.py): who is talking is written once, then again only
+when it changed or a while passed (every update calls it; the write is a per-process optimisation away,
+never a lost change)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.deliveries import Person
-from bot.deliveries import service as service_module
+from bot.deliveries import people as service_module
 from tests.bot.conftest import Lab
 
 NEW_PERSON = 7_000_001
