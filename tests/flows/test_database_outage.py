@@ -1,6 +1,6 @@
 """Issue 19: PostgreSQL unreachable for a while, right after a customer tapped "Get drop-off key".
 
-The database is cut off by a TCP proxy of the test's own (tests/flows/db_proxy.py), never by touching
+The database is cut off by a TCP proxy of the test's own (tests/tcp_proxy.py), never by touching
 the server. Meanwhile every tap and message is answered once and at once ("try again in a moment"),
 the log gets one line per failure instead of tracebacks, and when the database is back the customer's
 next tap brings the key. No button is answered twice.
@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from tests.flows.db_proxy import database_proxy
 from tests.flows.harness import decode_key, world
 from tests.flows.steps import reserve
+from tests.tcp_proxy import database_proxy
 
 AT_ONCE = 3.0  # seconds: well before Telegram's clients give up on a button (and a connect timeout)
 TRY_AGAIN = "try again in a moment"

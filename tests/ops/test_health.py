@@ -12,7 +12,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from bot import web_health
@@ -20,8 +19,8 @@ from bot.web_health import readiness_route
 from bot.web_metrics import metrics_route
 from tests.conftest import postgres_database
 from tests.flows.harness import World, world
-from tests.ops.tcp_proxy import tcp_proxy
 from tests.sandbox.telegram_fixtures import serve_app
+from tests.tcp_proxy import database_proxy
 
 
 @asynccontextmanager
@@ -83,24 +82,21 @@ def pg_database() -> Any:
 
 
 async def test_unavailable_when_the_database_is_unreachable(pg_database: str) -> None:
-    server = make_url(pg_database)
-    with tcp_proxy(server.host or "127.0.0.1", server.port or 5432) as proxy:
-        through_proxy = server.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-        async with world(through_proxy) as w, health_pages(w) as web:
-            await w.tick()
-            assert (await web.get("/readyz")).status_code == 200
+    async with database_proxy(pg_database) as proxy, world(proxy.url(pg_database)) as w, health_pages(w) as web:
+        await w.tick()
+        assert (await web.get("/readyz")).status_code == 200
 
-            proxy.cut()
-            answer = await web.get("/readyz")
-            assert answer.status_code == 503, answer.text
-            body = answer.json()
-            assert body["status"] == "unavailable"
-            assert body["checks"]["database"]["state"] == "failing"
-            assert body["checks"]["harbor"]["state"] == "ok"  # Harbor is fine: the database is what is wrong
-            metrics = await web.get("/metrics")
-            assert metrics.status_code == 200  # the page still answers, without the database's figures
-            assert check_states(metrics.text)["database"] == "failing"
-            assert "harbor_bot_database_gauges_up" in metrics.text
+        await proxy.cut()
+        answer = await web.get("/readyz")
+        assert answer.status_code == 503, answer.text
+        body = answer.json()
+        assert body["status"] == "unavailable"
+        assert body["checks"]["database"]["state"] == "failing"
+        assert body["checks"]["harbor"]["state"] == "ok"  # Harbor is fine: the database is what is wrong
+        metrics = await web.get("/metrics")
+        assert metrics.status_code == 200  # the page still answers, without the database's figures
+        assert check_states(metrics.text)["database"] == "failing"
+        assert "harbor_bot_database_gauges_up" in metrics.text
 
 
 async def test_unavailable_when_the_schema_is_behind_and_ready_when_a_newer_deploy_migrated(database_url: str) -> None:

@@ -1,5 +1,5 @@
 """A TCP proxy a test puts in front of PostgreSQL, to cut the database off and bring it back without
-touching the server (other tests share it).
+touching the server (other tests share it). Both tests/flows and tests/ops use it.
 
 It runs on an event loop in a thread of its own: the bot connects synchronously too (its migrations at
 start), which would block a proxy on the test's own loop."""
