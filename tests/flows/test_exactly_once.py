@@ -9,24 +9,24 @@ Harbor gets one reservation and one token of each kind, and no button is answere
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from contextlib import AsyncExitStack
 
 from sqlmodel import col, select
 
 from sandbox.balancer import RoundRobinBalancer
-from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
+from sandbox.harbor import HarborSimulator, create_app
 from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import UserDriver
 from storage.engine import make_async_engine, make_async_session_factory
 from storage.models import DeliveryState, InboxUpdate
 from storage.repository import Repository
 from tests.flows.cluster import SECRET, Cluster, cluster, set_webhook
-from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, SF, TOKEN, decode_key, world
+from tests.flows.harness import BOT_USERNAME, SF, TOKEN, decode_key, world
 from tests.flows.steps import settled
-from tests.flows.test_many_processes import LINK, _free_port, _start_web, _stop
+from tests.flows.test_many_processes import LINK
 from tests.sandbox.telegram_fixtures import serve_app
+from tests.web_process import free_port, start_web, stop, web_env
 
 
 def texts_sent(c: Cluster, user: UserDriver) -> Counter[str]:
@@ -125,29 +125,19 @@ async def test_a_process_killed_while_handling_an_update_another_finishes_it_onc
     async with AsyncExitStack() as stack:
         tg_root = await stack.enter_async_context(serve_app(emulator.app))
         harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
-        env = {
-            **os.environ,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": tg_root,
-            "HARBOR_ENV": "sandbox",
-            "HARBOR_API_URL": harbor_root,
-            "HARBOR_TOKEN_URL": harbor_root + TOKEN_PATH,
-            "HARBOR_CLIENT_ID": CLIENT_ID,
-            "HARBOR_CLIENT_SECRET": CLIENT_SECRET,
-            "DATABASE_URL": pg_url,
-            "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "HOST": "127.0.0.1",
-            "BOT_PROCESSES": "2",
-            "LOCKER_POLL_SECONDS": "3600",
-            "SCHEDULER_TICK_SECONDS": "0.5",
-            "INBOX_LEASE_SECONDS": "2",
-            "TELEGRAM_CHAT_RATE": "50",
-            "LOG_LEVEL": "WARNING",
-        }
-        ports = [_free_port(), _free_port()]
-        processes = [await _start_web(env, port) for port in ports]  # one at a time: the first migrates
+        env = web_env(
+            tg_root, harbor_root, pg_url, SECRET,
+            BOT_PROCESSES="2",
+            LOCKER_POLL_SECONDS="3600",
+            SCHEDULER_TICK_SECONDS="0.5",
+            INBOX_LEASE_SECONDS="2",
+            TELEGRAM_CHAT_RATE="50",
+            LOG_LEVEL="WARNING",
+        )  # fmt: skip
+        ports = [free_port(), free_port()]
+        processes = [await start_web(env, port) for port in ports]  # one at a time: the first migrates
         for process in processes:
-            stack.push_async_callback(_stop, process)
+            stack.push_async_callback(stop, process)
         balancer = RoundRobinBalancer([f"http://127.0.0.1:{p}" for p in ports])
         stack.push_async_callback(balancer.aclose)
         balancer_root = await stack.enter_async_context(serve_app(balancer.app))

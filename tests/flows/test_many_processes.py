@@ -6,22 +6,20 @@ Consecutive updates of one user go to different bots; nothing a bot keeps in mem
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import socket
-import sys
 from contextlib import AsyncExitStack
 
 import httpx
 
 from sandbox.balancer import RoundRobinBalancer
-from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
+from sandbox.harbor import HarborSimulator, create_app
 from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import UserDriver
 from storage.models import DeliveryState, OutboxState
 from tests.flows.cluster import HARBOR_SECRET, SECRET, Cluster, cluster, set_webhook
-from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, SF, TOKEN, decode_key
+from tests.flows.harness import BOT_USERNAME, SF, TOKEN, decode_key
 from tests.sandbox.telegram_fixtures import serve_app
+from tests.web_process import free_port, start_web, stop, web_env
 
 LINK = re.compile(r"https://t\.me/\S+\?start=([A-Za-z0-9_-]+)")
 
@@ -170,26 +168,6 @@ async def test_a_blocked_sender_and_a_burst_of_429s_hold_up_nobody_elses_news(pg
         assert sent_to(c, carol, "is in locker") == 1
 
 
-async def _start_web(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "web", env={**env, "PORT": str(port)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    async with httpx.AsyncClient() as client, asyncio.timeout(30):
-        while True:
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return process
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_kill_9_of_one_process_mid_flow_the_other_carries_on(pg_url: str) -> None:
     """Real processes: one dies with SIGKILL right after sending buttons; the other serves those buttons,
     fires the timers and runs the watch."""
@@ -199,31 +177,21 @@ async def test_kill_9_of_one_process_mid_flow_the_other_carries_on(pg_url: str) 
     async with AsyncExitStack() as stack:
         tg_root = await stack.enter_async_context(serve_app(emulator.app))
         harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
-        env = {
-            **os.environ,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": tg_root,
-            "HARBOR_ENV": "sandbox",
-            "HARBOR_API_URL": harbor_root,
-            "HARBOR_TOKEN_URL": harbor_root + TOKEN_PATH,
-            "HARBOR_CLIENT_ID": CLIENT_ID,
-            "HARBOR_CLIENT_SECRET": CLIENT_SECRET,
-            "DATABASE_URL": pg_url,
-            "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "HOST": "127.0.0.1",
-            "BOT_PROCESSES": "2",
-            "LOCKER_POLL_SECONDS": "1",
-            "RESERVATION_SECONDS": "6",
-            "SCHEDULER_TICK_SECONDS": "0.5",
-            "TELEGRAM_CHAT_RATE": "50",
-            "LOG_LEVEL": "WARNING",
-        }
-        ports = [_free_port(), _free_port()]
+        env = web_env(
+            tg_root, harbor_root, pg_url, SECRET,
+            BOT_PROCESSES="2",
+            LOCKER_POLL_SECONDS="1",
+            RESERVATION_SECONDS="6",
+            SCHEDULER_TICK_SECONDS="0.5",
+            TELEGRAM_CHAT_RATE="50",
+            LOG_LEVEL="WARNING",
+        )  # fmt: skip
+        ports = [free_port(), free_port()]
         # One at a time: the first migrates the database, the second finds it done.
-        doomed = await _start_web(env, ports[0])
-        survivor = await _start_web(env, ports[1])
+        doomed = await start_web(env, ports[0])
+        survivor = await start_web(env, ports[1])
         for process in (doomed, survivor):
-            stack.push_async_callback(_stop, process)
+            stack.push_async_callback(stop, process)
         balancer = RoundRobinBalancer([f"http://127.0.0.1:{p}" for p in ports])
         stack.push_async_callback(balancer.aclose)
         balancer_root = await stack.enter_async_context(serve_app(balancer.app))
@@ -257,8 +225,8 @@ async def test_kill_9_of_one_process_mid_flow_the_other_carries_on(pg_url: str) 
         assert survivor.returncode is None
 
         # The dead process comes back (a restart); the buttons of before still work on either process.
-        restarted = await _start_web(env, ports[0])
-        stack.push_async_callback(_stop, restarted)
+        restarted = await start_web(env, ports[0])
+        stack.push_async_callback(stop, restarted)
         before = len(balancer.forwarded)
         await alice.press("myself", inside, timeout=10)
         await alice.wait_for("pick it up yourself", timeout=10)
@@ -267,14 +235,3 @@ async def test_kill_9_of_one_process_mid_flow_the_other_carries_on(pg_url: str) 
             await alice.wait_for("your open deliveries", timeout=10)
         served = {f.upstream for f in balancer.forwarded[before:] if f.status == 200}
         assert len(served) == 2, balancer.forwarded[before:]
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        try:
-            async with asyncio.timeout(10):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()

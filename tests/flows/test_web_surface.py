@@ -11,9 +11,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,13 +23,14 @@ from sqlmodel import Session, select
 
 from bot.deliveries import sealing
 from bot.web_look import LOOK_EVERY
-from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
+from sandbox.harbor import HarborSimulator, create_app
 from sandbox.telegram import TelegramEmulator
 from storage.engine import make_engine
 from storage.models import Delivery, DeliveryState, HarborEvent, JobKind, ScheduledJob
 from storage.types import utcnow
-from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, TOKEN
+from tests.flows.harness import BOT_USERNAME, CLIENT_SECRET, TOKEN
 from tests.sandbox.telegram_fixtures import serve_app
+from tests.web_process import free_port, start_web, stop, web_env
 
 TELEGRAM_SECRET = "web-surface-secret"
 HARBOR_SECRET = "harbor-webhook-secret-for-tests"
@@ -97,57 +95,17 @@ async def web_bot(database_url: str, tmp_path: Path, **env: str) -> AsyncIterato
     async with AsyncExitStack() as stack:
         tg_root = await stack.enter_async_context(serve_app(emulator.app))
         harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
-        port = _free_port()
-        settings = {
-            **os.environ,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": tg_root,
-            "HARBOR_ENV": "sandbox",
-            "HARBOR_API_URL": harbor_root,
-            "HARBOR_TOKEN_URL": harbor_root + TOKEN_PATH,
-            "HARBOR_CLIENT_ID": CLIENT_ID,
-            "HARBOR_CLIENT_SECRET": CLIENT_SECRET,
-            "DATABASE_URL": database_url,
-            "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "LOCKER_POLL_SECONDS": "3600",
-            "LOG_LEVEL": "WARNING",
-            **env,
-        }
+        port = free_port()
+        settings = web_env(
+            tg_root, harbor_root, database_url, TELEGRAM_SECRET, LOCKER_POLL_SECONDS="3600", LOG_LEVEL="WARNING", **env
+        )
         log = (tmp_path / f"web-{port}.log").open("wb")
         stack.callback(log.close)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "web", env=settings, stdout=log, stderr=log
-        )
-        stack.push_async_callback(_stop, process)
+        process = await start_web(settings, port, stdout=log, stderr=log)
+        stack.push_async_callback(stop, process)
         root = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient() as client, asyncio.timeout(30):
-            while True:
-                try:
-                    if (await client.get(f"{root}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
         stack.push_async_callback(emulator.aclose)
         yield WebBot(root, port, process, simulator, database_url)
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        try:
-            async with asyncio.timeout(10):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def signed(body: bytes, secret: str = HARBOR_SECRET) -> dict[str, str]:

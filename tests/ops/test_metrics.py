@@ -3,8 +3,6 @@ Prometheus reads it (prometheus_client's parser), on `web`'s route and on `run`'
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
@@ -14,6 +12,7 @@ from storage.models import DeliveryState
 from tests.flows.harness import World, world
 from tests.flows.steps import get_pickup_key, item_in_locker, settled, share_link
 from tests.sandbox.telegram_fixtures import serve_app
+from tests.web_process import free_port
 
 RESERVE = "/api/v1/towers/{tower_id}/lockers/{locker_id}/reservations"
 
@@ -85,19 +84,13 @@ async def test_metrics_after_one_whole_delivery(database_url: str) -> None:
     assert value(found, "harbor_bot_keys_issued_total", kind="pickup") == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_run_serves_the_same_page_on_its_metrics_port(database_url: str) -> None:
     async with world(database_url) as w:
         alice = w.user(101, "Alice")
         await alice.command("start")
         await alice.wait_for("what would you like")
         assert w.app is not None
-        port = _free_port()
+        port = free_port()
         listener = MetricsListener(w.app, "127.0.0.1", port)
         await listener.start()
         try:

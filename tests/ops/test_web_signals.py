@@ -7,25 +7,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-import httpx
-
-from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
+from sandbox.harbor import HarborSimulator, create_app
 from sandbox.telegram import TelegramEmulator
 from tests.flows.cluster import SECRET, set_webhook
-from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, SF, TOKEN
+from tests.flows.harness import BOT_USERNAME, SF, TOKEN
 from tests.sandbox.telegram_fixtures import serve_app
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.web_process import free_port, start_web, stop, web_env
 
 
 @asynccontextmanager
@@ -38,42 +29,16 @@ async def web_process(
     async with AsyncExitStack() as stack:
         tg_root = await stack.enter_async_context(serve_app(emulator.app))
         harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
-        port = _free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("HARBOR_", "TELEGRAM_"))},
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_URL": tg_root,
-            "HARBOR_ENV": "sandbox",
-            "HARBOR_API_URL": harbor_root,
-            "HARBOR_TOKEN_URL": harbor_root + TOKEN_PATH,
-            "HARBOR_CLIENT_ID": CLIENT_ID,
-            "HARBOR_CLIENT_SECRET": CLIENT_SECRET,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-            "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "TELEGRAM_CHAT_RATE": "50",
-        }
+        port = free_port()
+        env = web_env(tg_root, harbor_root, f"sqlite:///{tmp_path / 'bot.sqlite3'}", SECRET, TELEGRAM_CHAT_RATE="50")
         stderr_path = tmp_path / "stderr.txt"
         with stderr_path.open("wb") as stderr:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "web", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
-                start_new_session=True,  # a group of its own, as a terminal's foreground job
-            )  # fmt: skip
+            process = await start_web(env, port, stderr=stderr, own_group=True, ready_within=60)
         try:
-            async with httpx.AsyncClient() as client, asyncio.timeout(60):
-                while True:
-                    try:
-                        if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        await asyncio.sleep(0.1)
             await set_webhook(tg_root, f"http://127.0.0.1:{port}/telegram")
             yield process, stderr_path
         finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            await stop(process)
             await emulator.aclose()
 
 
