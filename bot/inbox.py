@@ -34,13 +34,12 @@ from datetime import timedelta
 from typing import Any
 
 from telegram import Bot, Update
-from telegram._utils.defaultvalue import DEFAULT_NONE
-from telegram._utils.types import ODVInput
 from telegram.ext import BaseUpdateProcessor, SimpleUpdateProcessor
-from telegram.request import BaseRequest, HTTPXRequest, RequestData
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.config import Settings
 from bot.ptb_types import BotApplication, Context
+from bot.request_wrap import DelegatingRequest, Send
 from storage.engine import is_outage
 from storage.models import InboxUpdate
 from storage.repo_inbox import InboxStore
@@ -225,39 +224,18 @@ class InboxQueue(asyncio.Queue[object]):
             await super().put(item)
 
 
-class GatedRequest(BaseRequest):
+class GatedRequest(DelegatingRequest):
     """The getUpdates transport: each call first waits until the updates of the previous batch are
     recorded, since the call confirms them to Telegram (its `offset`), which then never sends them
     again."""
 
     def __init__(self, inbox: Inbox, inner: BaseRequest | None = None) -> None:
+        super().__init__(inner or HTTPXRequest(connection_pool_size=1))
         self._inbox = inbox
-        self._inner = inner or HTTPXRequest(connection_pool_size=1)
 
-    @property
-    def read_timeout(self) -> float | None:
-        return self._inner.read_timeout
-
-    async def initialize(self) -> None:
-        await self._inner.initialize()
-
-    async def shutdown(self) -> None:
-        await self._inner.shutdown()
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
+    async def around(self, url: str, send: Send) -> tuple[int, bytes]:
         await self._inbox.recorded()
-        return await self._inner.do_request(
-            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
-        )
+        return await send()
 
 
 class InboxProcessor(BaseUpdateProcessor):

@@ -24,15 +24,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from telegram._utils.defaultvalue import DEFAULT_NONE
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError
 from telegram.ext import Application
-from telegram.request import BaseRequest, RequestData
+from telegram.request import BaseRequest
 
 from bot.handlers.common import update_kind
 from bot.metrics import CONTENT_TYPE, Metrics, Outcome, mark_update
 from bot.ptb_types import BotApplication
+from bot.request_wrap import DelegatingRequest, Send
 from bot.web_serve import EmbeddedServer
 
 log = logging.getLogger(__name__)
@@ -59,44 +58,17 @@ class MeteredApplication(Application[Any, Any, Any, Any, Any, Any]):
         return await super().process_error(update, error, *args, **kwargs)
 
 
-class MeteredRequest(BaseRequest):
+class MeteredRequest(DelegatingRequest):
     """A Bot API transport that counts each call, around the real one."""
 
     def __init__(self, inner: BaseRequest, metrics: Metrics) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.metrics = metrics
 
-    @property
-    def read_timeout(self) -> float | None:
-        return self.inner.read_timeout
-
-    async def initialize(self) -> None:
-        await self.inner.initialize()
-
-    async def shutdown(self) -> None:
-        await self.inner.shutdown()
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
+    async def around(self, url: str, send: Send) -> tuple[int, bytes]:
         api_method = url.rstrip("/").rpartition("/")[2]
         try:
-            status, body = await self.inner.do_request(
-                url,
-                method,
-                request_data,
-                read_timeout=read_timeout,
-                write_timeout=write_timeout,
-                connect_timeout=connect_timeout,
-                pool_timeout=pool_timeout,
-            )
+            status, body = await send()
         except NetworkError:
             self.metrics.bot_api_calls.labels(api_method, "error").inc()
             raise
