@@ -1,6 +1,7 @@
 """A real `python -m bot web` process for the tests that need one (kill -9, signals, the raw web
 surface): a free port, its environment against the emulator and the simulator, started and waited for
-until it answers, stopped with SIGTERM (SIGKILL if it will not go)."""
+until it answers, stopped with SIGTERM (SIGKILL if it will not go); and `web_cluster`, several of them
+behind a balancer."""
 
 from __future__ import annotations
 
@@ -8,12 +9,19 @@ import asyncio
 import os
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import IO
 
 import httpx
 
-from sandbox.harbor import TOKEN_PATH
-from tests.flows.harness import CLIENT_ID, CLIENT_SECRET, TOKEN
+from sandbox.balancer import RoundRobinBalancer
+from sandbox.harbor import TOKEN_PATH, HarborSimulator, create_app
+from sandbox.telegram import TelegramEmulator
+from tests.flows.cluster import SECRET, set_webhook
+from tests.flows.harness import BOT_USERNAME, CLIENT_ID, CLIENT_SECRET, TOKEN
+from tests.sandbox.telegram_fixtures import serve_app
 
 Output = int | IO[bytes]
 
@@ -81,3 +89,45 @@ async def stop(process: asyncio.subprocess.Process) -> None:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+@dataclass
+class WebCluster:
+    """`web` processes behind a round-robin balancer that the emulator's webhook points at."""
+
+    emulator: TelegramEmulator
+    simulator: HarborSimulator
+    harbor_root: str
+    env: dict[str, str]
+    ports: list[int]
+    processes: list[asyncio.subprocess.Process]
+    balancer: RoundRobinBalancer
+    _stack: AsyncExitStack
+
+    async def restart(self, index: int) -> asyncio.subprocess.Process:
+        """A new process on the port of process `index` (which is gone); stopped with the others."""
+        process = await start_web(self.env, self.ports[index])
+        self._stack.push_async_callback(stop, process)
+        return process
+
+
+@asynccontextmanager
+async def web_cluster(database_url: str, processes: int = 2, **settings: str) -> AsyncIterator[WebCluster]:
+    emulator = TelegramEmulator(allow_insecure_webhooks=True, webhook_retry_delay=0.05)
+    emulator.add_bot(TOKEN, username=BOT_USERNAME)
+    simulator = HarborSimulator(rng_seed=7)
+    async with AsyncExitStack() as stack:
+        tg_root = await stack.enter_async_context(serve_app(emulator.app))
+        harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
+        env = web_env(tg_root, harbor_root, database_url, SECRET, BOT_PROCESSES=str(processes), **settings)
+        ports = [free_port() for _ in range(processes)]
+        started = []
+        for port in ports:  # one at a time: the first migrates the database, the next find it done
+            started.append(await start_web(env, port))
+            stack.push_async_callback(stop, started[-1])
+        balancer = RoundRobinBalancer([f"http://127.0.0.1:{p}" for p in ports])
+        stack.push_async_callback(balancer.aclose)
+        balancer_root = await stack.enter_async_context(serve_app(balancer.app))
+        await set_webhook(tg_root, f"{balancer_root}/telegram")
+        stack.push_async_callback(emulator.aclose)
+        yield WebCluster(emulator, simulator, harbor_root, env, ports, started, balancer, stack)

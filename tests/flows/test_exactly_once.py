@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from contextlib import AsyncExitStack
 
 from sqlmodel import col, select
 
-from sandbox.balancer import RoundRobinBalancer
-from sandbox.harbor import HarborSimulator, create_app
-from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import UserDriver
 from storage.engine import make_async_engine, make_async_session_factory
 from storage.models import DeliveryState, InboxUpdate
 from storage.repository import Repository
-from tests.flows.cluster import SECRET, Cluster, cluster, set_webhook
-from tests.flows.harness import BOT_USERNAME, SF, TOKEN, decode_key, world
+from tests.flows.cluster import Cluster, cluster
+from tests.flows.harness import SF, TOKEN, decode_key, world
 from tests.flows.steps import settled
 from tests.flows.test_many_processes import LINK
-from tests.sandbox.telegram_fixtures import serve_app
-from tests.web_process import free_port, start_web, stop, web_env
+from tests.web_process import web_cluster
 
 
 def texts_sent(c: Cluster, user: UserDriver) -> Counter[str]:
@@ -119,30 +114,15 @@ async def _holder_of_open_update(database_url: str) -> tuple[int, int]:
 async def test_a_process_killed_while_handling_an_update_another_finishes_it_once(pg_url: str) -> None:
     """Real processes: the one that took a tap is killed with SIGKILL while Harbor is slow to answer it;
     the other takes the update over when its lease runs out, and the tap is answered, once."""
-    emulator = TelegramEmulator(allow_insecure_webhooks=True, webhook_retry_delay=0.05)
-    emulator.add_bot(TOKEN, username=BOT_USERNAME)
-    simulator = HarborSimulator(rng_seed=7)
-    async with AsyncExitStack() as stack:
-        tg_root = await stack.enter_async_context(serve_app(emulator.app))
-        harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
-        env = web_env(
-            tg_root, harbor_root, pg_url, SECRET,
-            BOT_PROCESSES="2",
-            LOCKER_POLL_SECONDS="3600",
-            SCHEDULER_TICK_SECONDS="0.5",
-            INBOX_LEASE_SECONDS="2",
-            TELEGRAM_CHAT_RATE="50",
-            LOG_LEVEL="WARNING",
-        )  # fmt: skip
-        ports = [free_port(), free_port()]
-        processes = [await start_web(env, port) for port in ports]  # one at a time: the first migrates
-        for process in processes:
-            stack.push_async_callback(stop, process)
-        balancer = RoundRobinBalancer([f"http://127.0.0.1:{p}" for p in ports])
-        stack.push_async_callback(balancer.aclose)
-        balancer_root = await stack.enter_async_context(serve_app(balancer.app))
-        await set_webhook(tg_root, f"{balancer_root}/telegram")
-        stack.push_async_callback(emulator.aclose)
+    settings = {
+        "LOCKER_POLL_SECONDS": "3600",
+        "SCHEDULER_TICK_SECONDS": "0.5",
+        "INBOX_LEASE_SECONDS": "2",
+        "TELEGRAM_CHAT_RATE": "50",
+        "LOG_LEVEL": "WARNING",
+    }
+    async with web_cluster(pg_url, processes=2, **settings) as web:
+        emulator, simulator, processes = web.emulator, web.simulator, web.processes
 
         alice = emulator.user(101, "Alice", bot_token=TOKEN)
         await alice.command("dropoff")

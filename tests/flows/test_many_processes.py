@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from contextlib import AsyncExitStack
 
 import httpx
 
-from sandbox.balancer import RoundRobinBalancer
-from sandbox.harbor import HarborSimulator, create_app
-from sandbox.telegram import TelegramEmulator
 from sandbox.telegram_driver import UserDriver
 from storage.models import DeliveryState, OutboxState
-from tests.flows.cluster import HARBOR_SECRET, SECRET, Cluster, cluster, set_webhook
-from tests.flows.harness import BOT_USERNAME, SF, TOKEN, decode_key
-from tests.sandbox.telegram_fixtures import serve_app
-from tests.web_process import free_port, start_web, stop, web_env
+from tests.flows.cluster import HARBOR_SECRET, Cluster, cluster
+from tests.flows.harness import SF, TOKEN, decode_key
+from tests.web_process import web_cluster
 
 LINK = re.compile(r"https://t\.me/\S+\?start=([A-Za-z0-9_-]+)")
 
@@ -171,32 +166,16 @@ async def test_a_blocked_sender_and_a_burst_of_429s_hold_up_nobody_elses_news(pg
 async def test_kill_9_of_one_process_mid_flow_the_other_carries_on(pg_url: str) -> None:
     """Real processes: one dies with SIGKILL right after sending buttons; the other serves those buttons,
     fires the timers and runs the watch."""
-    emulator = TelegramEmulator(allow_insecure_webhooks=True, webhook_retry_delay=0.05)
-    emulator.add_bot(TOKEN, username=BOT_USERNAME)
-    simulator = HarborSimulator(rng_seed=7)
-    async with AsyncExitStack() as stack:
-        tg_root = await stack.enter_async_context(serve_app(emulator.app))
-        harbor_root = await stack.enter_async_context(serve_app(create_app(simulator)))
-        env = web_env(
-            tg_root, harbor_root, pg_url, SECRET,
-            BOT_PROCESSES="2",
-            LOCKER_POLL_SECONDS="1",
-            RESERVATION_SECONDS="6",
-            SCHEDULER_TICK_SECONDS="0.5",
-            TELEGRAM_CHAT_RATE="50",
-            LOG_LEVEL="WARNING",
-        )  # fmt: skip
-        ports = [free_port(), free_port()]
-        # One at a time: the first migrates the database, the second finds it done.
-        doomed = await start_web(env, ports[0])
-        survivor = await start_web(env, ports[1])
-        for process in (doomed, survivor):
-            stack.push_async_callback(stop, process)
-        balancer = RoundRobinBalancer([f"http://127.0.0.1:{p}" for p in ports])
-        stack.push_async_callback(balancer.aclose)
-        balancer_root = await stack.enter_async_context(serve_app(balancer.app))
-        await set_webhook(tg_root, f"{balancer_root}/telegram")
-        stack.push_async_callback(emulator.aclose)
+    settings = {
+        "LOCKER_POLL_SECONDS": "1",
+        "RESERVATION_SECONDS": "6",
+        "SCHEDULER_TICK_SECONDS": "0.5",
+        "TELEGRAM_CHAT_RATE": "50",
+        "LOG_LEVEL": "WARNING",
+    }
+    async with web_cluster(pg_url, processes=2, **settings) as web:
+        emulator, harbor_root, balancer = web.emulator, web.harbor_root, web.balancer
+        doomed, survivor = web.processes
 
         alice, bob = emulator.user(101, "Alice", bot_token=TOKEN), emulator.user(202, "Bob", bot_token=TOKEN)
         for user in (alice, bob):
@@ -225,8 +204,7 @@ async def test_kill_9_of_one_process_mid_flow_the_other_carries_on(pg_url: str) 
         assert survivor.returncode is None
 
         # The dead process comes back (a restart); the buttons of before still work on either process.
-        restarted = await start_web(env, ports[0])
-        stack.push_async_callback(stop, restarted)
+        await web.restart(0)
         before = len(balancer.forwarded)
         await alice.press("myself", inside, timeout=10)
         await alice.wait_for("pick it up yourself", timeout=10)
