@@ -100,7 +100,10 @@ class Notifier:
 
     def kick(self) -> None:
         """Send what a handler just recorded now, not at the next tick (the outbox still guarantees it)."""
-        task = asyncio.create_task(self.deliver())
+        # Through PTB while it runs: Application.stop() waits for such a task, so a send in flight when
+        # the process stops is finished and marked sent, not left leased (and later sent again).
+        deliver = self.deliver()
+        task = self.application.create_task(deliver) if self.application.running else asyncio.create_task(deliver)
         self._kicked.add(task)
         task.add_done_callback(self._kicked.discard)
 
