@@ -184,11 +184,11 @@ async def test_a_huge_post_is_refused_without_the_process_growing(database_url: 
     async with web_bot(database_url, tmp_path, HARBOR_WEBHOOK_SECRET=HARBOR_SECRET) as web:
         before = web.rss_kb()
         signature = b"X-Harbor-Signature: sha256=" + b"0" * 64 + b"\r\n"
-        # Its length says it all (400 MB): refused before a byte of it is read, while it is being sent.
+        # Its length says it all (400 MB): refused before a byte of it is sent. (Answering while the
+        # sender pushes the body makes the 413 race the reset of a connection closed with unread data.)
         said = await raw_request(
             web.port,
             b"POST /harbor HTTP/1.1\r\nHost: bot\r\nContent-Length: 400000000\r\n" + signature + b"\r\n",
-            bulk=64 * MB,
             limit=30,
         )
         assert said.startswith(b"HTTP/1.1 413"), said[:80]
