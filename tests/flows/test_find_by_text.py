@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.jobs import Scheduler
 from sandbox.telegram_driver import ChatMessage, UserDriver
@@ -203,7 +203,7 @@ def _one_interval_ago(w: World) -> None:
     with Session(sync_engine(w)) as session:
         session.execute(
             update(ScheduledJob)
-            .where(ScheduledJob.kind == JobKind.LOCATIONS)  # type: ignore[arg-type]
+            .where(col(ScheduledJob.kind) == JobKind.LOCATIONS)
             .values(due_at=now - timedelta(seconds=1), last_run_at=now - back)
         )
         session.commit()
