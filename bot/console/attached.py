@@ -19,7 +19,7 @@ import httpx
 
 from bot.console.setup import ANSWER_SECONDS, DIGITS, HELP, INDENT, LINK, TOWER_MARGIN_SECONDS, Out, Point
 from bot.console.tower import AtTower, HttpTower, is_locker_open_link, link_kind
-from bot.console.transcript import describe_key, indented, plural, point_text, summary_of
+from bot.console.transcript import indented, plural, point_text, show_key, summary_of
 from bot.geo import parse_point
 from bot.keys import LockerKey
 
@@ -306,9 +306,7 @@ class AttachedConsole:
         if text is None:
             self.out(f"{INDENT}(no QR code in the photo)")
             return None
-        shown = await asyncio.to_thread(describe_key, text, self.qr)
-        for line in shown.lines:
-            self.out(line)
+        shown = await show_key(text, self.qr, self.out)
         if shown.link is not None:
             self.last_link, self._newest_is_link = shown.link, True
         elif shown.key is not None:

@@ -30,7 +30,7 @@ from bot.console.setup import (
     in_process_bot,
 )
 from bot.console.tower import AtTower, SimulatorTower, Tower, is_locker_open_link, link_kind
-from bot.console.transcript import changed_seq, describe_key, indented, plural, point_text, read_qr, summary_of
+from bot.console.transcript import changed_seq, indented, plural, point_text, read_qr, show_key, summary_of
 from bot.geo import parse_point
 from bot.keys import LockerKey
 from bot.ptb_types import BotApplication
@@ -477,9 +477,7 @@ class Console:
         if text is None:
             self.out(f"{INDENT}({problem})")
             return None
-        shown = await asyncio.to_thread(describe_key, text, self.qr)
-        for line in shown.lines:
-            self.out(line)
+        shown = await show_key(text, self.qr, self.out)
         if shown.link is not None:
             self.last_link, self._newest_is_link = shown.link, True
         elif shown.key is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.console.setup import INDENT, Point
+from bot.console.setup import INDENT, Out, Point
 from bot.console.tower import is_locker_open_link, link_kind
 from bot.keys import LockerKey
 from bot.ui.qr import TERMINAL_COLUMNS, render_qr_text, render_qr_text_fitting
@@ -78,6 +79,14 @@ class KeyShown:
     summary: str | None  # how "bot deleted: …" names the message later
     key: LockerKey | None = None
     link: str | None = None
+
+
+async def show_key(text: str, qr_mode: str, out: Out) -> KeyShown:
+    """Draw the key (off the event loop: a large QR takes a while) and print what it holds."""
+    shown = await asyncio.to_thread(describe_key, text, qr_mode)
+    for line in shown.lines:
+        out(line)
+    return shown
 
 
 def describe_key(text: str, qr_mode: str) -> KeyShown:
