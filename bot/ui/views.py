@@ -308,9 +308,10 @@ def state_label(delivery: Delivery, lang: str | None) -> str:
     return t(f"state.{delivery.state.value}", lang, until=until)
 
 
-def my_item(delivery: Delivery, lang: str | None) -> str:
+def my_item(delivery: Delivery, lang: str | None, *, finished: bool = False) -> str:
+    """One delivery in /my; a finished one marked as such."""
     return t(
-        "my.item",
+        "my.finished_item" if finished else "my.item",
         lang,
         id=delivery.id,
         name=delivery.location_name,
@@ -323,18 +324,7 @@ def my_item(delivery: Delivery, lang: str | None) -> str:
 def finished_list(deliveries: Sequence[Delivery], lang: str | None) -> View:
     """/my's recently finished deliveries, marked as finished (issue 17)."""
     lines = [t("my.finished_header", lang)]
-    for delivery in deliveries:
-        lines.append(
-            t(
-                "my.finished_item",
-                lang,
-                id=delivery.id,
-                name=delivery.location_name,
-                locker=delivery.locker_name or "?",
-                size=size_words.name(delivery.size_name, lang),
-                state=Safe(state_label(delivery, lang)),
-            )
-        )
+    lines += [my_item(delivery, lang, finished=True) for delivery in deliveries]
     return View("\n".join(lines))
 
 
