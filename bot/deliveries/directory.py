@@ -169,21 +169,12 @@ class LocationDirectory:
         return await self.repo.used_places(user_id)
 
 
+# The columns a stored location keeps: Harbor's own names, copied both ways.
+_STORED = ("id", "name", "lat", "lon", "address1", "address2", "city", "state", "zip", "country", "timezone")
+
+
 def _row(loc: Location) -> KnownLocation:
-    return KnownLocation(
-        id=loc.id,
-        name=loc.name,
-        lat=loc.lat,
-        lon=loc.lon,
-        address1=loc.address1,
-        address2=loc.address2,
-        city=loc.city,
-        state=loc.state,
-        zip=loc.zip,
-        country=loc.country,
-        timezone=loc.timezone,
-        refreshed_at=utcnow(),
-    )
+    return KnownLocation(**loc.model_dump(include=set(_STORED)), refreshed_at=utcnow())
 
 
 def _searchable(row: KnownLocation) -> Searchable:
@@ -192,16 +183,4 @@ def _searchable(row: KnownLocation) -> Searchable:
 
 
 def _location(row: KnownLocation) -> Location:
-    return Location(
-        id=row.id,
-        name=row.name,
-        lat=row.lat,
-        lon=row.lon,
-        address1=row.address1,
-        address2=row.address2,
-        city=row.city,
-        state=row.state,
-        zip=row.zip,
-        country=row.country,
-        timezone=row.timezone,
-    )
+    return Location(**{name: getattr(row, name) for name in _STORED})
