@@ -67,6 +67,7 @@ class Replayer:
         self.script = script
         self.step: dict[int, int] = defaultdict(int)
         self.sent: dict[int, list[int]] = defaultdict(list)  # message ids the bot sent, per chat
+        self.deleted: dict[int, set[int]] = defaultdict(set)
         self.photos: dict[int, bytes] = {}
 
     def _photo(self, size: int) -> bytes:
@@ -90,7 +91,11 @@ class Replayer:
         query = update.callback_query
         if target == "pressed" and query is not None and query.message is not None:
             return query.message.message_id
-        return self.sent[chat_id][-1] if self.sent[chat_id] else None
+        if target.startswith("sent:"):  # the n-th message sent to this chat, as the bot named it
+            n = int(target.removeprefix("sent:"))
+            return self.sent[chat_id][n] if n < len(self.sent[chat_id]) else None
+        alive = [m for m in self.sent[chat_id] if m not in self.deleted[chat_id]]
+        return alive[-1] if alive else None
 
     async def _call(
         self,
@@ -137,8 +142,7 @@ class Replayer:
             message_id = self._target(update, chat_id, target)
             if message_id is not None:
                 await bot.delete_message(chat_id, message_id)
-                if message_id in self.sent[chat_id]:
-                    self.sent[chat_id].remove(message_id)
+                self.deleted[chat_id].add(message_id)
         else:
             kwargs = {k: v for k, v in p.items() if k not in IDS}
             await bot.do_api_request(method, api_kwargs={"chat_id": chat_id, **kwargs})

@@ -155,13 +155,22 @@ class RoundStats:
         median = statistics.median_low([t for u, t in totals.items() if u in done])
         user = next(u for u, t in totals.items() if t == median and u in done)
         script = []
+        sent: list[int] = []  # the messages the bot sent this person, in order: an edit or delete names one
         for k, calls in enumerate(self.per_user[user]):
             step = []
             for c in calls:
                 params = {p: v for p, v in c.params.items() if p not in IDS}
                 pressed = self.pressed.get((user, k))
-                target = "pressed" if pressed is not None and _int(c.params.get("message_id")) == pressed else "last"
+                named = _int(c.params.get("message_id"))
+                if pressed is not None and named == pressed:
+                    target = "pressed"
+                elif named is not None and named in sent:
+                    target = f"sent:{sent.index(named)}"
+                else:
+                    target = "last"
                 step.append([c.method, params, target])
+                if isinstance(c.result, dict) and isinstance(c.result.get("message_id"), int):
+                    sent.append(c.result["message_id"])
             script.append(step)
         return script
 

@@ -1,6 +1,7 @@
 """Issue 8: the bot is never the bottleneck, Telegram's limit is. Every figure, with its target.
 
     python -m bench.load --users 50 [--rounds 3] [--think 0.4] [--tree DIR] [--database-url URL]
+                         [--bot-on-postgres SERVER_URL]
 
 N people at once, each: /start -> /dropoff -> location -> tap the location -> tap a size -> tap the key,
 ``--think`` seconds between seeing an answer and the next tap. Three bots take turns, round after round
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import history
+from bench.burst import fresh_database
 from bench.driver import RoundStats, cut, percentile, real_calls, session, settle
 from bench.flows import handover_and_pickup
 from bench.procs import BotProcess
@@ -95,7 +97,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         for old in args.logs.glob("*.log"):
             old.unlink()
         targets = {name: await world.emulator(name) for name in (BOT, BARE, NOLIM)}
-        db = f"sqlite:///{tmp}/bot.sqlite3"
+        db = (
+            stack.enter_context(fresh_database(args.bot_on_postgres))
+            if args.bot_on_postgres
+            else f"sqlite:///{tmp}/bot.sqlite3"
+        )
+        out["bot_database"] = "postgresql" if args.bot_on_postgres else "sqlite"
         bot = await start(world, targets[BOT], args.tree, "bot", db)
         out["rss_start"] = {BOT: bot.rss(), BOT + " (with workers)": bot.rss(tree=True)}
         out["ready_s"] = {BOT: bot.ready_after}
@@ -201,6 +208,11 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.4, help="seconds between an answer and the next tap")
     parser.add_argument("--tree", type=Path, default=REPO, help="the checkout whose bot is measured")
     parser.add_argument("--database-url", help="also seed and start on this (PostgreSQL) database; it is WIPED")
+    parser.add_argument(
+        "--bot-on-postgres",
+        metavar="SERVER_URL",
+        help="run the measured bot on a new database on this PostgreSQL server (dropped after), not SQLite",
+    )
     parser.add_argument("--watch-deliveries", type=int, default=200)
     parser.add_argument("--history-users", type=int, default=10_000)
     parser.add_argument("--history-deliveries", type=int, default=100_000)

@@ -13,7 +13,11 @@ through the inbox (storage InboxUpdate) before anything acts on it:
    only when it is the oldest open update of its chat, so a chat's updates take effect in order even
    when they reach different processes; then handed to PTB's own update queue and processed there.
 3. **Done** when its handlers have run (`InboxProcessor`, PTB's extension point around each update):
-   the row is marked and the chat's next open update, if any, claimed at once.
+   the row is marked and the chat's next open update, if any, claimed, in the next transaction this
+   process makes on the inbox (the next batch's record) or DONE_DELAY later, whichever comes first.
+
+The claim reads, in its transaction, the language each sender chose (/language), which the handlers
+answer in (`chosen_language`): no update costs a query of its own for it.
 
 A process that dies after the claim leaves the row leased; when the lease runs out, the next
 `take_over` of any process (every SCHEDULER_TICK_SECONDS) claims and runs it. The handlers are not
@@ -26,11 +30,14 @@ again (bot/handlers/outage.py) and the update is dropped: nothing was changed.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from telegram import Bot, Update
@@ -41,13 +48,16 @@ from bot.config import Settings
 from bot.ptb_types import BotApplication, Context
 from bot.request_wrap import DelegatingRequest, Send
 from storage.engine import is_outage
-from storage.models import InboxUpdate
-from storage.repo_inbox import InboxStore
+from storage.repo_inbox import Claimed, ClaimedUpdate, InboxStore
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 TAKE_OVER_LIMIT = 50  # updates one take-over claims at most (the rest come at the next tick)
+# How long a handled update may wait to be marked done, so that the marks of several updates (or of one
+# and the next batch's record) share a transaction; a chat's next update on another process waits this
+# long at most for its turn. A crash meanwhile only means the update runs again (see above).
+DONE_DELAY = 0.1
 PURGE_EVERY = 600.0  # seconds between deletions of rows older than the retention
 Refuse = Callable[[Update, BaseException], Awaitable[None]]
 Admit = Callable[[Update], Awaitable[bool]]
@@ -75,7 +85,15 @@ class Inbox:
         self._refuse = refuse
         self._admit = admit  # the sender's budget: an update over it is neither recorded nor processed
         self._in_hand: dict[int, int | None] = {}  # update_id -> chat key, claimed by this process
-        self._unconfirmed: set[int] = set()  # handled, but the database has not heard so yet
+        self._languages: dict[int, str | None] = {}  # update_id -> its sender's chosen language, read with the claim
+        self._parsed: dict[int, Update] = {}  # claimed updates already parsed (to find their senders)
+        # Handled, not yet marked done in the database (update_id -> chat key): marked by the next
+        # transaction this process makes on the inbox anyway, or after DONE_DELAY (issue 18).
+        self._done: dict[int, int | None] = {}
+        # Chats with updates this process recorded that wait for an earlier one of theirs: when that one
+        # is done, it is marked at once, so the next is taken without DONE_DELAY.
+        self._waiting: Counter[int] = Counter()
+        self._done_flusher: asyncio.Task[None] | None = None
         self._none_in_hand = asyncio.Event()
         self._renewer: asyncio.Task[None] | None = None
         self._purged_at = 0.0
@@ -89,6 +107,17 @@ class Inbox:
     @property
     def in_hand(self) -> int:
         return len(self._in_hand)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing in hand, nothing handled left to mark done, nothing recorded here waiting for its turn."""
+        return not self._in_hand and not self._done and not +self._waiting
+
+    def chosen_language(self, update: Update) -> tuple[bool, str | None]:
+        """(known, language): the language the update's sender chose, as read when it was claimed."""
+        if update.update_id in self._languages:
+            return True, self._languages[update.update_id]
+        return False, None
 
     def receive_soon(self, update: Update) -> None:
         """A polled update: recorded with the rest of its batch, in order, by one task; `recorded()`
@@ -112,57 +141,111 @@ class Inbox:
         await self.receive_all([update])
 
     async def receive_all(self, updates: list[Update]) -> None:
-        """Record the updates within their senders' budgets, in one transaction; take those that are
-        their chat's next."""
+        """Record the updates within their senders' budgets, in one transaction (which also marks done
+        what this process handled meanwhile); take those that are their chat's next."""
         admitted = [u for u in updates if self._admit is None or await self._admit(u)]
         if not admitted:
             return
         rows = [(u.update_id, chat_key(u), json.dumps(u.to_dict())) for u in admitted]
+        known = {u.update_id: u for u in admitted}
+        done = self._take_done()
         try:
             new, claimed = await self.store.receive_updates(
-                rows, owner=self.owner, lease=self.lease, claim=not self.stopping
+                rows,
+                owner=self.owner,
+                lease=self.lease,
+                claim=not self.stopping,
+                done=list(done),
+                done_chats=self._chats(done),
+                sender_of=partial(self._sender_of, known),
             )
         except Exception as exc:
+            self._done.update(done)  # marked by the next attempt
             if not is_outage(exc):
                 raise
             for update in admitted:  # nothing recorded, nothing done: the senders try again
                 await self._refuse(update, exc)
             return
+        taken = {row.update_id for row in claimed.updates}
         for update in admitted:
             if update.update_id not in new:
                 log.info("update %s arrived again: already taken in, ignored", update.update_id)
-        await self._take(claimed, {u.update_id: u for u in admitted})
+            elif update.update_id not in taken and (chat := chat_key(update)) is not None:
+                self._waiting[chat] += 1
+        await self._take(claimed)
 
     async def finished(self, update: object) -> None:
-        """The update's handlers have run: mark it done, then take the chat's next update, if any."""
+        """The update's handlers have run: it is marked done (with the next transaction on the inbox, or
+        after DONE_DELAY), and then the chat's next update, if any, is taken."""
         if not isinstance(update, Update) or update.update_id not in self._in_hand:
             return
         chat = self._in_hand.pop(update.update_id)
+        self._languages.pop(update.update_id, None)
         if not self._in_hand:
             self._none_in_hand.set()
+        self._done[update.update_id] = chat
+        if self.stopping or (chat is not None and self._waiting[chat] > 0):
+            # Now: the process is going (nothing of the chat is taken next), or the chat's next waits.
+            await self.flush_done()
+        elif self._done_flusher is None or self._done_flusher.done():
+            # A context of its own: the marks belong to no update (nothing of this one's shows through).
+            self._done_flusher = asyncio.create_task(
+                self._flush_done_soon(), name="inbox-done", context=contextvars.Context()
+            )
+
+    async def _flush_done_soon(self) -> None:
+        await asyncio.sleep(DONE_DELAY)
+        await self.flush_done()
+
+    async def flush_done(self) -> None:
+        """Mark done what was handled, and take the next update of those chats, in one transaction."""
+        done = self._take_done()
+        if not done:
+            return
         try:
-            next_of_chat = None if self.stopping else chat  # stopping: the chat's next waits in the inbox
-            await self._take(
-                await self.store.finish_update(update.update_id, next_of_chat, owner=self.owner, lease=self.lease)
+            claimed = await self.store.finish_updates(
+                list(done),
+                [] if self.stopping else self._chats(done),
+                owner=self.owner,
+                lease=self.lease,
+                sender_of=partial(self._sender_of, {}),
             )
         except Exception as exc:
+            self._done.update(done)  # the lease keeps other processes off them until the next attempt
             if not is_outage(exc):
                 raise
-            # Marked at the next take-over; the lease keeps other processes off it until then.
-            self._unconfirmed.add(update.update_id)
-            log.warning("update %s handled, not yet marked done (%s)", update.update_id, type(exc).__name__)
+            log.warning("%s update(s) handled, not yet marked done (%s)", len(done), type(exc).__name__)
+            return
+        taken = {row.chat_id for row in claimed.updates}
+        for chat in self._chats(done):
+            if chat not in taken:  # what waited was taken by another process, or never was
+                self._waiting.pop(chat, None)
+        await self._take(claimed)
+
+    def _take_done(self) -> dict[int, int | None]:
+        done, self._done = self._done, {}
+        return done
+
+    @staticmethod
+    def _chats(done: dict[int, int | None]) -> list[int]:
+        return sorted({chat for chat in done.values() if chat is not None})
+
+    def _sender_of(self, known: dict[int, Update], row: ClaimedUpdate) -> int | None:
+        """Who sent a claimed update (parsed once, here, and kept for its hand-over)."""
+        update = known.get(row.update_id) or Update.de_json(json.loads(row.body), self.bot)
+        self._parsed[row.update_id] = update
+        return update.effective_user.id if update.effective_user is not None else None
 
     async def take_over(self) -> None:
         """Every tick: updates whose process died (lease over) or that wait for nobody; marks pending."""
         if self.stopping:
             return
         try:
-            if self._unconfirmed:
-                done = set(self._unconfirmed)
-                await self.store.updates_done(done)
-                self._unconfirmed -= done
-            claimed = await self.store.claim_updates(self.owner, lease=self.lease, limit=TAKE_OVER_LIMIT)
-            for row in claimed:
+            await self.flush_done()
+            claimed = await self.store.claim_updates(
+                self.owner, lease=self.lease, limit=TAKE_OVER_LIMIT, sender_of=partial(self._sender_of, {})
+            )
+            for row in claimed.updates:
                 if row.attempts > 1:
                     log.info("update %s taken over (attempt %s)", row.update_id, row.attempts)
             await self._take(claimed)
@@ -174,17 +257,22 @@ class Inbox:
                 raise
             log.warning("inbox take-over skipped, the database is away: %s", type(exc).__name__)
 
-    async def _take(self, rows: list[InboxUpdate], known: dict[int, Update] | None = None) -> None:
+    async def _take(self, claimed: Claimed) -> None:
         """Hand the claimed updates to PTB; once it is stopping, give them back instead, so the next
         process to look (or this one's next start) takes them at once, not after the lease."""
         if not self.stopping:
-            self._hand_over(rows, known)
-        elif rows:
-            await self.store.release_updates(self.owner, [row.update_id for row in rows])
+            self._hand_over(claimed)
+        elif claimed.updates:
+            await self.store.release_updates(self.owner, [row.update_id for row in claimed.updates])
+        for row in claimed.updates:
+            self._parsed.pop(row.update_id, None)
 
-    def _hand_over(self, rows: list[InboxUpdate], known: dict[int, Update] | None = None) -> None:
-        for row in rows:
-            update = (known or {}).get(row.update_id) or Update.de_json(json.loads(row.body), self.bot)
+    def _hand_over(self, claimed: Claimed) -> None:
+        self._languages.update(claimed.languages)
+        for row in claimed.updates:
+            if row.chat_id is not None and self._waiting[row.chat_id] > 0:
+                self._waiting[row.chat_id] -= 1
+            update = self._parsed.get(row.update_id) or Update.de_json(json.loads(row.body), self.bot)
             self._in_hand[row.update_id] = row.chat_id
             self._none_in_hand.clear()
             self.queue.put_nowait(update)  # PTB's fetcher takes it from here

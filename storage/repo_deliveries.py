@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from typing_extensions import Unpack
 
 from storage.models import (
     AFTER_DROPOFF_STATES,
     OPEN_STATES,
+    PRE_DROPOFF_STATES,
+    ChatState,
     Delivery,
     DeliveryChanges,
     DeliveryEvent,
@@ -25,6 +29,15 @@ from storage.models import (
 )
 from storage.repo_base import Conflict, Notice, RepositoryBase, insert_for
 from storage.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class DropoffStart:
+    """What `start_dropoff` found and did."""
+
+    existing: Delivery | None = None  # the sender's open drop-off: nothing else was done
+    in_use: set[tuple[str, int]] = field(default_factory=set)  # (lower-case tower id, locker id) held by others
+    draft: Delivery | None = None  # the new row, when a locker was left
 
 
 class PeopleAndDeliveries(RepositoryBase):
@@ -92,6 +105,35 @@ class PeopleAndDeliveries(RepositoryBase):
             await session.commit()  # no refresh: every column got its value here, none from the server
             return delivery
 
+    async def start_dropoff(
+        self, draft: Delivery, lockers: Collection[tuple[str, int]], *, actor_id: int
+    ) -> DropoffStart:
+        """The size tap before Harbor is asked to hold a locker, in one transaction (issue 18): the
+        sender's drop-off already open (a double tap, a second search: nothing is written), else which
+        of `lockers` (tower id, locker id) an open delivery holds, and, when one is left, the draft row."""
+        assert draft.sender_id is not None
+        async with self._session() as session:
+            stmt = select(Delivery).where(
+                Delivery.sender_id == draft.sender_id, col(Delivery.state).in_(list(PRE_DROPOFF_STATES))
+            )
+            existing = (await session.exec(stmt.order_by(col(Delivery.id)))).first()
+            if existing is not None:
+                return DropoffStart(existing=existing)
+            held = await self._held_lockers(session, {locker for _, locker in lockers})
+            in_use = {(tower.lower(), locker) for tower, locker in lockers if (tower.lower(), locker) in held}
+            if len(in_use) == len(set(lockers)):
+                return DropoffStart(in_use=in_use)
+            session.add(draft)
+            try:
+                await session.flush()
+            except IntegrityError:
+                await session.rollback()
+                raise Conflict("the sender has a drop-off already") from None
+            assert draft.id is not None
+            session.add(DeliveryEvent(delivery_id=draft.id, actor_id=actor_id, kind="created"))
+            await session.commit()
+            return DropoffStart(in_use=in_use, draft=draft)
+
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         async with self._session() as session:
             return await session.get(Delivery, delivery_id)
@@ -106,9 +148,15 @@ class PeopleAndDeliveries(RepositoryBase):
         event: str,
         detail: str = "",
         notices: Sequence[Notice] = (),
+        forget_step_of: int | None = None,
+        with_key: IssuedKey | None = None,
         **changes: Unpack[DeliveryChanges],
     ) -> Delivery | None:
         """Compare-and-set: move the delivery only if it is still in one of `from_states`.
+
+        `forget_step_of`: a chat whose drop-off step (and the point it holds) goes with the move, in
+        the same transaction (the reservation ends the search). `with_key`: the record of the key the
+        move hands out, added only if the move happens (`{key}` in `detail` becomes its id).
 
         Returns the updated delivery, or None when another task or process moved it first (a double
         tap, a job racing a handler): exactly one caller wins, and only the winner's `notices` are
@@ -135,10 +183,16 @@ class PeopleAndDeliveries(RepositoryBase):
             if moved is None:
                 await session.rollback()
                 return None
+            if with_key is not None:
+                session.add(with_key)
+                await session.flush()  # its id, for the event
+                detail = detail.replace("{key}", str(with_key.id))
             happened = DeliveryEvent(delivery_id=delivery_id, actor_id=actor_id, kind=event, detail=detail, at=now)
             session.add(happened)
             await session.flush()  # the event's id names the notices it causes
             await self._record(session, notices, cause=happened.id)
+            if forget_step_of is not None:
+                await session.execute(delete(ChatState).where(col(ChatState.chat_id) == forget_step_of))
             await session.commit()
             return moved
 
@@ -171,16 +225,20 @@ class PeopleAndDeliveries(RepositoryBase):
         With `locker_ids`, only those lockers: what a reservation asks about a location's lockers, at a
         cost that does not grow with the number of open deliveries elsewhere."""
         async with self._session() as session:
-            stmt = select(Delivery).where(
-                col(Delivery.state).in_(list(OPEN_STATES)), col(Delivery.locker_id).is_not(None)
-            )
-            if locker_ids is not None:
-                stmt = stmt.where(col(Delivery.locker_id).in_(sorted(set(locker_ids))))
-            return {
-                (d.tower_id.lower(), d.locker_id): d
-                for d in (await session.exec(stmt))
-                if d.tower_id is not None and d.locker_id is not None
-            }
+            return await self._held_lockers(session, locker_ids)
+
+    @staticmethod
+    async def _held_lockers(
+        session: AsyncSession, locker_ids: Collection[int] | None
+    ) -> dict[tuple[str, int], Delivery]:
+        stmt = select(Delivery).where(col(Delivery.state).in_(list(OPEN_STATES)), col(Delivery.locker_id).is_not(None))
+        if locker_ids is not None:
+            stmt = stmt.where(col(Delivery.locker_id).in_(sorted(set(locker_ids))))
+        return {
+            (d.tower_id.lower(), d.locker_id): d
+            for d in (await session.exec(stmt))
+            if d.tower_id is not None and d.locker_id is not None
+        }
 
     async def open_deliveries_of(self, user_id: int) -> list[Delivery]:
         """Deliveries the user sends or collects that are not finished, oldest first."""

@@ -7,67 +7,202 @@ still agree on when a lease has run out; SQLite runs one process, whose clock is
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, update
-from sqlalchemy.orm import aliased
-from sqlmodel import col, select
+from sqlalchemy import (
+    CursorResult,
+    Interval,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import InboxUpdate
+from storage.models import InboxUpdate, User
 from storage.repo_base import RepositoryBase, insert_for
 from storage.types import utcnow
+
+INBOX = cast(Any, InboxUpdate).__table__
+USERS = cast(Any, User).__table__
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedUpdate:
+    """An update leased to this process: what it needs to run it (its row's other columns stay put)."""
+
+    update_id: int
+    chat_id: int | None
+    body: str
+    attempts: int
+
+
+@dataclass(slots=True)
+class Claimed:
+    """What a claim won, with the language each update's sender chose (read in the same transaction):
+    the handlers answer in it without a query of their own (issue 18)."""
+
+    updates: list[ClaimedUpdate] = field(default_factory=list)
+    languages: dict[int, str | None] = field(default_factory=dict)  # update_id -> chosen language (None: none)
+
+
+# Who sent a claimed update (a Telegram user id), worked out by the caller, who knows Telegram's shapes.
+SenderOf = Callable[[ClaimedUpdate], int | None]
+
+
+@cache
+def _claim_statement(dialect: str, by: str) -> Update:
+    """The claim, built once per dialect and kind (the statement object is reused, so SQLAlchemy neither
+    builds nor keys it again): lease to :owner the open updates nobody holds (or whose holder's lease ran
+    out) that are the oldest open update of their chat, among :ids (`by="ids"`), of :chats
+    (`by="chats"`), of either (`by="both"`), or all (`by="all"`), at most :limit.
+
+    One UPDATE whose candidates are picked with FOR UPDATE SKIP LOCKED (processes claim side by side
+    without waiting) and checked again by the UPDATE itself, so two claims never both win a row."""
+    postgres = dialect == "postgresql"
+    now: ColumnElement[Any] = func.now() if postgres else bindparam("now", type_=INBOX.c.lease_until.type)
+    until: ColumnElement[Any] = (
+        func.now() + bindparam("lease", type_=Interval())
+        if postgres
+        else bindparam("until", type_=INBOX.c.lease_until.type)
+    )
+
+    def free(table: Any) -> ColumnElement[bool]:
+        return and_(table.c.done_at.is_(None), or_(table.c.lease_until.is_(None), table.c.lease_until < now))
+
+    candidate, older = INBOX.alias("candidate"), INBOX.alias("older")
+    first_of_chat = ~exists().where(
+        older.c.chat_id == candidate.c.chat_id,
+        older.c.done_at.is_(None),
+        older.c.update_id < candidate.c.update_id,
+    )
+    due: Select[Any] = select(candidate.c.update_id).where(free(candidate), first_of_chat)
+    ids = candidate.c.update_id.in_(bindparam("ids", expanding=True))
+    chats = candidate.c.chat_id.in_(bindparam("chats", expanding=True))
+    if by == "ids":
+        due = due.where(ids)
+    elif by == "chats":
+        due = due.where(chats)
+    elif by == "both":
+        due = due.where(or_(ids, chats))
+    due = due.order_by(candidate.c.update_id).limit(bindparam("limit")).with_for_update(skip_locked=True)
+    return (
+        update(INBOX)
+        .where(INBOX.c.update_id.in_(due.scalar_subquery()), free(INBOX))
+        .values(lease_owner=bindparam("owner"), lease_until=until, attempts=INBOX.c.attempts + 1)
+        .returning(INBOX.c.update_id, INBOX.c.chat_id, INBOX.c.body, INBOX.c.attempts)
+    )
+
+
+@cache
+def _done_statement(dialect: str) -> Update:
+    now: ColumnElement[Any] = func.now() if dialect == "postgresql" else bindparam("now", type_=INBOX.c.done_at.type)
+    return (
+        update(INBOX)
+        .where(INBOX.c.update_id.in_(bindparam("done", expanding=True)), INBOX.c.done_at.is_(None))
+        .values(done_at=now, body="", lease_owner=None, lease_until=None)
+    )
+
+
+_LANGUAGES = select(USERS.c.id, USERS.c.chosen_language).where(USERS.c.id.in_(bindparam("users", expanding=True)))
+
+
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    assert bind is not None, "a session of the repository is always bound to its engine"
+    return bind.dialect.name
 
 
 def _now(session: AsyncSession) -> Any:
     """The database's time on PostgreSQL; this (only) process's on SQLite."""
-    bind = session.bind
-    assert bind is not None
-    return func.now() if bind.dialect.name == "postgresql" else utcnow()
+    return func.now() if _dialect(session) == "postgresql" else utcnow()
 
 
 class InboxStore(RepositoryBase):
     async def receive_updates(
-        self, updates: Sequence[tuple[int, int | None, str]], *, owner: str, lease: timedelta, claim: bool = True
-    ) -> tuple[set[int], list[InboxUpdate]]:
+        self,
+        updates: Sequence[tuple[int, int | None, str]],
+        *,
+        owner: str,
+        lease: timedelta,
+        claim: bool = True,
+        done: Collection[int] = (),
+        done_chats: Collection[int] = (),
+        sender_of: SenderOf | None = None,
+    ) -> tuple[set[int], Claimed]:
         """Record updates (update_id, chat key, body) and (`claim`) lease to `owner` those that are their
-        chat's next, in one transaction, so a batch keeps its order. Returns the ids that were new (the
-        others were delivered again) and the rows claimed."""
+        chat's next, in one transaction, so a batch keeps its order. `done`: updates this process has
+        handled since it last told the database, marked done in the same transaction, and the next open
+        update of `done_chats` claimed too. Returns the ids that were new (the others were delivered
+        again) and what was claimed."""
         async with self._session() as session:
+            await self._mark_done(session, done)
             values = [
                 {"update_id": i, "chat_id": chat, "body": body, "attempts": 0, "received_at": _now(session)}
                 for i, chat, body in updates
             ]
-            stmt = insert_for(session)(InboxUpdate).values(values)
-            stmt = stmt.on_conflict_do_nothing(index_elements=["update_id"]).returning(InboxUpdate.update_id)
-            new = set((await session.execute(stmt)).scalars())
-            claimed = (
-                await self._claim(session, owner, lease=lease, limit=len(new), update_ids=new) if claim and new else []
-            )
+            new: set[int] = set()
+            if values:
+                stmt = insert_for(session)(InboxUpdate).values(values)
+                stmt = stmt.on_conflict_do_nothing(index_elements=["update_id"]).returning(InboxUpdate.update_id)
+                new = set((await session.execute(stmt)).scalars())
+            claimed = Claimed()
+            if claim and (new or done_chats):
+                claimed = await self._claim(
+                    session, owner, lease=lease, limit=len(new) + len(done_chats), ids=new, chats=done_chats,
+                    sender_of=sender_of,
+                )  # fmt: skip
             await session.commit()
             return new, claimed
 
-    async def claim_updates(self, owner: str, *, lease: timedelta, limit: int) -> list[InboxUpdate]:
+    async def claim_updates(
+        self, owner: str, *, lease: timedelta, limit: int, sender_of: SenderOf | None = None
+    ) -> Claimed:
         """Open updates nobody holds (or whose holder's lease ran out) that are their chat's next."""
         async with self._session() as session:
-            claimed = await self._claim(session, owner, lease=lease, limit=limit)
+            claimed = await self._claim(session, owner, lease=lease, limit=limit, sender_of=sender_of)
+            await session.commit()
+            return claimed
+
+    async def finish_updates(
+        self,
+        update_ids: Collection[int],
+        chats: Collection[int],
+        *,
+        owner: str,
+        lease: timedelta,
+        sender_of: SenderOf | None = None,
+    ) -> Claimed:
+        """Handled: the bodies go (the rows stay, to recognise a late repeat), and the next open update of
+        each of `chats`, if any, is leased to `owner`, in one transaction."""
+        async with self._session() as session:
+            await self._mark_done(session, update_ids)
+            claimed = (
+                await self._claim(session, owner, lease=lease, limit=len(chats), chats=chats, sender_of=sender_of)
+                if chats
+                else Claimed()
+            )
             await session.commit()
             return claimed
 
     async def finish_update(
         self, update_id: int, chat_id: int | None, *, owner: str, lease: timedelta
-    ) -> list[InboxUpdate]:
-        """Handled: the body goes (the row stays, to recognise a late repeat), and the chat's next
-        update, if any, is leased to `owner`, in one transaction."""
-        async with self._session() as session:
-            await self._mark_done(session, [update_id])
-            claimed = (
-                [] if chat_id is None else await self._claim(session, owner, lease=lease, limit=1, chat_id=chat_id)
-            )
-            await session.commit()
-            return claimed
+    ) -> list[ClaimedUpdate]:
+        """One update handled (see finish_updates)."""
+        claimed = await self.finish_updates([update_id], [] if chat_id is None else [chat_id], owner=owner, lease=lease)
+        return claimed.updates
 
     async def updates_done(self, update_ids: Collection[int]) -> None:
         async with self._session() as session:
@@ -75,11 +210,8 @@ class InboxStore(RepositoryBase):
             await session.commit()
 
     async def _mark_done(self, session: AsyncSession, update_ids: Collection[int]) -> None:
-        await session.execute(
-            update(InboxUpdate)
-            .where(col(InboxUpdate.update_id).in_(list(update_ids)), col(InboxUpdate.done_at).is_(None))
-            .values(done_at=_now(session), body="", lease_owner=None, lease_until=None)
-        )
+        if update_ids:
+            await session.execute(_done_statement(_dialect(session)), {"done": list(update_ids), "now": utcnow()})
 
     async def _claim(
         self,
@@ -88,44 +220,27 @@ class InboxStore(RepositoryBase):
         *,
         lease: timedelta,
         limit: int,
-        update_ids: Collection[int] | None = None,
-        chat_id: int | None = None,
-    ) -> list[InboxUpdate]:
-        """Lease to `owner` the open updates nobody holds (or whose holder's lease ran out) that are the
-        oldest open update of their chat; only those of `update_ids`, or only `chat_id`'s, when given.
-
-        One UPDATE whose candidates are picked with FOR UPDATE SKIP LOCKED (processes claim side by side
-        without waiting) and checked again by the UPDATE itself, so two claims never both win a row.
-        """
-        now = _now(session)
-
-        def free(row: Any) -> Any:
-            return col(row.done_at).is_(None) & (col(row.lease_until).is_(None) | (col(row.lease_until) < now))
-
-        # Aliases, so neither subquery is taken for a correlated one of the UPDATE's own row.
-        candidate, older = aliased(InboxUpdate, name="candidate"), aliased(InboxUpdate, name="older")
-        first_of_chat = ~(
-            select(older.update_id)
-            .where(
-                col(older.chat_id) == col(candidate.chat_id),
-                col(older.done_at).is_(None),
-                col(older.update_id) < col(candidate.update_id),
-            )
-            .exists()
-        )
-        due = select(candidate.update_id).where(free(candidate), first_of_chat)
-        if update_ids is not None:
-            due = due.where(col(candidate.update_id).in_(list(update_ids)))
-        if chat_id is not None:
-            due = due.where(col(candidate.chat_id) == chat_id)
-        due = due.order_by(col(candidate.update_id)).limit(limit).with_for_update(skip_locked=True)
-        won = await session.execute(
-            update(InboxUpdate)
-            .where(col(InboxUpdate.update_id).in_(due.scalar_subquery()), free(InboxUpdate))
-            .values(lease_owner=owner, lease_until=now + lease, attempts=col(InboxUpdate.attempts) + 1)
-            .returning(InboxUpdate)
-        )
-        return sorted(won.scalars(), key=lambda row: row.update_id)
+        ids: Collection[int] | None = None,
+        chats: Collection[int] | None = None,
+        sender_of: SenderOf | None = None,
+    ) -> Claimed:
+        """Lease to `owner` the open updates that are their chat's next (see _claim_statement), with the
+        language their senders chose."""
+        by = "all" if ids is None and chats is None else "both" if ids and chats else "ids" if ids else "chats"
+        params: dict[str, Any] = {"owner": owner, "limit": limit, "ids": list(ids or ()), "chats": list(chats or ())}
+        if _dialect(session) == "postgresql":
+            params["lease"] = lease
+        else:
+            now = utcnow()
+            params.update(now=now, until=now + lease)
+        rows = (await session.execute(_claim_statement(_dialect(session), by), params)).all()
+        updates = sorted((ClaimedUpdate(*row) for row in rows), key=lambda row: row.update_id)
+        claimed = Claimed(updates)
+        senders = {u.update_id: s for u in updates if sender_of is not None and (s := sender_of(u)) is not None}
+        if senders:
+            chosen = dict((await session.execute(_LANGUAGES, {"users": list(set(senders.values()))})).all())
+            claimed.languages = {update_id: chosen.get(user) for update_id, user in senders.items()}
+        return claimed
 
     async def renew_updates(self, owner: str, update_ids: Collection[int], *, lease: timedelta) -> None:
         async with self._session() as session:

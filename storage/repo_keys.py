@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, update
 from sqlmodel import col, select
 
 from storage.models import (
+    Delivery,
     IssuedKey,
     KeyKind,
     KeyState,
@@ -35,6 +36,15 @@ class KeysAndLinks(RepositoryBase):
     async def get_key(self, key_id: int) -> IssuedKey | None:
         async with self._session() as session:
             return await session.get(IssuedKey, key_id)
+
+    async def delivery_with_keys(self, delivery_id: int, kind: KeyKind) -> tuple[Delivery | None, list[IssuedKey]]:
+        """The delivery and its keys of `kind`, in one transaction (what a key tap decides on)."""
+        async with self._session() as session:
+            delivery = await session.get(Delivery, delivery_id)
+            if delivery is None:
+                return None, []
+            stmt = select(IssuedKey).where(IssuedKey.delivery_id == delivery_id, IssuedKey.kind == kind)
+            return delivery, list(await session.exec(stmt.order_by(col(IssuedKey.id))))
 
     async def keys_of(
         self, delivery_id: int, *, kind: KeyKind | None = None, states: Sequence[KeyState] | None = None

@@ -290,3 +290,19 @@ def delivery_of_client_info(value: str | None) -> int | None:
 
 
 _CLIENT_INFO = re.compile(r"harbor-bot:delivery:([0-9]{1,18})")
+
+
+def draft_row(user_id: int, location: Location, size_id: int, size_name: str, size_description: str | None) -> Delivery:
+    """A sender's new delivery, before any locker is held."""
+    return Delivery(
+        sender_id=user_id,
+        location_id=location.id,
+        location_name=location.name,
+        address=location.address,
+        timezone=location.timezone,
+        lat=location.lat,
+        lon=location.lon,
+        size_id=size_id,
+        size_name=size_name,
+        size_description=size_description,
+    )

@@ -11,10 +11,10 @@ locker whatever happens.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.deliveries import harbor_care, notices
 from bot.deliveries.link_requests import LinkRequests, link_columns
@@ -35,6 +35,7 @@ from bot.deliveries.model import (
     SizeRanOut,
     WrongState,
     client_info,
+    draft_row,
     locker_columns,
     status_columns,
 )
@@ -48,7 +49,7 @@ from bot.harbor.errors import (
     HarborNotFound,
     HarborOutcomeUnknown,
 )
-from bot.harbor.models import Location, LockerToken
+from bot.harbor.models import Location, Locker, LockerToken
 from bot.keys import LinkKey, LockerKey
 from storage.locks import Locks, LockScope
 from storage.models import (
@@ -60,12 +61,14 @@ from storage.models import (
     KeyKind,
     KeyState,
 )
+from storage.repo_deliveries import DropoffStart
 from storage.repository import Conflict, Notice, Repository
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 S = DeliveryState
+T = TypeVar("T")
 OCCUPIED = "occupied"
 
 
@@ -103,9 +106,15 @@ class DeliveryService:
     @asynccontextmanager
     async def lock_sent_by(self, delivery_id: int, user_id: int) -> AsyncIterator[Delivery]:
         """The delivery's lock for its sender, and the delivery read under it; ownership is checked first."""
-        await self.sent_by(delivery_id, user_id)
+        await self._owner_first(delivery_id, user_id)
         async with self.lock(delivery_id):
             yield await self.sent_by(delivery_id, user_id)
+
+    async def _owner_first(self, delivery_id: int, user_id: int) -> None:
+        """Shared locks are rows every process sees: a stranger's tap must not take one (DeliveryNotFound
+        before the lock). An in-process lock costs nothing to hold for the moment the read under it takes."""
+        if self.locks.shared:
+            await self.sent_by(delivery_id, user_id)
 
     # people --------------------------------------------------------------------------------
 
@@ -152,24 +161,21 @@ class DeliveryService:
 
         `status` (chat id, message id): the message that will show the delivery's status, recorded with
         the reservation when the caller already knows it (the size list that becomes the hold)."""
-        existing = await self.open_dropoff(user_id)
-        if existing is not None:
-            raise AlreadyOpen(existing)
         location, lockers = await self.search.location_and_lockers(location_id)
         # A locker just emptied by a pickup looks available before the watch has closed its
         # delivery; handing it out then would let the old collector's key open the new item.
         of_size = [lk for lk in lockers if lk.is_available and lk.type.id == size_id]
-        in_use = await self.repo.open_by_locker([lk.id for lk in of_size])
+        size_name = next((lk.type.name for lk in lockers if lk.type.id == size_id), str(size_id))
+        started = await self._start_dropoff(user_id, location, size_id, of_size)
+        if started.existing is not None:  # a double tap, or a second search: the first one's stands
+            raise AlreadyOpen(started.existing)
         candidates = sorted(
-            (lk for lk in of_size if (lk.tower_id, lk.id) not in in_use),
+            (lk for lk in of_size if (lk.tower_id.lower(), lk.id) not in started.in_use),
             key=lambda lk: (lk.is_low_locker, lk.id),  # a low locker only when nothing else is free
         )
-        if not candidates:
-            size_name = next((lk.type.name for lk in lockers if lk.type.id == size_id), str(size_id))
+        if started.draft is None or not candidates:
             raise SizeRanOut(LocationOffer(location, free_sizes(lockers)), size_name)
-        delivery = await self.create_draft(
-            user_id, location, size_id, candidates[0].type.name, size_description=candidates[0].type.description
-        )
+        delivery = started.draft
         assert delivery.id is not None
         for locker in candidates:
             try:
@@ -199,6 +205,8 @@ class DeliveryService:
                     detail=f"locker {locker.name} (id {locker.id}) in tower {locker.tower_id}",
                     **locker_columns(locker),
                     reserved_until=self.now() + timedelta(seconds=self.policy.reservation_seconds),
+                    # The search has done its job: the point it shared goes with the reservation.
+                    forget_step_of=None if status is None else status[0],
                     **status_columns(status),
                 )
             except Conflict:
@@ -230,43 +238,48 @@ class DeliveryService:
         status = None if status_message_id is None else (chat_id, status_message_id)
         return await self.reserve(user_id, location_id, size_id, status=status), None
 
+    async def _start_dropoff(
+        self, user_id: int, location: Location, size_id: int, of_size: Sequence[Locker]
+    ) -> DropoffStart:
+        """One transaction: the sender's open drop-off, the lockers others hold, the draft (see the repo)."""
+        kind = of_size[0].type if of_size else None
+        draft = draft_row(
+            user_id, location, size_id, kind.name if kind else str(size_id), kind.description if kind else None
+        )
+        lockers = [(lk.tower_id, lk.id) for lk in of_size]
+        return await self._first_of_sender(user_id, self.repo.start_dropoff(draft, lockers, actor_id=user_id))
+
     async def create_draft(
         self, user_id: int, location: Location, size_id: int, size_name: str, *, size_description: str | None = None
     ) -> Delivery:
         """The delivery row, before any locker is held; a concurrent one of the same sender wins."""
+        draft = draft_row(user_id, location, size_id, size_name, size_description)
+        delivery = await self._first_of_sender(user_id, self.repo.create_delivery(draft, actor_id=user_id))
+        assert delivery.id is not None
+        return delivery
+
+    async def _first_of_sender(self, user_id: int, write: Awaitable[T]) -> T:
         try:
-            delivery = await self.repo.create_delivery(
-                Delivery(
-                    sender_id=user_id,
-                    location_id=location.id,
-                    location_name=location.name,
-                    address=location.address,
-                    timezone=location.timezone,
-                    lat=location.lat,
-                    lon=location.lon,
-                    size_id=size_id,
-                    size_name=size_name,
-                    size_description=size_description,
-                ),
-                actor_id=user_id,
-            )
+            return await write
         except Conflict:
             # A double tap on another process (or task) got there first: its reservation stands.
             existing = await self.open_dropoff(user_id)
             if existing is None:
                 raise ServiceUnavailable("a concurrent reservation ended meanwhile") from None
             raise AlreadyOpen(existing) from None
-        assert delivery.id is not None
-        return delivery
 
     # keys ------------------------------------------------------------------------------------
 
     async def issue_dropoff_key(self, delivery_id: int, user_id: int, chat_id: int) -> IssuedKeyView:
-        async with self.lock_sent_by(delivery_id, user_id) as delivery:
+        await self._owner_first(delivery_id, user_id)
+        async with self.lock(delivery_id):
+            found, keys = await self.repo.delivery_with_keys(delivery_id, KeyKind.DROPOFF)  # one read, both checks
+            if found is None or found.sender_id != user_id:
+                raise DeliveryNotFound(delivery_id)
+            delivery = found
             if delivery.state not in (S.RESERVED, S.AWAITING_DROPOFF):
                 raise WrongState(delivery)
             assert delivery.id is not None
-            keys = await self.repo.keys_of(delivery.id, kind=KeyKind.DROPOFF)  # one read for both checks
             self._refuse_live(delivery, keys, user_id)
             duration = await self._within_hold_limit(delivery, keys, user_id)  # links count against the cap too
             if self.policy.link_mode:
@@ -366,39 +379,34 @@ class DeliveryService:
     ) -> IssuedKeyView:
         """Record who got a key (never its material) and move the delivery on; `changes` go with the move."""
         assert delivery.id is not None
-        record = await self.repo.add_key(
-            IssuedKey(
-                delivery_id=delivery.id,
-                kind=kind,
-                user_id=user_id,
-                chat_id=chat_id,
-                harbor_token_id=None if harbor_id is None else str(harbor_id),
-                expires_at=key.expires  # a link's is Harbor's hold (links.py); a token's what we asked
-                if isinstance(key, LinkKey)
-                else self.now() + timedelta(seconds=seconds or self.policy.key_duration(kind.value)),
-                **link_columns(key, self.policy.secret),
-            )
+        record = IssuedKey(
+            delivery_id=delivery.id,
+            kind=kind,
+            user_id=user_id,
+            chat_id=chat_id,
+            harbor_token_id=None if harbor_id is None else str(harbor_id),
+            expires_at=key.expires  # a link's is Harbor's hold (links.py); a token's what we asked
+            if isinstance(key, LinkKey)
+            else self.now() + timedelta(seconds=seconds or self.policy.key_duration(kind.value)),
+            **link_columns(key, self.policy.secret),
         )
-        assert record.id is not None
-        try:
-            moved = await self.repo.transition(
-                delivery.id,
-                from_states=[delivery.state],
-                to_state=to_state,
-                actor_id=user_id,
-                event=f"{kind.value}_key_issued",
-                detail=f"key #{record.id}, Harbor {'link request' if isinstance(key, LinkKey) else 'token'} "
-                f"{record.harbor_token_id}",
-                reserved_until=None if kind is KeyKind.DROPOFF else delivery.reserved_until,
-                **changes,
-            )
-        except Conflict:  # two open deliveries on one locker: the key is never sent, so it is void
-            await self.repo.set_key_state(record.id, KeyState.VOID)
-            raise
+        # One transaction: the record is kept only with the move. On a Conflict (two open deliveries
+        # on one locker) or a lost race, neither happens and the key is never sent.
+        moved = await self.repo.transition(
+            delivery.id,
+            from_states=[delivery.state],
+            to_state=to_state,
+            actor_id=user_id,
+            event=f"{kind.value}_key_issued",
+            detail=f"key #{{key}}, Harbor {'link request' if isinstance(key, LinkKey) else 'token'} "
+            f"{record.harbor_token_id}",
+            reserved_until=None if kind is KeyKind.DROPOFF else delivery.reserved_until,
+            with_key=record,
+            **changes,
+        )
         if moved is None:
             # The delivery moved on while Harbor made the token (closed by an admin, or by another
             # process): the key must not be used, and a closed delivery's locker must not stay ours.
-            await self.repo.set_key_state(record.id, KeyState.VOID)
             current = await self.repo.get_delivery(delivery.id)
             assert current is not None
             if not current.state.is_open:

@@ -302,8 +302,10 @@ async def chose_size(update: Update, context: Context) -> None:
         await edit_or_send(update, context, problem_view(exc, language, retry))
         return
     assert delivery.id is not None
-    # The shared point has done its job; the reservation message carries everything from here.
-    await svc.repo.clear_chat_state(chat_id)
+    # The shared point has done its job; the reservation message carries everything from here. (An
+    # SDK-key reservation with its status message forgot it in its own transaction.)
+    if issued is not None or pressed is None:
+        await svc.repo.clear_chat_state(chat_id)
     if issued is None:
         view = views.reserved_with_place(delivery, language)
     else:

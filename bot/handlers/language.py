@@ -15,6 +15,7 @@ from bot.handlers.common import (
     services,
     use_chosen_language,
 )
+from bot.inbox import Inbox
 from bot.menus import set_chat_menu
 from bot.ptb_types import AnyHandler, Context
 from bot.ui import locales
@@ -26,10 +27,16 @@ CHOOSE = "lang"
 
 
 async def load_language(update: Update, context: Context) -> None:
-    """Read the person's stored choice, for lang(update) in every handler of this update. Set even when
-    there is none, so nothing of another update could ever show through."""
+    """The person's stored choice, for lang(update) in every handler of this update: as the inbox read it
+    when it claimed the update (bot/inbox.py), else read now. Set even when there is none, so nothing of
+    another update could ever show through."""
     user = update.effective_user
-    use_chosen_language(await services(context).languages.chosen(user.id) if user else None)
+    if user is None:
+        use_chosen_language(None)
+        return
+    inbox: Inbox = context.application.bot_data["inbox"]
+    known, chosen = inbox.chosen_language(update)
+    use_chosen_language(chosen if known else await services(context).languages.chosen(user.id))
 
 
 async def language_command(update: Update, context: Context) -> None:

@@ -162,7 +162,12 @@ async def settled(w: World, timeout: float = 5.0) -> None:  # noqa: ASYNC109
     notifier = w.services.notifier
 
     def idle() -> bool:
-        return not bot.updates and app.update_queue.empty() and app.update_processor.current_concurrent_updates == 0
+        return (
+            not bot.updates
+            and app.update_queue.empty()
+            and app.update_processor.current_concurrent_updates == 0
+            and app.bot_data["inbox"].quiet
+        )
 
     # PTB offers no event for "every update handled", so this polls the three places an update can be.
     async def updates_handled() -> None:
