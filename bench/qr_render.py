@@ -211,15 +211,15 @@ async def max_stall_ms(work: Callable[[], Awaitable[object]], runs: int) -> floa
 
 async def _async_figures(data: str, runs: int) -> dict[str, float]:
     """Event-loop figures for one key: stalls for each way of rendering, and the async CPU."""
-    shutdown_renderer()  # the first call starts the worker: measure that once, apart
+    shutdown_renderer()  # the first call starts the render thread: measure that once, apart
     start = time.perf_counter()
     first_stall = await max_stall_ms(lambda: render_qr_measured_async(data), 1)
     first_wall = (time.perf_counter() - start) * 1000
     cpu = []
     for _ in range(runs):
         start = time.process_time()
-        _png, worker_cpu = await render_qr_measured_async(data)
-        cpu.append(time.process_time() - start + worker_cpu)  # this process's share + the worker's
+        await render_qr_measured_async(data)
+        cpu.append(time.process_time() - start)  # the render thread's CPU is this process's
 
     async def on_loop() -> None:
         render_qr(data)
@@ -264,15 +264,15 @@ def speed(runs: int) -> None:
             f"{ours / reference:>6.2f} {loop['async cpu']:>8.1f}  {reads}"
         )
     print("(ratio = ours / qrcode.make(data).save(PNG), target <= 0.3; async = render_qr_async's CPU,")
-    print(" this process plus the worker's)")
+    print(" the render thread included)")
     print(f"\nEvent loop: longest delay of a {TICK * 1000:.0f} ms ticker while rendering, ms ({runs} renders)")
     print(f"{'key':<8} {'idle':>6} {'async':>6} {'thread':>7} {'on loop':>8}   first async call: stall, wall")
     for name, *_, loop in rows:
         print(
             f"{name:<8} {loop['idle']:>6.1f} {loop['async']:>6.1f} {loop['thread']:>7.1f} {loop['on loop']:>8.1f}"
-            f"   {loop['first stall']:>5.1f} ms, {loop['first wall']:.0f} ms (starts the worker)"
+            f"   {loop['first stall']:>5.1f} ms, {loop['first wall']:.0f} ms (starts the thread)"
         )
-    print("(async = render_qr_async, a worker process; thread = asyncio.to_thread(render_qr);")
+    print("(async = render_qr_async, its render thread; thread = asyncio.to_thread(render_qr);")
     print(" on loop = render_qr called in a coroutine; idle = the ticker alone, the noise floor)")
     if not all(ok_1280 and ok_800 for *_, ok_1280, ok_800, _loop in rows):
         raise SystemExit("a QR code does not read back after JPEG q80")

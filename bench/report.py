@@ -49,8 +49,8 @@ def render(out: dict[str, Any]) -> str:
         f"1. CPU/update vs bare PTB + same limiter        {ratio:5.2f}x           <= 1.5x   {_ok(ratio <= 1.5)}"
         f"   (per round: {per_round})",
         f"   CPU/update vs bare PTB without limiter       {ratio_nolim:5.2f}x           (report)",
-        f"   main process only (no QR worker) vs bare+lim {main / cpu[BARE]:5.2f}x           (report)  "
-        f"QR worker {cpu[BOT] - main:.2f} ms/update",
+        f"   main process only (no children) vs bare+lim  {main / cpu[BARE]:5.2f}x           (report)  "
+        f"child processes {cpu[BOT] - main:.2f} ms/update",
         f"2. Bot API calls per drop-off                   {calls:5.2f}            <= 10     {_ok(calls <= 10)}",
     ]
     flows = out.get("flows", {})

@@ -12,18 +12,23 @@ hand, then `tests/storage/test_migrations.py` proves the schema matches the mode
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Connection, Engine
 
 from storage.engine import make_engine, redacted
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic itself is imported only where a migration runs or is written (`_alembic_upgrade`,
+# `_revision`): it is about 11 MB of every process's memory (issue 18), and a start on a database
+# already at head, the usual start, and the health and doctor checks need only the revision ids, read
+# from the migration files themselves (tests/storage/test_migrations.py checks they agree with Alembic).
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -32,6 +37,8 @@ _PG_LOCK_KEY = 0x4841524230  # "HARB0"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -39,15 +46,34 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 @functools.cache
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+def _revisions() -> dict[str, str | None]:
+    """Every migration's revision id and the one it revises, from the `revision` and `down_revision`
+    assignments of the files in migrations/versions."""
+    found: dict[str, str | None] = {}
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        assigned: dict[str, object] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.AnnAssign | ast.Assign) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                        assigned[target.id] = ast.literal_eval(node.value)
+        revision, down = assigned.get("revision"), assigned.get("down_revision")
+        if isinstance(revision, str) and (down is None or isinstance(down, str)):
+            found[revision] = down
+    return found
 
 
 @functools.cache
+def head_revision() -> str:
+    """The one revision no other revises (migrations form a single line)."""
+    revisions = _revisions()
+    [head] = set(revisions) - set(revisions.values())
+    return head
+
+
 def _known_revisions() -> frozenset[str]:
-    return frozenset(script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+    return frozenset(_revisions())
 
 
 def schema_position(revision: str | None) -> Literal["current", "behind", "ahead"]:
@@ -64,11 +90,15 @@ def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> None:
     """Bring the database to `revision` (default: the latest). A no-op when it is already there."""
     engine, owned = _engine(engine_or_url)
     try:
+        if revision == "head":
+            with engine.connect() as connection:
+                if _current(connection) == head_revision():
+                    return  # the usual start: nothing to do, and Alembic stays unloaded
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
             _refuse_unversioned(connection)
-            command.upgrade(alembic_config(connection), revision)
+            _alembic_upgrade(connection, revision)
     finally:
         if owned:
             engine.dispose()
@@ -79,10 +109,23 @@ def current_revision(engine_or_url: Engine | str | URL) -> str | None:
     engine, owned = _engine(engine_or_url)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return _current(connection)
     finally:
         if owned:
             engine.dispose()
+
+
+def _current(connection: Connection) -> str | None:
+    """What alembic_version says (None: no such table, or empty), read without Alembic."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _alembic_upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(connection), revision)
 
 
 def _engine(engine_or_url: Engine | str | URL) -> tuple[Engine, bool]:
@@ -93,7 +136,7 @@ def _engine(engine_or_url: Engine | str | URL) -> tuple[Engine, bool]:
 
 def _refuse_unversioned(connection: Connection) -> None:
     """Tables but no alembic_version: made by create_all or by hand; we cannot tell its revision."""
-    if MigrationContext.configure(connection).get_current_revision() is not None:
+    if _current(connection) is not None:
         return
     tables = set(inspect(connection).get_table_names())
     if "deliveries" in tables or "ptb_persistence" in tables:
@@ -107,6 +150,8 @@ def _revision(url: str, message: str) -> None:
     engine = make_engine(url)
     try:
         upgrade(engine)
+        from alembic import command
+
         with engine.begin() as connection:
             command.revision(alembic_config(connection), message=message, autogenerate=True)
     finally:

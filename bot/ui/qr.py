@@ -26,7 +26,7 @@ token (docs/design.md §4). The parameters:
 
 Rendering is CPU-bound (about 20 ms for the largest key, most of it qrcode's pure-Python
 Reed-Solomon encoder, which holds the GIL), so async code calls ``render_qr_async``: it renders in
-one worker process, shared and started on first use, so the event loop never waits for it. Call
+one thread, started on first use, so the event loop keeps running meanwhile (see below). Call
 ``shutdown_renderer()`` when the application stops.
 """
 
@@ -34,12 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 
 import qrcode
 from qrcode import util
@@ -122,70 +119,46 @@ def render_qr(data: str, *, box_size: int | None = None) -> bytes:
 
 # --- off the event loop --------------------------------------------------------------------------
 
-# One worker: a key is rendered per hand-over, a few a minute at most, and 20 ms each; a second
-# process would only cost memory. "spawn", not "fork": the bot has threads (the job queue, the
-# HTTP pool) whose locks a forked child would inherit in whatever state they were.
-_pool: ProcessPoolExecutor | None = None
+# One thread, not a worker process (issue 18): a second interpreter cost about 40 MB of the process
+# group's memory for a few renders a minute. The render holds the GIL in stretches, so the event loop
+# runs between them (it waits at most the interpreter's switch interval, 5 ms, for its turn, never the
+# whole render: `python -m bench.qr_render` measures the stall). One thread: renders queue rather than
+# take turns with each other and the loop.
+_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _executor() -> ProcessPoolExecutor:
+def _executor() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
-            )
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qr-render")
         return _pool
 
 
-def _ignore_interrupts() -> None:
-    """In the worker: Ctrl-C reaches the terminal's whole process group, but stopping is the bot's
-    decision (it shuts the worker down on its way out); without this the worker prints a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _discard_pool(broken: ProcessPoolExecutor) -> None:
-    global _pool
-    with _pool_lock:
-        if _pool is broken:
-            _pool = None
-    broken.shutdown(wait=False, cancel_futures=True)
-
-
 def _render_measured(data: str, box_size: int | None) -> tuple[bytes, float]:
-    """``render_qr`` and the CPU seconds it took, measured where it ran (the worker process)."""
-    start = time.process_time()
+    """``render_qr`` and the CPU seconds it took, measured where it ran (the render thread)."""
+    start = time.thread_time()
     png = render_qr(data, box_size=box_size)
-    return png, time.process_time() - start
+    return png, time.thread_time() - start
 
 
 async def render_qr_measured_async(data: str, *, box_size: int | None = None) -> tuple[bytes, float]:
-    """``render_qr_async`` plus the CPU seconds the render took in the worker (for the benchmark)."""
-    loop = asyncio.get_running_loop()
-    pool = _executor()
-    try:
-        return await loop.run_in_executor(pool, _render_measured, data, box_size)
-    except BrokenProcessPool:
-        # The worker died (killed by the OOM killer, say). Start afresh next time; this key still
-        # has to reach the user, so render it in a thread: the loop slows down for once, not fails.
-        log.warning("QR render worker died; rendering in a thread and restarting the worker next time")
-        _discard_pool(pool)
-        return await asyncio.to_thread(_render_measured, data, box_size)
+    """``render_qr_async`` plus the CPU seconds the render took (for the benchmark)."""
+    return await asyncio.get_running_loop().run_in_executor(_executor(), _render_measured, data, box_size)
 
 
 async def render_qr_async(data: str, *, box_size: int | None = None) -> bytes:
-    """``render_qr`` in a worker process, so the event loop keeps running meanwhile.
+    """``render_qr`` in the render thread, so the event loop keeps running meanwhile.
 
-    Same arguments, bytes and errors as ``render_qr``. The worker starts on the first call (about
-    a tenth of a second, off the loop but added to that call's wait).
+    Same arguments, bytes and errors as ``render_qr``.
     """
     png, _cpu = await render_qr_measured_async(data, box_size=box_size)
     return png
 
 
 def shutdown_renderer() -> None:
-    """Stop the render worker, if it was started; a later render starts a new one."""
+    """Stop the render thread, if it was started (after the render in hand); a later render starts a new one."""
     global _pool
     with _pool_lock:
         pool, _pool = _pool, None

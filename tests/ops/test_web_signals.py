@@ -1,5 +1,5 @@
 """A real `python -m bot web` stops on Ctrl-C (SIGINT to its whole process group, as a terminal sends
-it, the QR worker included) and on SIGTERM: the updates in hand finish, the exit code is 0, and its
+it) and on SIGTERM: the updates in hand finish, the exit code is 0, and its
 stderr holds no traceback."""
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ async def test_ctrl_c_after_a_key_was_drawn_stops_web_without_a_traceback(tmp_pa
         await alice.press("Civic Center")
         await alice.press("small", await alice.wait_for("which locker size", timeout=20))
         await alice.press("key", await alice.wait_for("is held for you", timeout=20), timeout=20)
-        await alice.wait_for(lambda m: m.photo is not None, timeout=30)  # the QR worker process is running
+        await alice.wait_for(lambda m: m.photo is not None, timeout=30)  # the QR render thread is running
 
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         async with asyncio.timeout(30):

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from storage import migrate
 from storage.engine import make_engine
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from storage.models import Delivery
@@ -251,3 +256,20 @@ def test_0003_adds_the_chosen_language_and_keeps_users(empty_database_url: str) 
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT first_name FROM users WHERE id = 7")).scalar() == "Ana"
     engine.dispose()
+
+
+def test_the_revision_ids_read_from_the_files_are_alembics() -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    assert head_revision() == script.get_current_head()
+    assert {s.revision for s in script.walk_revisions()} == set(migrate._known_revisions())
+
+
+def test_a_start_on_a_database_at_head_leaves_alembic_unloaded(database_url: str) -> None:
+    """The usual start costs no Alembic in memory (issue 18); a database behind still migrates (above)."""
+    probe = (
+        "import sys; from storage.migrate import upgrade, schema_position, current_revision; "
+        f"upgrade({database_url!r}); "
+        f"print(schema_position(current_revision({database_url!r})), 'alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.split() == ["current", "False"]
