@@ -35,10 +35,10 @@ from bot.services import Services
 from bot.throttle import UserBudget
 from bot.ui.qr import shutdown_renderer
 from bot.web_metrics import MeteredApplication, MeteredRequest
-from storage.engine import make_async_engine, make_async_session_factory, make_engine
+from storage.engine import make_async_engine, make_async_session_factory
 from storage.languages import LanguageStore
 from storage.locks import Locks
-from storage.migrate import upgrade
+from storage.migrate import upgrade_apart
 from storage.privacy import PrivacyStore
 from storage.repository import Repository
 
@@ -60,12 +60,9 @@ class Overrides:
 
 
 def migrate(settings: Settings) -> None:
-    """Bring the database up to date (serialised across processes by an advisory lock on PostgreSQL)."""
-    engine = make_engine(settings.database_url)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
+    """Bring the database up to date (serialised across processes by an advisory lock on PostgreSQL), in
+    a child process and only when it is behind (storage/migrate.py)."""
+    upgrade_apart(settings.database_url)
 
 
 def geocoder(settings: Settings, repo: Repository) -> Geocoder | None:

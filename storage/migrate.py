@@ -14,13 +14,16 @@ from __future__ import annotations
 import argparse
 import ast
 import functools
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from storage.engine import make_engine, redacted
+from storage.engine import is_sqlite_memory, make_engine, normalize_url, redacted
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -34,6 +37,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Any constant: serialises concurrent upgrades of one PostgreSQL database (two bot processes starting).
 _PG_LOCK_KEY = 0x4841524230  # "HARB0"
+_URL_ENV = "HARBOR_BOT_MIGRATE_URL"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -104,6 +108,24 @@ def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> None:
             engine.dispose()
 
 
+def upgrade_apart(url: str | URL) -> None:
+    """`upgrade(url)` run by a short-lived child process, only when the database is behind: what the
+    bot does on start, so Alembic never takes a place in its memory, not even on the first start or
+    after a deploy (issue 18). The URL reaches the child through its environment, never its command
+    line (where `ps` would show a password). An in-memory SQLite database exists only in this process:
+    migrated here."""
+    if current_revision(url) == head_revision():
+        return
+    if is_sqlite_memory(make_url(normalize_url(url))):
+        upgrade(url)
+        return
+    env = {**os.environ, _URL_ENV: make_url(url).render_as_string(hide_password=False)}
+    command = [sys.executable, "-m", "storage.migrate", "upgrade", "--url-env", _URL_ENV]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"migrating {redacted(url)} failed:\n{done.stderr.strip()[-2000:]}")
+
+
 def current_revision(engine_or_url: Engine | str | URL) -> str | None:
     """The revision the database is at, or None for a database never migrated."""
     engine, owned = _engine(engine_or_url)
@@ -161,9 +183,13 @@ def _revision(url: str, message: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m storage.migrate", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["upgrade", "current", "revision"])
-    parser.add_argument("--url", required=True, help="database URL")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="database URL")
+    where.add_argument("--url-env", help="the environment variable that holds the database URL")
     parser.add_argument("-m", "--message", default="change", help="revision message (revision only)")
     args = parser.parse_args(argv)
+    if args.url_env:
+        args.url = os.environ[args.url_env]
     if args.action == "upgrade":
         upgrade(args.url)
         print(f"{redacted(args.url)}: at {current_revision(args.url)}")

@@ -273,3 +273,14 @@ def test_a_start_on_a_database_at_head_leaves_alembic_unloaded(database_url: str
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.split() == ["current", "False"]
+
+
+def test_the_bot_migrates_an_empty_database_in_a_child_process(empty_database_url: str) -> None:
+    """What the bot does on start: the migration runs apart, Alembic never enters its memory."""
+    probe = (
+        "import sys; from storage.migrate import upgrade_apart, current_revision; "
+        f"upgrade_apart({empty_database_url!r}); "
+        f"print(current_revision({empty_database_url!r}), 'alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.split() == [head_revision(), "False"]
