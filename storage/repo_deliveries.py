@@ -113,10 +113,7 @@ class PeopleAndDeliveries(RepositoryBase):
         of `lockers` (tower id, locker id) an open delivery holds, and, when one is left, the draft row."""
         assert draft.sender_id is not None
         async with self._session() as session:
-            stmt = select(Delivery).where(
-                Delivery.sender_id == draft.sender_id, col(Delivery.state).in_(list(PRE_DROPOFF_STATES))
-            )
-            existing = (await session.exec(stmt.order_by(col(Delivery.id)))).first()
+            existing = await self._open_dropoff(session, draft.sender_id)
             if existing is not None:
                 return DropoffStart(existing=existing)
             held = await self._held_lockers(session, {locker for _, locker in lockers})
@@ -133,6 +130,12 @@ class PeopleAndDeliveries(RepositoryBase):
             session.add(DeliveryEvent(delivery_id=draft.id, actor_id=actor_id, kind="created"))
             await session.commit()
             return DropoffStart(in_use=in_use, draft=draft)
+
+    @staticmethod
+    async def _open_dropoff(session: AsyncSession, user_id: int) -> Delivery | None:
+        """The sender's delivery before its drop-off (one at a time: a unique index)."""
+        stmt = select(Delivery).where(Delivery.sender_id == user_id, col(Delivery.state).in_(list(PRE_DROPOFF_STATES)))
+        return (await session.exec(stmt.order_by(col(Delivery.id)))).first()
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         async with self._session() as session:

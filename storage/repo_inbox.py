@@ -155,8 +155,9 @@ class InboxStore(RepositoryBase):
             ]
             new: set[int] = set()
             if values:
-                stmt = insert_for(session)(InboxUpdate).values(values)
-                stmt = stmt.on_conflict_do_nothing(index_elements=["update_id"]).returning(InboxUpdate.update_id)
+                # The table, not the model: a Core INSERT skips the ORM's bulk machinery (issue 18).
+                stmt = insert_for(session)(INBOX).values(values)
+                stmt = stmt.on_conflict_do_nothing(index_elements=["update_id"]).returning(INBOX.c.update_id)
                 new = set((await session.execute(stmt)).scalars())
             claimed = Claimed()
             if claim and (new or done_chats):

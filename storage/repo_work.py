@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, text, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     ChatState,
@@ -29,6 +30,8 @@ from storage.models import (
 from storage.repo_base import Notice, RepositoryBase, database_now, insert_for
 from storage.types import utcnow
 
+CHAT_STATES = cast(Any, ChatState).__table__
+
 
 class SharedWork(RepositoryBase):
     # the drop-off step of a chat -------------------------------------------------------------
@@ -41,13 +44,24 @@ class SharedWork(RepositoryBase):
         self, chat_id: int, step: DropoffStep, *, point: tuple[float, float] | None = None, keep_point: bool = False
     ) -> None:
         """Write the step (and the shared point, or none) in one statement, committed before the answer."""
+        async with self._session() as session:
+            await self._write_chat_state(session, chat_id, step, point=point, keep_point=keep_point)
+            await session.commit()
+
+    @staticmethod
+    async def _write_chat_state(
+        session: AsyncSession,
+        chat_id: int,
+        step: DropoffStep,
+        *,
+        point: tuple[float, float] | None = None,
+        keep_point: bool = False,
+    ) -> None:
         values: dict[str, Any] = {"step": step, "updated_at": utcnow()}
         if not keep_point:
             values["lat"], values["lon"] = point if point is not None else (None, None)
-        async with self._session() as session:
-            stmt = insert_for(session)(ChatState).values(chat_id=chat_id, **values)
-            await session.execute(stmt.on_conflict_do_update(index_elements=["chat_id"], set_=values))
-            await session.commit()
+        stmt = insert_for(session)(CHAT_STATES).values(chat_id=chat_id, **values)  # Core: no ORM bulk machinery
+        await session.execute(stmt.on_conflict_do_update(index_elements=["chat_id"], set_=values))
 
     async def clear_chat_state(self, chat_id: int) -> None:
         async with self._session() as session:

@@ -11,15 +11,38 @@ is all of them on one session factory.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from storage.models import Delivery, DropoffStep
 from storage.repo_base import Conflict, Notice, RepositoryBase, SessionFactory
 from storage.repo_deliveries import PeopleAndDeliveries
 from storage.repo_inbox import InboxStore
 from storage.repo_keys import KeysAndLinks
-from storage.repo_locations import KnownLocations
+from storage.repo_locations import KnownLocations, UsedPlace
 from storage.repo_work import SharedWork
 
 __all__ = ["Conflict", "Notice", "Repository", "RepositoryBase", "SessionFactory"]
 
 
+@dataclass(frozen=True, slots=True)
+class SearchStart:
+    """What /dropoff found: the sender's drop-off already open (then nothing was written), else the
+    places they used before (the chat now asks where)."""
+
+    open_dropoff: Delivery | None = None
+    used_places: list[UsedPlace] = field(default_factory=list)
+
+
 class Repository(PeopleAndDeliveries, KeysAndLinks, SharedWork, KnownLocations, InboxStore):
     """The whole repository: one session factory, every query."""
+
+    async def start_search(self, user_id: int, chat_id: int) -> SearchStart:
+        """/dropoff in one transaction (issue 18): the open drop-off, else the step and the used places."""
+        async with self._session() as session:
+            existing = await self._open_dropoff(session, user_id)
+            if existing is not None:
+                return SearchStart(open_dropoff=existing)
+            await self._write_chat_state(session, chat_id, DropoffStep.ASK_LOCATION)
+            used = await self._used_places(session, user_id)
+            await session.commit()
+            return SearchStart(used_places=used)

@@ -28,7 +28,6 @@ from bot.harbor.client import HarborClient
 from bot.harbor.errors import HarborError
 from bot.harbor.models import Location
 from storage.models import JobKind, KnownLocation, ScheduledJob
-from storage.repo_locations import UsedPlace
 from storage.repository import Repository
 from storage.types import utcnow
 
@@ -164,9 +163,6 @@ class LocationDirectory:
             else:
                 full.append(loc.name)
         return TypedResult(shown, places, more=max(0, len(matches) - len(top)), full=tuple(full))
-
-    async def used_places(self, user_id: int) -> list[UsedPlace]:
-        return await self.repo.used_places(user_id)
 
 
 # The columns a stored location keeps: Harbor's own names, copied both ways.

@@ -67,16 +67,14 @@ async def ask_location(update: Update, context: Context) -> None:
     if not is_private(update):
         await reply(update, context, View(t("fallback.group", language)))
         return
-    svc = services(context)
-    open_delivery = await svc.deliveries.open_dropoff(who.id)
-    if open_delivery is not None:
-        await reply(update, context, views.already_open(open_delivery, language))
-        return
     assert update.effective_chat is not None
-    await svc.repo.set_chat_state(update.effective_chat.id, Step.ASK_LOCATION)
+    started = await services(context).repo.start_search(who.id, update.effective_chat.id)
+    if started.open_dropoff is not None:
+        await reply(update, context, views.already_open(started.open_dropoff, language))
+        return
     await reply(update, context, find_views.ask_place(language))
     # A message of its own: the prompt's keyboard is Telegram's "share my location" (a reply keyboard).
-    places = find_views.used_places(await svc.directory.used_places(who.id), language)
+    places = find_views.used_places(started.used_places, language)
     if places is not None:
         await reply(update, context, places)
 

@@ -3,7 +3,8 @@
 Each update a customer sends is recorded in the inbox (one transaction for its batch, the language its
 sender chose read in it, and the updates handled meanwhile marked done in it); then its handlers run.
 No transaction is held across a call to Harbor or Telegram (issue 19), so a step has one transaction
-per stretch between those calls: the location tap one (the step), the size tap two (the sender's open
+per stretch between those calls: /dropoff one (the open drop-off, else the step and the places used
+before), the location and the location tap one each (the step), the size tap two (the sender's open
 drop-off, the lockers others hold and the draft, before Harbor holds a locker; the reservation and the
 end of the search after), the key tap three (the delivery and its keys before Harbor makes the token;
 the key's record and the move after; the photo's message id once Telegram has it). On PostgreSQL the
@@ -68,11 +69,11 @@ async def test_the_hot_path_costs_one_transaction_per_phase(w: World, database_u
     await alice.command("language")  # a stored choice: read with the update, not by a query of its own
     await alice.press("Español", await alice.wait_for("which language"))
     await alice.wait_for("en español")
-    await alice.command("dropoff")
-    await alice.wait_for("dónde estás")
-    await alice.share_location(*SF)
-    nearby = await alice.wait_for("Civic Center")
     with transactions_per_update(w) as seen:
+        await alice.command("dropoff")
+        await alice.wait_for("dónde estás")
+        await alice.share_location(*SF)
+        nearby = await alice.wait_for("Civic Center")
         await alice.press("Civic Center", nearby)
         sizes = await alice.wait_for("tamaño")
         await alice.press("pequeño", sizes)
@@ -81,7 +82,10 @@ async def test_the_hot_path_costs_one_transaction_per_phase(w: World, database_u
         await alice.wait_for(lambda m: m.photo is not None)
         await settled(w)
     steps = [seen[u] for u in sorted(seen)]
-    assert len(steps) == 3, steps
-    counted = dict(zip(("location tap", "size tap", "key tap"), [c["transactions"] for c in steps], strict=True))
+    assert len(steps) == 5, steps
+    names = ("/dropoff", "location", "location tap", "size tap", "key tap")
+    counted = dict(zip(names, [c["transactions"] for c in steps], strict=True))
     shared_lock = 3 if database_url.startswith("postgresql") else 0
-    assert counted == {"location tap": 1, "size tap": 2, "key tap": 3 + shared_lock}, steps
+    assert counted == {"/dropoff": 1, "location": 1, "location tap": 1, "size tap": 2, "key tap": 3 + shared_lock}, (
+        steps
+    )
