@@ -14,13 +14,16 @@ from collections.abc import Iterator
 import pytest
 import qrcode
 import zxingcpp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
-from qrcode.constants import ERROR_CORRECT_M
+from qrcode.constants import ERROR_CORRECT_H, ERROR_CORRECT_M, ERROR_CORRECT_Q
 
 from bench.qr_render import decode, keycloak_like_jwt, largest_key, small_key, telegram_photo
 from bot.keys import LockerKey
 from bot.ui import qr
 from bot.ui.qr import BORDER, MASK_PATTERN, MAX_SIDE, render_qr, render_qr_async, render_qr_text, shutdown_renderer
+from bot.ui.qr_codewords import codewords
 from bot.ui.qr_png import png_from_matrix
 
 SMALL = small_key().to_json()
@@ -278,3 +281,23 @@ def test_the_terminal_drawing_fits_80_columns_and_scans(data: str) -> None:
 def test_no_drawing_when_nothing_fits() -> None:
     assert qr.render_qr_text_fitting(LARGEST, columns=60) is None
     assert qr.render_qr_text_fitting("x" * 2900) is None  # beyond any QR code's capacity
+
+
+# --- the codewords (bot/ui/qr_codewords.py) ------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=st.binary(max_size=2400), level=st.sampled_from((*qr.LEVELS, ERROR_CORRECT_Q, ERROR_CORRECT_H)))
+def test_codewords_are_qrcodes_own(raw: bytes, level: int) -> None:
+    """Data and error correction, byte for byte what qrcode computes, at every version that holds the data."""
+    smallest = qr._smallest_version(len(raw), level)
+    if smallest is None:
+        return
+    for version in sorted({smallest, min(40, smallest + 1), 40}):
+        segment = qrcode.util.QRData(raw, mode=qrcode.util.MODE_8BIT_BYTE, check_data=False)
+        assert codewords(raw, version, level) == qrcode.util.create_data(version, level, [segment])
+
+
+def test_data_that_does_not_fit_the_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="do not fit"):
+        codewords(b"x" * 30, 1, ERROR_CORRECT_M)
