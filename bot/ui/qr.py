@@ -21,7 +21,7 @@ token (docs/design.md §4). The parameters:
   eight and scores each with the standard's penalty rules, which was three quarters of the render
   time of the largest key. The penalty score is a proxy for scanner robustness; we measured the
   robustness itself instead (``python -m bench.qr_render --masks``, see MASK_PATTERN).
-* The codewords (data and Reed-Solomon error correction) computed by bot/ui/qr_codewords.py, the
+* The codewords (data and Reed-Solomon error correction) computed by bot.ui.qr_encode.py, the
   same as qrcode's in a quarter of the time (qrcode builds a polynomial object per division step).
 * A 1-bit greyscale PNG written straight from the module matrix (bot/ui/qr_png.py) instead of
   qrcode's PIL image with a rectangle drawn per module: 14 KB for the largest key.
@@ -44,7 +44,7 @@ import qrcode
 from qrcode import util
 from qrcode.constants import ERROR_CORRECT_L, ERROR_CORRECT_M
 
-from bot.ui.qr_codewords import codewords
+from bot.ui.qr_encode import QRCodeLaidOut, codewords
 from bot.ui.qr_png import png_from_matrix
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def _make(data: str, border: int) -> qrcode.QRCode:
         version = _smallest_version(len(raw), level)
         if version is None:
             continue
-        code = qrcode.QRCode(
+        code = QRCodeLaidOut(
             version=version, error_correction=level, border=border, box_size=1, mask_pattern=MASK_PATTERN
         )
         code.add_data(segment)

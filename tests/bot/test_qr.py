@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import qrcode
 import zxingcpp
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from qrcode.constants import ERROR_CORRECT_H, ERROR_CORRECT_M, ERROR_CORRECT_Q
@@ -23,7 +23,7 @@ from bench.qr_render import decode, keycloak_like_jwt, largest_key, small_key, t
 from bot.keys import LockerKey
 from bot.ui import qr
 from bot.ui.qr import BORDER, MASK_PATTERN, MAX_SIDE, render_qr, render_qr_async, render_qr_text, shutdown_renderer
-from bot.ui.qr_codewords import codewords
+from bot.ui.qr_encode import QRCodeLaidOut, codewords
 from bot.ui.qr_png import png_from_matrix
 
 SMALL = small_key().to_json()
@@ -283,7 +283,7 @@ def test_no_drawing_when_nothing_fits() -> None:
     assert qr.render_qr_text_fitting("x" * 2900) is None  # beyond any QR code's capacity
 
 
-# --- the codewords (bot/ui/qr_codewords.py) ------------------------------------------------------
+# --- the codewords (bot.ui.qr_encode.py) ------------------------------------------------------
 
 
 @settings(max_examples=60, deadline=None)
@@ -301,3 +301,19 @@ def test_codewords_are_qrcodes_own(raw: bytes, level: int) -> None:
 def test_data_that_does_not_fit_the_version_is_refused() -> None:
     with pytest.raises(ValueError, match="do not fit"):
         codewords(b"x" * 30, 1, ERROR_CORRECT_M)
+
+
+@settings(max_examples=40, deadline=None)
+@given(raw=st.binary(min_size=1, max_size=2300), mask=st.integers(0, 7))
+def test_the_matrix_is_qrcodes_own(raw: bytes, mask: int) -> None:
+    """Data placed by the cached walk: module for module what qrcode's own placement draws."""
+    version = qr._smallest_version(len(raw), ERROR_CORRECT_M)
+    assume(version is not None)
+    segment = qrcode.util.QRData(raw, mode=qrcode.util.MODE_8BIT_BYTE, check_data=False)
+    made = []
+    for kind in (qrcode.QRCode, QRCodeLaidOut):
+        code = kind(version=version, error_correction=ERROR_CORRECT_M, border=0, mask_pattern=mask)
+        code.add_data(segment)
+        code.make(fit=False)
+        made.append(code.get_matrix())
+    assert made[0] == made[1]

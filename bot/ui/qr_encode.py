@@ -1,17 +1,22 @@
-"""The codewords of a byte-mode QR code, as qrcode's ``util.create_data`` makes them, in a quarter of the time.
+"""A byte-mode QR code as qrcode makes it, in less than half the time: the codewords and their placement.
 
-qrcode computes the Reed-Solomon error correction with a ``Polynomial`` object per division step (a
+The codewords: qrcode computes the Reed-Solomon error correction with a ``Polynomial`` object per division step (a
 recursive ``__mod__`` that builds a new list and object per data byte) and writes the data one bit at a
 time: about 70 % of the render time of the largest key (issue 18). Here the data bits are one integer and
 the remainder is a shift register over log/antilog tables. The arithmetic is the QR standard's; the
 tables, the generator polynomials and the block layout are qrcode's own (``qrcode.base``, ``qrcode.LUT``),
 and tests/bot/test_qr.py checks the codewords are qrcode's, byte for byte, across versions and levels.
+
+The placement: qrcode walks the zigzag of a version's free modules and calls the mask function for
+each of them, every time (a third of what was left). `QRCodeLaidOut` walks it once per version and
+mask, and then only sets the bits; tests/bot/test_qr.py checks the matrix is qrcode's.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
+import qrcode
 from qrcode import LUT, base, util
 
 PAD_BYTES = (0xEC, 0x11)  # the standard's alternating pad codewords
@@ -71,3 +76,44 @@ def codewords(raw: bytes, version: int, level: int) -> list[int]:
     out = [b[i] for i in range(max(map(len, data_blocks))) for b in data_blocks if i < len(b)]
     out += [b[i] for i in range(max(map(len, ec_blocks))) for b in ec_blocks if i < len(b)]
     return out
+
+
+# (version, mask pattern) -> (row, column, masked) of each data module in placement order. The modules
+# the function patterns take (finders, timing, alignment, format and version information) depend on
+# the version alone, so the walk is the same for every code of that version and mask.
+_PLACEMENT: dict[tuple[int, int], list[tuple[int, int, bool]]] = {}
+
+
+def _walk(modules: list[list[bool | None]], mask_pattern: int) -> list[tuple[int, int, bool]]:
+    """qrcode's zigzag over the free modules (two columns at a time, up then down, from the right)."""
+    size = len(modules)
+    mask = util.mask_func(mask_pattern)
+    order: list[tuple[int, int, bool]] = []
+    row, step = size - 1, -1
+    for right in range(size - 1, 0, -2):
+        col = right - 1 if right <= 6 else right  # the vertical timing pattern's column is skipped
+        while True:
+            for c in (col, col - 1):
+                if modules[row][c] is None:
+                    order.append((row, c, bool(mask(row, c))))
+            row += step
+            if row < 0 or row >= size:
+                row -= step
+                step = -step
+                break
+    return order
+
+
+class QRCodeLaidOut(qrcode.QRCode):  # type: ignore[misc]  # qrcode ships no type information
+    """qrcode's QRCode with the data placed by a walk made once per version and mask."""
+
+    def map_data(self, data: list[int], mask_pattern: int) -> None:
+        modules = self.modules
+        key = (len(modules), mask_pattern)
+        order = _PLACEMENT.get(key)
+        if order is None:
+            order = _PLACEMENT[key] = _walk(modules, mask_pattern)
+        bits = [(byte >> shift) & 1 == 1 for byte in data for shift in range(7, -1, -1)]
+        bits.extend([False] * (len(order) - len(bits)))  # the remainder bits are light, then masked
+        for (row, col, masked), dark in zip(order, bits, strict=False):
+            modules[row][col] = dark != masked
