@@ -63,11 +63,22 @@ async def run(args: argparse.Namespace) -> None:
             print("WATCHED", flush=True)
         elif line in ("", "stop"):
             break
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        _print_top_allocations()
     await app.updater.stop()
     await app.stop()
     if app.post_shutdown is not None:
         await app.post_shutdown(app)
     await app.shutdown()
+
+
+def _print_top_allocations() -> None:
+    """BENCH_TRACEMALLOC=1: where the Python heap grew since start, by file (a diagnosis aid)."""
+    import tracemalloc
+
+    snapshot = tracemalloc.take_snapshot()
+    for stat in snapshot.statistics("filename")[:25]:
+        print("MEM", stat, file=sys.stderr, flush=True)
 
 
 def _count_statements() -> None:
@@ -105,6 +116,10 @@ def main() -> None:
     args = parser.parse_args()
     sys.path[:0] = [str(Path(args.root).resolve()), str(HERE)]
     logging.basicConfig(level=logging.WARNING)
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        import tracemalloc
+
+        tracemalloc.start()
     if os.environ.get("BENCH_SQL") and args.mode == "bot":
         _count_statements()
     profile = os.environ.get("BENCH_PROFILE")

@@ -14,6 +14,7 @@ mask, and then only sets the bits; tests/bot/test_qr.py checks the matrix is qrc
 
 from __future__ import annotations
 
+from array import array
 from functools import cache
 
 import qrcode
@@ -78,30 +79,33 @@ def codewords(raw: bytes, version: int, level: int) -> list[int]:
     return out
 
 
-# (version, mask pattern) -> (row, column, masked) of each data module in placement order. The modules
-# the function patterns take (finders, timing, alignment, format and version information) depend on
-# the version alone, so the walk is the same for every code of that version and mask.
-_PLACEMENT: dict[tuple[int, int], list[tuple[int, int, bool]]] = {}
+# (modules per side, mask pattern) -> the data modules in placement order: rows, columns, and whether
+# the mask flips each (compact arrays: the largest version has 25 000 of them). The modules the function
+# patterns take (finders, timing, alignment, format and version information) depend on the version
+# alone, so the walk is the same for every code of that version and mask.
+_PLACEMENT: dict[tuple[int, int], tuple[array[int], array[int], bytes]] = {}
 
 
-def _walk(modules: list[list[bool | None]], mask_pattern: int) -> list[tuple[int, int, bool]]:
+def _walk(modules: list[list[bool | None]], mask_pattern: int) -> tuple[array[int], array[int], bytes]:
     """qrcode's zigzag over the free modules (two columns at a time, up then down, from the right)."""
     size = len(modules)
     mask = util.mask_func(mask_pattern)
-    order: list[tuple[int, int, bool]] = []
+    rows, cols, masked = array("H"), array("H"), bytearray()
     row, step = size - 1, -1
     for right in range(size - 1, 0, -2):
         col = right - 1 if right <= 6 else right  # the vertical timing pattern's column is skipped
         while True:
             for c in (col, col - 1):
                 if modules[row][c] is None:
-                    order.append((row, c, bool(mask(row, c))))
+                    rows.append(row)
+                    cols.append(c)
+                    masked.append(1 if mask(row, c) else 0)
             row += step
             if row < 0 or row >= size:
                 row -= step
                 step = -step
                 break
-    return order
+    return rows, cols, bytes(masked)
 
 
 class QRCodeLaidOut(qrcode.QRCode):  # type: ignore[misc]  # qrcode ships no type information
@@ -110,10 +114,11 @@ class QRCodeLaidOut(qrcode.QRCode):  # type: ignore[misc]  # qrcode ships no typ
     def map_data(self, data: list[int], mask_pattern: int) -> None:
         modules = self.modules
         key = (len(modules), mask_pattern)
-        order = _PLACEMENT.get(key)
-        if order is None:
-            order = _PLACEMENT[key] = _walk(modules, mask_pattern)
-        bits = [(byte >> shift) & 1 == 1 for byte in data for shift in range(7, -1, -1)]
-        bits.extend([False] * (len(order) - len(bits)))  # the remainder bits are light, then masked
-        for (row, col, masked), dark in zip(order, bits, strict=False):
-            modules[row][col] = dark != masked
+        placement = _PLACEMENT.get(key)
+        if placement is None:
+            placement = _PLACEMENT[key] = _walk(modules, mask_pattern)
+        rows, cols, masked = placement
+        bits = [(byte >> shift) & 1 for byte in data for shift in range(7, -1, -1)]
+        bits.extend([0] * (len(rows) - len(bits)))  # the remainder bits are light, then masked
+        for row, col, flip, bit in zip(rows, cols, masked, bits, strict=False):
+            modules[row][col] = bit != flip
