@@ -6,10 +6,11 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
@@ -44,6 +45,19 @@ def insert_for(session: AsyncSession) -> Any:
     bind = session.bind
     assert bind is not None, "a session of the repository is always bound to its engine"
     return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+
+
+async def insert_row(session: AsyncSession, row: SQLModel) -> int:
+    """INSERT one model row as a Core statement, RETURNING its new id (set on `row` too): what
+    `session.add(row)` and a flush do, without the unit of work's bookkeeping (issue 18: the hot path's
+    events and keys). The row is not attached to the session."""
+    table = cast(Any, type(row)).__table__
+    values = {
+        c.name: getattr(row, c.name) for c in table.columns if not (c.primary_key and getattr(row, c.name) is None)
+    }
+    new_id: int = (await session.execute(insert(table).values(values).returning(table.c.id))).scalar_one()
+    cast(Any, row).id = new_id
+    return new_id
 
 
 async def database_now(session: AsyncSession) -> datetime:

@@ -27,7 +27,7 @@ from storage.models import (
     Role,
     User,
 )
-from storage.repo_base import Conflict, Notice, RepositoryBase, insert_for
+from storage.repo_base import Conflict, Notice, RepositoryBase, insert_for, insert_row
 from storage.types import utcnow
 
 
@@ -120,14 +120,13 @@ class PeopleAndDeliveries(RepositoryBase):
             in_use = {(tower.lower(), locker) for tower, locker in lockers if (tower.lower(), locker) in held}
             if len(in_use) == len(set(lockers)):
                 return DropoffStart(in_use=in_use)
-            session.add(draft)
             try:
-                await session.flush()
+                await insert_row(session, draft)
             except IntegrityError:
                 await session.rollback()
                 raise Conflict("the sender has a drop-off already") from None
             assert draft.id is not None
-            session.add(DeliveryEvent(delivery_id=draft.id, actor_id=actor_id, kind="created"))
+            await insert_row(session, DeliveryEvent(delivery_id=draft.id, actor_id=actor_id, kind="created"))
             await session.commit()
             return DropoffStart(in_use=in_use, draft=draft)
 
@@ -187,12 +186,9 @@ class PeopleAndDeliveries(RepositoryBase):
                 await session.rollback()
                 return None
             if with_key is not None:
-                session.add(with_key)
-                await session.flush()  # its id, for the event
-                detail = detail.replace("{key}", str(with_key.id))
+                detail = detail.replace("{key}", str(await insert_row(session, with_key)))
             happened = DeliveryEvent(delivery_id=delivery_id, actor_id=actor_id, kind=event, detail=detail, at=now)
-            session.add(happened)
-            await session.flush()  # the event's id names the notices it causes
+            await insert_row(session, happened)  # the event's id names the notices it causes
             await self._record(session, notices, cause=happened.id)
             if forget_step_of is not None:
                 await session.execute(delete(ChatState).where(col(ChatState.chat_id) == forget_step_of))
