@@ -91,14 +91,20 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     harbor.client.add_event_hooks(metrics.harbor_hooks(harbor.client.token_url))
     policy = Policy.from_settings(settings)
     search = LocationSearch(harbor.client, policy)
-    deliveries = DeliveryService(harbor.client, repo, policy, search=search, locks=Locks(engine))
+    locks = Locks(engine)
+    deliveries = DeliveryService(harbor.client, repo, policy, search=search, locks=locks)
     links = LinkKeys(deliveries)
     deliveries.links = links  # KEY_MODE=link; the link code builds on the service, so it is wired here
     scheduler_owner = jobs.process_name()
     # Every update, polled or pushed, is recorded and claimed before it is processed (bot/inbox.py).
     budget = UserBudget.from_settings(settings)
     inbox = updates_inbox.Inbox(
-        repo, scheduler_owner, settings, try_again_soon, admit=lambda update: throttle.admit(update, budget, metrics)
+        repo,
+        scheduler_owner,
+        settings,
+        try_again_soon,
+        admit=lambda update: throttle.admit(update, budget, metrics),
+        alone=not locks.shared,  # SQLite: one process
     )
 
     builder = (

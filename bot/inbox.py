@@ -37,7 +37,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from telegram import Bot, Update
@@ -48,7 +47,7 @@ from bot.config import Settings
 from bot.ptb_types import BotApplication, Context
 from bot.request_wrap import DelegatingRequest, Send
 from storage.engine import is_outage
-from storage.repo_inbox import Claimed, ClaimedUpdate, InboxStore
+from storage.repo_inbox import Claimed, InboxStore
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -74,9 +73,17 @@ def chat_key(update: Update) -> int | None:
 
 class Inbox:
     def __init__(
-        self, store: InboxStore, owner: str, settings: Settings, refuse: Refuse, *, admit: Admit | None = None
+        self,
+        store: InboxStore,
+        owner: str,
+        settings: Settings,
+        refuse: Refuse,
+        *,
+        admit: Admit | None = None,
+        alone: bool = False,
     ) -> None:
         self.store = store
+        self.alone = alone  # the only process on its database (SQLite): every update passes through it
         self.owner = owner
         self.lease = timedelta(seconds=settings.inbox_lease_seconds)
         self.retention = timedelta(hours=settings.inbox_retention_hours)
@@ -86,7 +93,6 @@ class Inbox:
         self._admit = admit  # the sender's budget: an update over it is neither recorded nor processed
         self._in_hand: dict[int, int | None] = {}  # update_id -> chat key, claimed by this process
         self._languages: dict[int, str | None] = {}  # update_id -> its sender's chosen language, read with the claim
-        self._parsed: dict[int, Update] = {}  # claimed updates already parsed (to find their senders)
         # Handled, not yet marked done in the database (update_id -> chat key): marked by the next
         # transaction this process makes on the inbox anyway, or after DONE_DELAY (issue 18).
         self._done: dict[int, int | None] = {}
@@ -114,7 +120,7 @@ class Inbox:
         return not self._in_hand and not self._done and not +self._waiting
 
     def chosen_language(self, update: Update) -> tuple[bool, str | None]:
-        """(known, language): the language the update's sender chose, as read when it was claimed."""
+        """(known, language): the language the person of a private chat chose, as read with the claim."""
         if update.update_id in self._languages:
             return True, self._languages[update.update_id]
         return False, None
@@ -156,8 +162,7 @@ class Inbox:
                 lease=self.lease,
                 claim=not self.stopping,
                 done=list(done),
-                done_chats=self._chats(done),
-                sender_of=partial(self._sender_of, known),
+                done_chats=self._next_of(done),
             )
         except Exception as exc:
             self._done.update(done)  # marked by the next attempt
@@ -172,7 +177,7 @@ class Inbox:
                 log.info("update %s arrived again: already taken in, ignored", update.update_id)
             elif update.update_id not in taken and (chat := chat_key(update)) is not None:
                 self._waiting[chat] += 1
-        await self._take(claimed)
+        await self._take(claimed, known)
 
     async def finished(self, update: object) -> None:
         """The update's handlers have run: it is marked done (with the next transaction on the inbox, or
@@ -204,11 +209,7 @@ class Inbox:
             return
         try:
             claimed = await self.store.finish_updates(
-                list(done),
-                [] if self.stopping else self._chats(done),
-                owner=self.owner,
-                lease=self.lease,
-                sender_of=partial(self._sender_of, {}),
+                list(done), [] if self.stopping else self._next_of(done), owner=self.owner, lease=self.lease
             )
         except Exception as exc:
             self._done.update(done)  # the lease keeps other processes off them until the next attempt
@@ -230,11 +231,12 @@ class Inbox:
     def _chats(done: dict[int, int | None]) -> list[int]:
         return sorted({chat for chat in done.values() if chat is not None})
 
-    def _sender_of(self, known: dict[int, Update], row: ClaimedUpdate) -> int | None:
-        """Who sent a claimed update (parsed once, here, and kept for its hand-over)."""
-        update = known.get(row.update_id) or Update.de_json(json.loads(row.body), self.bot)
-        self._parsed[row.update_id] = update
-        return update.effective_user.id if update.effective_user is not None else None
+    def _next_of(self, done: dict[int, int | None]) -> list[int]:
+        """The chats whose next update to claim along with these marks: every one when other processes
+        may hold a chat's next (they leave it to the process whose update was first); alone (SQLite),
+        only those this process saw waiting."""
+        chats = self._chats(done)
+        return chats if not self.alone else [chat for chat in chats if self._waiting[chat] > 0]
 
     async def take_over(self) -> None:
         """Every tick: updates whose process died (lease over) or that wait for nobody; marks pending."""
@@ -242,9 +244,7 @@ class Inbox:
             return
         try:
             await self.flush_done()
-            claimed = await self.store.claim_updates(
-                self.owner, lease=self.lease, limit=TAKE_OVER_LIMIT, sender_of=partial(self._sender_of, {})
-            )
+            claimed = await self.store.claim_updates(self.owner, lease=self.lease, limit=TAKE_OVER_LIMIT)
             for row in claimed.updates:
                 if row.attempts > 1:
                     log.info("update %s taken over (attempt %s)", row.update_id, row.attempts)
@@ -257,22 +257,20 @@ class Inbox:
                 raise
             log.warning("inbox take-over skipped, the database is away: %s", type(exc).__name__)
 
-    async def _take(self, claimed: Claimed) -> None:
+    async def _take(self, claimed: Claimed, known: dict[int, Update] | None = None) -> None:
         """Hand the claimed updates to PTB; once it is stopping, give them back instead, so the next
         process to look (or this one's next start) takes them at once, not after the lease."""
         if not self.stopping:
-            self._hand_over(claimed)
+            self._hand_over(claimed, known or {})
         elif claimed.updates:
             await self.store.release_updates(self.owner, [row.update_id for row in claimed.updates])
-        for row in claimed.updates:
-            self._parsed.pop(row.update_id, None)
 
-    def _hand_over(self, claimed: Claimed) -> None:
+    def _hand_over(self, claimed: Claimed, known: dict[int, Update]) -> None:
         self._languages.update(claimed.languages)
         for row in claimed.updates:
-            if row.chat_id is not None and self._waiting[row.chat_id] > 0:
-                self._waiting[row.chat_id] -= 1
-            update = self._parsed.get(row.update_id) or Update.de_json(json.loads(row.body), self.bot)
+            if row.update_id not in known and row.chat_id is not None and self._waiting[row.chat_id] > 0:
+                self._waiting[row.chat_id] -= 1  # one that waited for its turn got it
+            update = known.get(row.update_id) or Update.de_json(json.loads(row.body), self.bot)
             self._in_hand[row.update_id] = row.chat_id
             self._none_in_hand.clear()
             self.queue.put_nowait(update)  # PTB's fetcher takes it from here

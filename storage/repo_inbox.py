@@ -7,7 +7,7 @@ still agree on when a lease has run out; SQLite runs one process, whose clock is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -51,15 +51,11 @@ class ClaimedUpdate:
 
 @dataclass(slots=True)
 class Claimed:
-    """What a claim won, with the language each update's sender chose (read in the same transaction):
-    the handlers answer in it without a query of their own (issue 18)."""
+    """What a claim won, with the language each private chat's person chose (read by the same
+    statement): the handlers answer in it without a query of their own (issue 18)."""
 
     updates: list[ClaimedUpdate] = field(default_factory=list)
     languages: dict[int, str | None] = field(default_factory=dict)  # update_id -> chosen language (None: none)
-
-
-# Who sent a claimed update (a Telegram user id), worked out by the caller, who knows Telegram's shapes.
-SenderOf = Callable[[ClaimedUpdate], int | None]
 
 
 @cache
@@ -98,11 +94,14 @@ def _claim_statement(dialect: str, by: str) -> Update:
     elif by == "both":
         due = due.where(or_(ids, chats))
     due = due.order_by(candidate.c.update_id).limit(bindparam("limit")).with_for_update(skip_locked=True)
+    # A private chat's id is its person's (positive; groups' are negative): their chosen language
+    # comes back with the claim, in the same statement.
+    chosen = select(USERS.c.chosen_language).where(USERS.c.id == INBOX.c.chat_id).scalar_subquery()
     return (
         update(INBOX)
         .where(INBOX.c.update_id.in_(due.scalar_subquery()), free(INBOX))
         .values(lease_owner=bindparam("owner"), lease_until=until, attempts=INBOX.c.attempts + 1)
-        .returning(INBOX.c.update_id, INBOX.c.chat_id, INBOX.c.body, INBOX.c.attempts)
+        .returning(INBOX.c.update_id, INBOX.c.chat_id, INBOX.c.body, INBOX.c.attempts, chosen)
     )
 
 
@@ -114,9 +113,6 @@ def _done_statement(dialect: str) -> Update:
         .where(INBOX.c.update_id.in_(bindparam("done", expanding=True)), INBOX.c.done_at.is_(None))
         .values(done_at=now, body="", lease_owner=None, lease_until=None)
     )
-
-
-_LANGUAGES = select(USERS.c.id, USERS.c.chosen_language).where(USERS.c.id.in_(bindparam("users", expanding=True)))
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -140,7 +136,6 @@ class InboxStore(RepositoryBase):
         claim: bool = True,
         done: Collection[int] = (),
         done_chats: Collection[int] = (),
-        sender_of: SenderOf | None = None,
     ) -> tuple[set[int], Claimed]:
         """Record updates (update_id, chat key, body) and (`claim`) lease to `owner` those that are their
         chat's next, in one transaction, so a batch keeps its order. `done`: updates this process has
@@ -162,18 +157,15 @@ class InboxStore(RepositoryBase):
             claimed = Claimed()
             if claim and (new or done_chats):
                 claimed = await self._claim(
-                    session, owner, lease=lease, limit=len(new) + len(done_chats), ids=new, chats=done_chats,
-                    sender_of=sender_of,
-                )  # fmt: skip
+                    session, owner, lease=lease, limit=len(new) + len(done_chats), ids=new, chats=done_chats
+                )
             await session.commit()
             return new, claimed
 
-    async def claim_updates(
-        self, owner: str, *, lease: timedelta, limit: int, sender_of: SenderOf | None = None
-    ) -> Claimed:
+    async def claim_updates(self, owner: str, *, lease: timedelta, limit: int) -> Claimed:
         """Open updates nobody holds (or whose holder's lease ran out) that are their chat's next."""
         async with self._session() as session:
-            claimed = await self._claim(session, owner, lease=lease, limit=limit, sender_of=sender_of)
+            claimed = await self._claim(session, owner, lease=lease, limit=limit)
             await session.commit()
             return claimed
 
@@ -184,16 +176,13 @@ class InboxStore(RepositoryBase):
         *,
         owner: str,
         lease: timedelta,
-        sender_of: SenderOf | None = None,
     ) -> Claimed:
         """Handled: the bodies go (the rows stay, to recognise a late repeat), and the next open update of
         each of `chats`, if any, is leased to `owner`, in one transaction."""
         async with self._session() as session:
             await self._mark_done(session, update_ids)
             claimed = (
-                await self._claim(session, owner, lease=lease, limit=len(chats), chats=chats, sender_of=sender_of)
-                if chats
-                else Claimed()
+                await self._claim(session, owner, lease=lease, limit=len(chats), chats=chats) if chats else Claimed()
             )
             await session.commit()
             return claimed
@@ -223,10 +212,9 @@ class InboxStore(RepositoryBase):
         limit: int,
         ids: Collection[int] | None = None,
         chats: Collection[int] | None = None,
-        sender_of: SenderOf | None = None,
     ) -> Claimed:
         """Lease to `owner` the open updates that are their chat's next (see _claim_statement), with the
-        language their senders chose."""
+        language the person of each private chat chose."""
         by = "all" if ids is None and chats is None else "both" if ids and chats else "ids" if ids else "chats"
         params: dict[str, Any] = {"owner": owner, "limit": limit, "ids": list(ids or ()), "chats": list(chats or ())}
         if _dialect(session) == "postgresql":
@@ -234,13 +222,9 @@ class InboxStore(RepositoryBase):
         else:
             now = utcnow()
             params.update(now=now, until=now + lease)
-        rows = (await session.execute(_claim_statement(_dialect(session), by), params)).all()
-        updates = sorted((ClaimedUpdate(*row) for row in rows), key=lambda row: row.update_id)
-        claimed = Claimed(updates)
-        senders = {u.update_id: s for u in updates if sender_of is not None and (s := sender_of(u)) is not None}
-        if senders:
-            chosen = dict((await session.execute(_LANGUAGES, {"users": list(set(senders.values()))})).all())
-            claimed.languages = {update_id: chosen.get(user) for update_id, user in senders.items()}
+        rows = sorted((await session.execute(_claim_statement(_dialect(session), by), params)).all())
+        claimed = Claimed([ClaimedUpdate(*row[:4]) for row in rows])
+        claimed.languages = {row[0]: row[4] for row in rows if row[1] is not None and row[1] > 0}
         return claimed
 
     async def renew_updates(self, owner: str, update_ids: Collection[int], *, lease: timedelta) -> None:
