@@ -44,7 +44,11 @@ def insert_for(session: AsyncSession) -> Any:
     """The dialect's INSERT, which has ON CONFLICT on both PostgreSQL and SQLite."""
     bind = session.bind
     assert bind is not None, "a session of the repository is always bound to its engine"
-    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+    return insert_dialect(bind.dialect.name)
+
+
+def insert_dialect(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 async def insert_row(session: AsyncSession, row: SQLModel) -> int:

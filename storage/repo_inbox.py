@@ -20,6 +20,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -32,7 +33,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import InboxUpdate, User
-from storage.repo_base import RepositoryBase, insert_for
+from storage.repo_base import RepositoryBase, insert_dialect
 from storage.types import utcnow
 
 INBOX = cast(Any, InboxUpdate).__table__
@@ -106,6 +107,39 @@ def _claim_statement(dialect: str, by: str) -> Update:
 
 
 @cache
+def _receive_statement(dialect: str) -> Any:
+    """Record one update, and lease it to :owner in the same statement when :claim and no open update of
+    its chat is older (its chat's next, then): the usual update costs one statement, not an INSERT and a
+    claim. A repeat (its update_id is there) inserts nothing and returns no row. Within a transaction
+    each statement sees the ones before it, so the second update of a chat in a batch waits its turn."""
+    postgres = dialect == "postgresql"
+    now: ColumnElement[Any] = func.now() if postgres else bindparam("now", type_=INBOX.c.received_at.type)
+    until: ColumnElement[Any] = (
+        func.now() + bindparam("lease", type_=Interval())
+        if postgres
+        else bindparam("until", type_=INBOX.c.lease_until.type)
+    )
+    older = INBOX.alias("older")
+    waits = exists().where(older.c.chat_id == bindparam("chat"), older.c.done_at.is_(None))
+    first = and_(bindparam("claim"), ~waits)
+    # The person of a private chat (its id is theirs), by the parameter: a RETURNING subquery is not
+    # correlated to the inserted row.
+    chosen = select(USERS.c.chosen_language).where(USERS.c.id == bindparam("chat")).scalar_subquery()
+    stmt = insert_dialect(dialect)(INBOX).values(
+        update_id=bindparam("update_id"),
+        chat_id=bindparam("chat"),
+        body=bindparam("body"),
+        received_at=now,
+        attempts=case((first, 1), else_=0),
+        lease_owner=case((first, bindparam("owner")), else_=None),
+        lease_until=case((first, until), else_=None),
+    )
+    return stmt.on_conflict_do_nothing(index_elements=["update_id"]).returning(
+        INBOX.c.update_id, INBOX.c.lease_owner, chosen
+    )
+
+
+@cache
 def _done_statement(dialect: str) -> Update:
     now: ColumnElement[Any] = func.now() if dialect == "postgresql" else bindparam("now", type_=INBOX.c.done_at.type)
     return (
@@ -144,21 +178,31 @@ class InboxStore(RepositoryBase):
         again) and what was claimed."""
         async with self._session() as session:
             await self._mark_done(session, done)
-            values = [
-                {"update_id": i, "chat_id": chat, "body": body, "attempts": 0, "received_at": _now(session)}
-                for i, chat, body in updates
-            ]
+            dialect = _dialect(session)
+            stmt = _receive_statement(dialect)
+            params: dict[str, Any] = {"owner": owner, "claim": claim}
+            if dialect == "postgresql":
+                params["lease"] = lease
+            else:
+                now = utcnow()
+                params.update(now=now, until=now + lease)
             new: set[int] = set()
-            if values:
-                # The table, not the model: a Core INSERT skips the ORM's bulk machinery (issue 18).
-                stmt = insert_for(session)(INBOX).values(values)
-                stmt = stmt.on_conflict_do_nothing(index_elements=["update_id"]).returning(INBOX.c.update_id)
-                new = set((await session.execute(stmt)).scalars())
             claimed = Claimed()
-            if claim and (new or done_chats):
-                claimed = await self._claim(
-                    session, owner, lease=lease, limit=len(new) + len(done_chats), ids=new, chats=done_chats
-                )
+            for update_id, chat, body in updates:
+                row = (
+                    await session.execute(stmt, {**params, "update_id": update_id, "chat": chat, "body": body})
+                ).first()
+                if row is None:
+                    continue  # delivered again
+                new.add(update_id)
+                if row[1] == owner:
+                    claimed.updates.append(ClaimedUpdate(update_id, chat, body, 1))
+                    if chat is not None and chat > 0:
+                        claimed.languages[update_id] = row[2]
+            if claim and done_chats:
+                more = await self._claim(session, owner, lease=lease, limit=len(done_chats), chats=done_chats)
+                claimed.updates = sorted(claimed.updates + more.updates, key=lambda u: u.update_id)
+                claimed.languages.update(more.languages)
             await session.commit()
             return new, claimed
 

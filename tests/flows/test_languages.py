@@ -132,3 +132,18 @@ async def test_menus_per_client_language(w: World) -> None:
     spanish = {c["command"]: c["description"] for c in bot.commands_for("default", "es")}
     assert english.keys() == spanish.keys() and "language" in english
     assert english["my"] == "Your open deliveries" and spanish["my"] == "Tus entregas abiertas"
+
+
+async def test_each_persons_choice_comes_with_their_own_updates(w: World) -> None:
+    """Issue 18: the choice is read with the update's claim, by its chat: never another person's."""
+    people = [w.user(311 + i, f"P{i}", lang="en") for i in range(4)]
+    for person in people:  # each has a row; only the second and the fourth choose Spanish
+        await person.command("start")
+        await person.wait_for("What would you like to do?")
+    for person in people[1::2]:
+        await person.command("language", "es")
+        await person.wait_for("te escribo en español")
+    for person in reversed(people):  # the Spanish ones' updates claimed beside the English ones'
+        await person.command("help")
+    for i, person in enumerate(people):
+        await person.wait_for("Cómo funciona" if i % 2 else "How it works")
