@@ -16,8 +16,8 @@ through the inbox (storage InboxUpdate) before anything acts on it:
    the row is marked and the chat's next open update, if any, claimed at once.
 
 A process that dies after the claim leaves the row leased; when the lease runs out, the next
-`take_over` of any process (every SCHEDULER_TICK_SECONDS) claims and runs it. The handlers are not
-all idempotent by themselves, so a taken-over update may repeat a message its first run had sent;
+`take_over` of any process (whose wake loop wakes at the lease's end, bot/wake.py) claims and runs it.
+The handlers are not all idempotent by themselves, so a taken-over update may repeat a message its first run had sent;
 what counts (a reservation, a key, a state change, an announcement) is keyed in the database and
 happens once. When the database cannot record an update at all, its sender is told at once to try
 again (bot/handlers/outage.py) and the update is dropped: nothing was changed.
@@ -38,7 +38,6 @@ from telegram.ext import BaseUpdateProcessor, SimpleUpdateProcessor
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.config import Settings
-from bot.ptb_types import BotApplication, Context
 from bot.request_wrap import DelegatingRequest, Send
 from storage.engine import is_outage
 from storage.models import InboxUpdate
@@ -47,7 +46,7 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-TAKE_OVER_LIMIT = 50  # updates one take-over claims at most (the rest come at the next tick)
+TAKE_OVER_LIMIT = 50  # updates one take-over claims at most (the rest come at the next round)
 PURGE_EVERY = 600.0  # seconds between deletions of rows older than the retention
 Refuse = Callable[[Update, BaseException], Awaitable[None]]
 Admit = Callable[[Update], Awaitable[bool]]
@@ -153,7 +152,8 @@ class Inbox:
             log.warning("update %s handled, not yet marked done (%s)", update.update_id, type(exc).__name__)
 
     async def take_over(self) -> None:
-        """Every tick: updates whose process died (lease over) or that wait for nobody; marks pending."""
+        """When its wake loop finds one due: updates whose process died (lease over) or that wait for
+        nobody; marks pending."""
         if self.stopping:
             return
         try:
@@ -258,22 +258,3 @@ class InboxProcessor(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         await self._inner.shutdown()
-
-
-TAKE_OVER_JOB = "inbox-take-over"
-
-
-def start(application: BotApplication, inbox: Inbox, every: float) -> None:
-    """Each process looks for updates to take over every `every` seconds (and once at start)."""
-    job_queue = application.job_queue
-    assert job_queue is not None
-    for job in job_queue.get_jobs_by_name(TAKE_OVER_JOB):
-        job.schedule_removal()
-    job_queue.run_repeating(
-        _take_over, interval=every, first=0.05, name=TAKE_OVER_JOB, data=inbox, job_kwargs={"max_instances": 1}
-    )
-
-
-async def _take_over(context: Context) -> None:
-    assert context.job is not None and isinstance(context.job.data, Inbox)
-    await context.job.data.take_over()
