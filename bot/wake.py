@@ -43,9 +43,14 @@ log = logging.getLogger(__name__)
 
 WAKE_DEBOUNCE = 0.1  # seconds between two rounds at least: a burst of writes is one round
 OUTAGE_RETRY = 5.0  # seconds between two rounds while the database is away
+STOP_GRACE = 15.0  # seconds a stopping process lets the round in progress finish
 CHANNEL = "harbor_wake"  # the channel of migration 0009's triggers
 # The writes that may bring a due time closer (the tables the wake query reads times from).
 WATCHED_TABLES = frozenset({"scheduled_jobs", "outbox", "deliveries", "issued_keys", "pickup_links"})
+# PostgreSQL also: an update recorded while its chat's previous one is being finished, in two transactions
+# side by side, is claimed by neither (each saw the other's row as it was before); whichever committed
+# last wakes and takes it over at once. (SQLite's one connection runs them one after the other.)
+WATCHED_WITH_OTHERS = WATCHED_TABLES | {"inbox"}
 
 
 class WakeLoop:
@@ -60,6 +65,7 @@ class WakeLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_full = float("-inf")
+        self._stopped = False
 
     def wake(self) -> None:
         """Run a round soon (from any thread; a no-op before the loop starts)."""
@@ -68,22 +74,28 @@ class WakeLoop:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._stopped = False
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="wake-loop")
 
     async def stop(self) -> None:
+        """The round in progress, if any, is finished (a send half done would be sent again later); then
+        the loop ends."""
         task, self._task = self._task, None
+        self._stopped = True
+        self._woken.set()
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task], timeout=STOP_GRACE)
+        await _end(task)
 
     async def _run(self) -> None:
         last = float("-inf")
-        while True:
+        while not self._stopped:
             pause = WAKE_DEBOUNCE - (time.monotonic() - last)
             if pause > 0:
                 await asyncio.sleep(pause)
+                if self._stopped:
+                    return
             self._woken.clear()
             last = time.monotonic()
             try:
@@ -95,8 +107,12 @@ class WakeLoop:
                 else:
                     log.exception("wake round failed; trying again shortly")
                 delay = min(OUTAGE_RETRY, self.longest)
+            if self._stopped:  # asked to stop while the round ran (its wake-up may have been cleared)
+                return
+            # Not wait_for: on Python 3.11 it loses a cancellation (the stop) that comes as a wake-up does.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._woken.wait()
 
     async def round(self) -> float:
         """Run what is due; returns how long to sleep (0: look again, something was done)."""
@@ -134,6 +150,14 @@ class WakeLoop:
         return target if due.jobs is None else min(due.jobs, target)
 
 
+async def _end(task: asyncio.Task[None] | None) -> None:
+    """Cancel the task until it has ended: a cancellation can be swallowed on its way (a lock or a
+    lease keeper that suppresses CancelledError while cleaning up), so it is repeated."""
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+
+
 def _by(moment: datetime | None, now: datetime) -> bool:
     return moment is not None and moment <= now
 
@@ -142,13 +166,14 @@ def watch_writes(engine: AsyncEngine, wake: Callable[[], None]) -> None:
     """Call `wake` once a transaction that wrote a due time (WATCHED_TABLES) is committed and its
     connection is back in the pool, so the round it starts sees the write."""
     sync = engine.sync_engine
+    tables = WATCHED_WITH_OTHERS if sync.dialect.name == "postgresql" else WATCHED_TABLES
 
     @event.listens_for(sync, "after_cursor_execute")
     def _written(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         if context is None or not (context.isinsert or context.isupdate):
             return
         table = getattr(getattr(context.compiled, "statement", None), "table", None)
-        if getattr(table, "name", None) in WATCHED_TABLES:
+        if getattr(table, "name", None) in tables:
             conn.info["wake_written"] = True
 
     @event.listens_for(sync, "commit")
@@ -189,10 +214,7 @@ class Listener:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _end(task)
 
     async def _run(self) -> None:
         pause = 1.0
