@@ -14,7 +14,7 @@ from telegram.ext import ApplicationBuilder, BaseRateLimiter, BaseUpdateProcesso
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import inbox as updates_inbox
-from bot import jobs
+from bot import jobs, wake
 from bot.admin import AdminService
 from bot.config import Settings
 from bot.deliveries import Deadlines, DeliveryService, LocationSearch, LockerWatch, Policy
@@ -115,6 +115,7 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         .update_queue(inbox.queue)
         .concurrent_updates(updates_inbox.InboxProcessor(inbox, overrides.update_processor))
         .post_init(_on_start)
+        .post_stop(_stop_waking)  # run_polling: before the bot's transport closes (the others call _on_stop first)
         .post_shutdown(_on_stop)
         .application_class(MeteredApplication, kwargs={"metrics": metrics})
         # PTB's own default transport (a pool of 256), counted call by call.
@@ -161,7 +162,16 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
         metrics=metrics,
     )
     application.bot_data["services"] = services
-    application.bot_data["scheduler"] = jobs.Scheduler(services, owner=scheduler_owner)
+    scheduler = jobs.Scheduler(services, owner=scheduler_owner)
+    application.bot_data["scheduler"] = scheduler
+    # One loop runs what is due and sleeps until the next due time; a write that may bring one closer
+    # wakes it: this process's own commits, and on PostgreSQL every other process's (bot/wake.py).
+    longest = min(settings.wake_max_seconds, settings.inbox_lease_seconds)
+    waker = wake.WakeLoop(scheduler, inbox, longest=longest)
+    wake.watch_writes(engine, waker.wake)
+    application.bot_data["wake"] = waker
+    if wake.Listener.wanted(settings.database_url):
+        application.bot_data["wake_listener"] = wake.Listener(settings.database_url, waker.wake, check_every=longest)
     application.bot_data["inbox"] = inbox
     application.bot_data["engine"] = engine
     application.bot_data["metrics"] = metrics
@@ -187,12 +197,21 @@ async def _on_start(application: BotApplication) -> None:
     scheduler: jobs.Scheduler = application.bot_data["scheduler"]
     await set_commands(application.bot, services.settings, services.repo)
     await scheduler.ensure()
-    jobs.start(application, scheduler)
-    updates_inbox.start(application, application.bot_data["inbox"], services.settings.scheduler_tick_seconds)
+    application.bot_data["wake"].start()
+    if "wake_listener" in application.bot_data:
+        application.bot_data["wake_listener"].start()
     log.info("started as @%s (%s)", application.bot.username, scheduler.owner)
 
 
+async def _stop_waking(application: BotApplication) -> None:
+    """Nothing due is run once the application stops (the bot may no longer send); twice is harmless."""
+    if "wake_listener" in application.bot_data:
+        await application.bot_data["wake_listener"].stop()
+    await application.bot_data["wake"].stop()
+
+
 async def _on_stop(application: BotApplication) -> None:
+    await _stop_waking(application)
     geocoding = application.bot_data["services"].directory.geocoder
     if geocoding is not None:
         await geocoding.aclose()

@@ -120,9 +120,9 @@ class Settings(BaseSettings):
     # Telegram's pace within one private chat: about one message a second, short bursts allowed.
     telegram_chat_rate: float = Field(1.0, gt=0, le=100)
     telegram_chat_burst: int = Field(10, ge=1, le=100)
-    # How often a process looks for due timers and queued announcements; a dead process's claimed
-    # work is taken over once its lease (a few seconds) runs out.
-    scheduler_tick_seconds: float = Field(1.0, gt=0, le=60)
+    # Issue 18: a process sleeps until the next due timer, announcement or lease end (woken early by
+    # writes, bot/wake.py), but never longer than this; also the deadlines job's longest interval.
+    wake_max_seconds: float = Field(30.0, gt=0, le=60)
     # Issue 19, the inbox of updates (bot/inbox.py): a process that dies while handling an update holds
     # it this long before another takes it over (renewed while it runs); a handled update's id is kept
     # this long so a late redelivery is still recognised (Telegram keeps an update for 24 h).

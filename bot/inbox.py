@@ -20,8 +20,8 @@ The claim reads, in its transaction, the language each sender chose (/language),
 answer in (`chosen_language`): no update costs a query of its own for it.
 
 A process that dies after the claim leaves the row leased; when the lease runs out, the next
-`take_over` of any process (every SCHEDULER_TICK_SECONDS) claims and runs it. The handlers are not
-all idempotent by themselves, so a taken-over update may repeat a message its first run had sent;
+`take_over` of any process (whose wake loop wakes at the lease's end, bot/wake.py) claims and runs it.
+The handlers are not all idempotent by themselves, so a taken-over update may repeat a message its first run had sent;
 what counts (a reservation, a key, a state change, an announcement) is keyed in the database and
 happens once. When the database cannot record an update at all, its sender is told at once to try
 again (bot/handlers/outage.py) and the update is dropped: nothing was changed.
@@ -44,7 +44,6 @@ from telegram.ext import BaseUpdateProcessor, SimpleUpdateProcessor
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.config import Settings
-from bot.ptb_types import BotApplication, Context
 from bot.request_wrap import DelegatingRequest, Send
 from storage.engine import is_outage
 from storage.repo_inbox import Claimed, InboxStore
@@ -52,7 +51,7 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-TAKE_OVER_LIMIT = 50  # updates one take-over claims at most (the rest come at the next tick)
+TAKE_OVER_LIMIT = 50  # updates one take-over claims at most (the rest come at the next round)
 # How long a handled update may wait to be marked done, so that the marks of several updates (or of one
 # and the next batch's record) share a transaction; a chat's next update on another process waits this
 # long at most for its turn. A crash meanwhile only means the update runs again (see above).
@@ -239,7 +238,8 @@ class Inbox:
         return chats if not self.alone else [chat for chat in chats if self._waiting[chat] > 0]
 
     async def take_over(self) -> None:
-        """Every tick: updates whose process died (lease over) or that wait for nobody; marks pending."""
+        """When its wake loop finds one due: updates whose process died (lease over) or that wait for
+        nobody; marks pending."""
         if self.stopping:
             return
         try:
@@ -344,22 +344,3 @@ class InboxProcessor(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         await self._inner.shutdown()
-
-
-TAKE_OVER_JOB = "inbox-take-over"
-
-
-def start(application: BotApplication, inbox: Inbox, every: float) -> None:
-    """Each process looks for updates to take over every `every` seconds (and once at start)."""
-    job_queue = application.job_queue
-    assert job_queue is not None
-    for job in job_queue.get_jobs_by_name(TAKE_OVER_JOB):
-        job.schedule_removal()
-    job_queue.run_repeating(
-        _take_over, interval=every, first=0.05, name=TAKE_OVER_JOB, data=inbox, job_kwargs={"max_instances": 1}
-    )
-
-
-async def _take_over(context: Context) -> None:
-    assert context.job is not None and isinstance(context.job.data, Inbox)
-    await context.job.data.take_over()

@@ -1,12 +1,14 @@
 """Timers and the locker watch across processes (docs/design.md §8).
 
-Every process runs the same small tick on PTB's JobQueue. A tick claims, under a lease, the shared
-jobs that are due (storage ScheduledJob: the deadlines round, the watch round, a tower a Harbor
-event named), runs them, and sends the announcements that are due. PostgreSQL's FOR UPDATE SKIP
-LOCKED gives each due job to one process; the lease is measured by the database's clock and renewed
-while the job runs (bot/leases.py), so a long round or a process whose clock is off never lets a
-second process run a job still running; a process that dies stops renewing, and the next tick of
-another process takes the job over when its lease runs out. Nothing is in memory: the deadlines are
+Every process runs the same tick whenever its wake loop finds something due (bot/wake.py). A tick
+claims, under a lease, the shared jobs that are due (storage ScheduledJob: the deadlines round, the
+watch round, a tower a Harbor event named), runs them, and sends the announcements that are due.
+PostgreSQL's FOR UPDATE SKIP LOCKED gives each due job to one process; the lease is measured by the
+database's clock and renewed while the job runs (bot/leases.py), so a long round or a process whose
+clock is off never lets a second process run a job still running; a process that dies stops
+renewing, and another process takes the job over when its lease runs out (that moment is a due time
+the wake loops see). The deadlines job is due at the earliest deadline (at most WAKE_MAX_SECONDS on,
+at least a second after its last run), not every second. Nothing is in memory: the deadlines are
 columns of their rows, the announcements rows of the outbox.
 """
 
@@ -21,19 +23,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 
-from telegram.ext import ContextTypes
-
 from bot.leases import renewing
-from bot.ptb_types import BotApplication
 from bot.services import Services
-from storage.engine import is_outage
 from storage.models import JobKind, ScheduledJob
 
 log = logging.getLogger(__name__)
-Context = ContextTypes.DEFAULT_TYPE
 
-TICK_JOB = "scheduler-tick"
-DEADLINES_EVERY = timedelta(seconds=1)
+DEADLINES_EVERY = timedelta(seconds=1)  # the deadlines round runs at most this often
 MIN_LEASE, MAX_LEASE = 2.0, 30.0
 FAILURE_BACKOFF = timedelta(seconds=5)
 
@@ -98,7 +94,7 @@ class Scheduler:
         svc = self.services
         if job.kind is JobKind.DEADLINES:
             await svc.deadlines.run_due()
-            return DEADLINES_EVERY
+            return await self._deadlines_again()
         if job.kind is JobKind.WATCH:
             await svc.watch.poll()
             return self.watch_interval
@@ -110,27 +106,19 @@ class Scheduler:
         log.warning("unknown scheduled job kind %s", job.kind)
         return None
 
+    async def _deadlines_again(self) -> timedelta:
+        """The next round at the earliest deadline left, within [DEADLINES_EVERY, WAKE_MAX_SECONDS]: one
+        written later and earlier than that pulls the job earlier (bot/wake.py)."""
+        settings = self.services.settings
+        due = await self.services.repo.wake_times(
+            chat_state_retention=timedelta(seconds=settings.chat_state_retention_seconds)
+        )
+        longest = timedelta(seconds=settings.wake_max_seconds)
+        if due.deadline is None:
+            return longest
+        return max(DEADLINES_EVERY, min(longest, due.deadline - due.now))
+
     async def check_tower_now(self, tower_id: str) -> None:
         """A Harbor event named this tower: look at once (any process may; this one starts now)."""
         await self.services.repo.schedule(JobKind.CHECK_TOWER, tower_id.lower())
         await self.tick()
-
-
-def start(application: BotApplication, scheduler: Scheduler) -> None:
-    job_queue = application.job_queue
-    assert job_queue is not None
-    for job in job_queue.get_jobs_by_name(TICK_JOB):
-        job.schedule_removal()
-    interval = scheduler.services.settings.scheduler_tick_seconds
-    job_queue.run_repeating(_tick, interval=interval, first=0.05, name=TICK_JOB, job_kwargs={"max_instances": 1})
-
-
-async def _tick(context: Context) -> None:
-    scheduler: Scheduler = context.application.bot_data["scheduler"]
-    try:
-        await scheduler.tick()
-    except Exception as exc:
-        if not is_outage(exc):
-            raise
-        # The database is away: one line per tick, not a traceback; the next tick tries again.
-        log.warning("scheduler tick skipped, the database is away: %s", type(exc).__name__)

@@ -168,6 +168,10 @@ _ONE_PRE_DROPOFF = _in_states(PRE_DROPOFF_STATES)
 _ONE_PER_LOCKER = _in_states(OPEN_STATES) + " AND locker_id IS NOT NULL"
 _LIVE_LINK = "claimed_at IS NULL AND revoked_at IS NULL"
 _PENDING = "state = 'pending'"
+# Issue 18: what the wake query (storage/wake.py) asks for the earliest of, by partial indexes.
+_HOLDING = _in_states(frozenset({DeliveryState.RESERVED, DeliveryState.AWAITING_DROPOFF}))
+_TO_REMIND = _in_states(AFTER_DROPOFF_STATES) + " AND reminded_at IS NULL"
+_ACTIVE_KEY = "state = 'active'"
 
 
 class Delivery(SQLModel, table=True):
@@ -188,6 +192,13 @@ class Delivery(SQLModel, table=True):
             unique=True,
             postgresql_where=text(_ONE_PER_LOCKER),
             sqlite_where=text(_ONE_PER_LOCKER),
+        ),
+        Index("ix_deliveries_hold_due", "reserved_until", postgresql_where=text(_HOLDING), sqlite_where=text(_HOLDING)),
+        Index(
+            "ix_deliveries_reminder_due",
+            "reminder_due_at",
+            postgresql_where=text(_TO_REMIND),
+            sqlite_where=text(_TO_REMIND),
         ),
     )
 
@@ -255,6 +266,14 @@ class IssuedKey(SQLModel, table=True):
     """A key handed out in chat: who got it, where the message is, when it ends. Never the material."""
 
     __tablename__ = "issued_keys"
+    __table_args__ = (
+        Index(
+            "ix_issued_keys_active_expires",
+            "expires_at",
+            postgresql_where=text(_ACTIVE_KEY),
+            sqlite_where=text(_ACTIVE_KEY),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="deliveries.id", index=True)

@@ -161,8 +161,9 @@ class SharedWork(RepositoryBase):
         clock (the watch). A timer rescheduled while it ran (its due time changed) stays, released,
         for its new time. Fenced: a claim that lapsed and was taken over writes nothing."""
         async with self._session() as session:
+            now = await database_now(session)  # the run's end, by the clock its next due time is read by
             if next_in is not None:
-                next_due = await database_now(session) + next_in
+                next_due = now + next_in
             mine = (col(ScheduledJob.id) == job.id) & (col(ScheduledJob.lease_owner) == job.lease_owner)
             same = mine & (col(ScheduledJob.due_at) == job.due_at)
             if next_due is None:
@@ -171,7 +172,7 @@ class SharedWork(RepositoryBase):
                 done = await session.execute(
                     update(ScheduledJob)
                     .where(same)
-                    .values(due_at=next_due, lease_until=None, lease_owner=None, attempts=0, last_run_at=utcnow())
+                    .values(due_at=next_due, lease_until=None, lease_owner=None, attempts=0, last_run_at=now)
                 )
             if done.rowcount == 0:  # type: ignore[attr-defined]
                 await session.execute(update(ScheduledJob).where(mine).values(lease_until=None, lease_owner=None))

@@ -5,7 +5,7 @@ Each method opens its own short session: a handler never holds a transaction acr
 and database work never blocks the event loop (docs/design.md §8). The methods live in three rooms
 (storage/repo_deliveries.py: people and deliveries; storage/repo_keys.py: keys and links;
 storage/repo_work.py: the drop-off step, shared timers, the outbox, Harbor events; storage/repo_inbox.py:
-Telegram updates); `Repository`
+Telegram updates; storage/wake.py: when anything falls due next); `Repository`
 is all of them on one session factory.
 """
 
@@ -20,6 +20,7 @@ from storage.repo_inbox import InboxStore
 from storage.repo_keys import KeysAndLinks
 from storage.repo_locations import KnownLocations, UsedPlace
 from storage.repo_work import SharedWork
+from storage.wake import WakeTimes
 
 __all__ = ["Conflict", "Notice", "Repository", "RepositoryBase", "SessionFactory"]
 
@@ -33,7 +34,7 @@ class SearchStart:
     used_places: list[UsedPlace] = field(default_factory=list)
 
 
-class Repository(PeopleAndDeliveries, KeysAndLinks, SharedWork, KnownLocations, InboxStore):
+class Repository(PeopleAndDeliveries, KeysAndLinks, SharedWork, KnownLocations, InboxStore, WakeTimes):
     """The whole repository: one session factory, every query."""
 
     async def start_search(self, user_id: int, chat_id: int) -> SearchStart:

@@ -29,7 +29,7 @@ SF = (37.7793, -122.4193)
 SF_TEXT = "37.7793,-122.4193"
 # The console's 2 s watch and the 1 s scheduler tick (which also sends the outbox), shortened so the tests
 # stay quick.
-FAST_WATCH = {"locker_poll_seconds": 0.2, "scheduler_tick_seconds": 0.1}
+FAST_WATCH = {"locker_poll_seconds": 0.2}
 
 
 class Screen:

@@ -116,7 +116,6 @@ async def test_a_process_killed_while_handling_an_update_another_finishes_it_onc
     the other takes the update over when its lease runs out, and the tap is answered, once."""
     settings = {
         "LOCKER_POLL_SECONDS": "3600",
-        "SCHEDULER_TICK_SECONDS": "0.5",
         "INBOX_LEASE_SECONDS": "2",
         "TELEGRAM_CHAT_RATE": "50",
         "LOG_LEVEL": "WARNING",

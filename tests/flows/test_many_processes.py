@@ -169,7 +169,6 @@ async def test_kill_9_of_one_process_mid_flow_the_other_carries_on(pg_url: str) 
     settings = {
         "LOCKER_POLL_SECONDS": "1",
         "RESERVATION_SECONDS": "6",
-        "SCHEDULER_TICK_SECONDS": "0.5",
         "TELEGRAM_CHAT_RATE": "50",
         "LOG_LEVEL": "WARNING",
     }

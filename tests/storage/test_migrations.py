@@ -52,7 +52,7 @@ def _differences(engine: Engine) -> list[object]:
 def test_empty_database_to_head(empty_database_url: str) -> None:
     assert current_revision(empty_database_url) is None
     upgrade(empty_database_url)  # a URL: upgrade makes and disposes its own engine
-    assert current_revision(empty_database_url) == head_revision() == "0008"
+    assert current_revision(empty_database_url) == head_revision() == "0009"
     engine = make_engine(empty_database_url)
     assert _tables(engine) == TABLES == set(SQLModel.metadata.tables)
     engine.dispose()
