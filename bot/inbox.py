@@ -89,6 +89,12 @@ class Inbox:
     def in_hand(self) -> int:
         return len(self._in_hand)
 
+    @property
+    def owes_marks(self) -> bool:
+        """Handled updates the database has not yet heard are done (it was away): the next `take_over`
+        marks them, and until then their chats' next updates wait."""
+        return bool(self._unconfirmed)
+
     def receive_soon(self, update: Update) -> None:
         """A polled update: recorded with the rest of its batch, in order, by one task; `recorded()`
         waits for it."""

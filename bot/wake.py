@@ -101,7 +101,7 @@ class WakeLoop:
             try:
                 delay = await self.round()
             except Exception as exc:
-                if is_outage(exc):
+                if _outage(exc):
                     # The database is away: one line per round, not a traceback; the next round tries again.
                     log.warning("wake round skipped, the database is away: %s", type(exc).__name__)
                 else:
@@ -126,7 +126,7 @@ class WakeLoop:
         work: list[Any] = []
         if full or _by(jobs, now) or _by(due.outbox, now):
             work.append(self.scheduler.tick())  # the due jobs, then the due announcements
-        if not self.inbox.stopping and (full or _by(due.inbox, now)):
+        if not self.inbox.stopping and (full or _by(due.inbox, now) or self.inbox.owes_marks):
             work.append(self.inbox.take_over())
         if work:
             await asyncio.gather(*work)
@@ -156,6 +156,17 @@ async def _end(task: asyncio.Task[None] | None) -> None:
     while task is not None and not task.done():
         task.cancel()
         await asyncio.wait([task], timeout=1.0)
+
+
+def _outage(exc: BaseException | None) -> bool:
+    """The database is away, said directly or by what the error was raised from (a session whose
+    connection broke mid-statement reports "rollback first" while it closes)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if is_outage(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _by(moment: datetime | None, now: datetime) -> bool:
