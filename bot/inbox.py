@@ -99,6 +99,7 @@ class Inbox:
         # is done, it is marked at once, so the next is taken without DONE_DELAY.
         self._waiting: Counter[int] = Counter()
         self._done_flusher: asyncio.Task[None] | None = None
+        self._owed = False  # marking failed (the database was away): the wake loop's next round retries
         self._none_in_hand = asyncio.Event()
         self._renewer: asyncio.Task[None] | None = None
         self._purged_at = 0.0
@@ -123,6 +124,12 @@ class Inbox:
         if update.update_id in self._languages:
             return True, self._languages[update.update_id]
         return False, None
+
+    @property
+    def owes_marks(self) -> bool:
+        """Handled updates the database has not yet heard are done (it was away when they were marked):
+        the next `take_over` marks them, and until then their chats' next updates wait."""
+        return self._owed
 
     def receive_soon(self, update: Update) -> None:
         """A polled update: recorded with the rest of its batch, in order, by one task; `recorded()`
@@ -167,6 +174,7 @@ class Inbox:
             self._done.update(done)  # marked by the next attempt
             if not is_outage(exc):
                 raise
+            self._owed = self._owed or bool(done)
             for update in admitted:  # nothing recorded, nothing done: the senders try again
                 await self._refuse(update, exc)
             return
@@ -214,8 +222,10 @@ class Inbox:
             self._done.update(done)  # the lease keeps other processes off them until the next attempt
             if not is_outage(exc):
                 raise
+            self._owed = True
             log.warning("%s update(s) handled, not yet marked done (%s)", len(done), type(exc).__name__)
             return
+        self._owed = False
         taken = {row.chat_id for row in claimed.updates}
         for chat in self._chats(done):
             if chat not in taken:  # what waited was taken by another process, or never was

@@ -126,7 +126,7 @@ class WakeLoop:
         work: list[Any] = []
         if full or _by(jobs, now) or _by(due.outbox, now):
             work.append(self.scheduler.tick())  # the due jobs, then the due announcements
-        if not self.inbox.stopping and (full or _by(due.inbox, now)):
+        if not self.inbox.stopping and (full or _by(due.inbox, now) or self.inbox.owes_marks):
             work.append(self.inbox.take_over())
         if work:
             await asyncio.gather(*work)

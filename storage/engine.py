@@ -22,12 +22,20 @@ PG_CONNECT_TIMEOUT = 3
 POOL_TIMEOUT = 10.0
 
 
-def is_outage(exc: BaseException) -> bool:
+def is_outage(exc: BaseException | None) -> bool:
     """Did this fail because the database is away (down, unreachable, overloaded), not because of the
-    statement? Then the same work succeeds once it is back: "try again in a moment"."""
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    statement? Then the same work succeeds once it is back: "try again in a moment". Said directly, or
+    by what the error was raised from (a session whose connection broke mid-statement reports "rollback
+    first" while it closes)."""
+    for _ in range(5):
+        if exc is None:
+            return False
+        if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def normalize_url(url: str | URL) -> str:
