@@ -317,6 +317,9 @@ class InboxQueue(asyncio.Queue[object]):
             self._inbox.receive_soon(item)
         else:
             self._inbox.stopping = True  # PTB's stop signal: the last item its fetcher takes out
+            # What was handled is marked now, not by a timer that may not fire before the process ends
+            # (a restart would otherwise find the chat's last update open, and wait for its lease).
+            await self._inbox.flush_done()
             await super().put(item)
 
 
