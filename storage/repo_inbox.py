@@ -59,6 +59,15 @@ class Claimed:
     languages: dict[int, str | None] = field(default_factory=dict)  # update_id -> chosen language (None: none)
 
 
+def _clock(dialect: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """(now, the end of a lease taken now): the database's clock on PostgreSQL (`:lease` an interval);
+    on SQLite, whose one process's clock is the database's, the parameters `:now` and `:until`."""
+    if dialect == "postgresql":
+        return func.now(), func.now() + bindparam("lease", type_=Interval())
+    when = INBOX.c.lease_until.type
+    return bindparam("now", type_=when), bindparam("until", type_=when)
+
+
 @cache
 def _claim_statement(dialect: str, by: str) -> Update:
     """The claim, built once per dialect and kind (the statement object is reused, so SQLAlchemy neither
@@ -68,13 +77,7 @@ def _claim_statement(dialect: str, by: str) -> Update:
 
     One UPDATE whose candidates are picked with FOR UPDATE SKIP LOCKED (processes claim side by side
     without waiting) and checked again by the UPDATE itself, so two claims never both win a row."""
-    postgres = dialect == "postgresql"
-    now: ColumnElement[Any] = func.now() if postgres else bindparam("now", type_=INBOX.c.lease_until.type)
-    until: ColumnElement[Any] = (
-        func.now() + bindparam("lease", type_=Interval())
-        if postgres
-        else bindparam("until", type_=INBOX.c.lease_until.type)
-    )
+    now, until = _clock(dialect)
 
     def free(table: Any) -> ColumnElement[bool]:
         return and_(table.c.done_at.is_(None), or_(table.c.lease_until.is_(None), table.c.lease_until < now))
@@ -112,13 +115,7 @@ def _receive_statement(dialect: str) -> Any:
     its chat is older (its chat's next, then): the usual update costs one statement, not an INSERT and a
     claim. A repeat (its update_id is there) inserts nothing and returns no row. Within a transaction
     each statement sees the ones before it, so the second update of a chat in a batch waits its turn."""
-    postgres = dialect == "postgresql"
-    now: ColumnElement[Any] = func.now() if postgres else bindparam("now", type_=INBOX.c.received_at.type)
-    until: ColumnElement[Any] = (
-        func.now() + bindparam("lease", type_=Interval())
-        if postgres
-        else bindparam("until", type_=INBOX.c.lease_until.type)
-    )
+    now, until = _clock(dialect)
     older = INBOX.alias("older")
     waits = exists().where(older.c.chat_id == bindparam("chat"), older.c.done_at.is_(None))
     first = and_(bindparam("claim"), ~waits)

@@ -264,23 +264,21 @@ def test_the_revision_ids_read_from_the_files_are_alembics() -> None:
     assert {s.revision for s in script.walk_revisions()} == set(migrate._known_revisions())
 
 
-def test_a_start_on_a_database_at_head_leaves_alembic_unloaded(database_url: str) -> None:
-    """The usual start costs no Alembic in memory (issue 18); a database behind still migrates (above)."""
+def _in_a_fresh_process(call: str, url: str) -> list[str]:
+    """`call(url)` from storage.migrate in a new interpreter: its revision after, and whether Alembic loaded."""
     probe = (
-        "import sys; from storage.migrate import upgrade, schema_position, current_revision; "
-        f"upgrade({database_url!r}); "
-        f"print(schema_position(current_revision({database_url!r})), 'alembic' in sys.modules)"
+        f"import sys; from storage.migrate import {call}, current_revision; {call}({url!r}); "
+        f"print(current_revision({url!r}), 'alembic' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
-    assert done.stdout.split() == ["current", "False"]
+    return done.stdout.split()
+
+
+def test_a_start_on_a_database_at_head_leaves_alembic_unloaded(database_url: str) -> None:
+    """The usual start costs no Alembic in memory (issue 18); a database behind still migrates (above)."""
+    assert _in_a_fresh_process("upgrade", database_url) == [head_revision(), "False"]
 
 
 def test_the_bot_migrates_an_empty_database_in_a_child_process(empty_database_url: str) -> None:
     """What the bot does on start: the migration runs apart, Alembic never enters its memory."""
-    probe = (
-        "import sys; from storage.migrate import upgrade_apart, current_revision; "
-        f"upgrade_apart({empty_database_url!r}); "
-        f"print(current_revision({empty_database_url!r}), 'alembic' in sys.modules)"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
-    assert done.stdout.split() == [head_revision(), "False"]
+    assert _in_a_fresh_process("upgrade_apart", empty_database_url) == [head_revision(), "False"]
