@@ -1,7 +1,7 @@
 """Issue 8: the bot is never the bottleneck, Telegram's limit is. Every figure, with its target.
 
     python -m bench.load --users 50 [--rounds 3] [--think 0.4] [--tree DIR] [--database-url URL]
-                         [--bot-on-postgres SERVER_URL]
+                         [--bot-on-postgres SERVER_URL] [--small-keys]
 
 N people at once, each: /start -> /dropoff -> location -> tap the location -> tap a size -> tap the key,
 ``--think`` seconds between seeing an answer and the next tap. Three bots take turns, round after round
@@ -70,9 +70,14 @@ def _harbor_kind(request: Any) -> str:
     return "token" if "token" in request.path.split("/")[-1] else request.method
 
 
-async def start(world: World, target: Target, tree: Path, mode: str, db: str, **kw: Any) -> BotProcess:
+async def start(
+    world: World, target: Target, tree: Path, mode: str, db: str, *, small_keys: bool = False, **kw: Any
+) -> BotProcess:
+    config = world.config(target, db)
+    if small_keys:  # KEY_INCLUDE_SDK_TOKEN=false: keys without Harbor's SDK token (a small QR)
+        config["key_include_sdk_token"] = False
     proc = await BotProcess.spawn(
-        tree if mode == "bot" else REPO, mode, world.config(target, db), log=world.logs / f"{target.name}.log", **kw
+        tree if mode == "bot" else REPO, mode, config, log=world.logs / f"{target.name}.log", **kw
     )
     await proc.ready()
     await settle(target.emulator)
@@ -103,7 +108,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             else f"sqlite:///{tmp}/bot.sqlite3"
         )
         out["bot_database"] = "postgresql" if args.bot_on_postgres else "sqlite"
-        bot = await start(world, targets[BOT], args.tree, "bot", db)
+        bot = await start(world, targets[BOT], args.tree, "bot", db, small_keys=args.small_keys)
         out["rss_start"] = {BOT: bot.rss(), BOT + " (with workers)": bot.rss(tree=True)}
         out["ready_s"] = {BOT: bot.ready_after}
         rounds: dict[str, list[RoundStats]] = {BOT: [], BARE: [], NOLIM: []}
@@ -213,6 +218,7 @@ def main() -> None:
         metavar="SERVER_URL",
         help="run the measured bot on a new database on this PostgreSQL server (dropped after), not SQLite",
     )
+    parser.add_argument("--small-keys", action="store_true", help="the bot with KEY_INCLUDE_SDK_TOKEN=false")
     parser.add_argument("--watch-deliveries", type=int, default=200)
     parser.add_argument("--history-users", type=int, default=10_000)
     parser.add_argument("--history-deliveries", type=int, default=100_000)
