@@ -228,18 +228,6 @@ class InboxStore(RepositoryBase):
             await session.commit()
             return claimed
 
-    async def finish_update(
-        self, update_id: int, chat_id: int | None, *, owner: str, lease: timedelta
-    ) -> list[ClaimedUpdate]:
-        """One update handled (see finish_updates)."""
-        claimed = await self.finish_updates([update_id], [] if chat_id is None else [chat_id], owner=owner, lease=lease)
-        return claimed.updates
-
-    async def updates_done(self, update_ids: Collection[int]) -> None:
-        async with self._session() as session:
-            await self._mark_done(session, update_ids)
-            await session.commit()
-
     async def _mark_done(self, session: AsyncSession, update_ids: Collection[int]) -> None:
         if update_ids:
             await session.execute(_done_statement(_dialect(session)), {"done": list(update_ids), "now": utcnow()})
