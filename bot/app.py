@@ -6,6 +6,7 @@ buttons are self-describing, timers are rows claimed under a lease, announcement
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,7 +36,7 @@ from bot.services import Services
 from bot.throttle import UserBudget
 from bot.ui.qr import shutdown_renderer
 from bot.web_metrics import MeteredApplication, MeteredRequest
-from storage.engine import make_async_engine, make_async_session_factory
+from storage.engine import make_database
 from storage.languages import LanguageStore
 from storage.locks import Locks
 from storage.migrate import upgrade_apart
@@ -83,15 +84,15 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     overrides = overrides or Overrides()
     token = settings.require_telegram_token().get_secret_value()
     migrate(settings)  # an empty or older database is brought up to date on every start
-    engine = make_async_engine(settings.database_url)
-    repo = Repository(make_async_session_factory(engine))
+    database = make_database(settings.database_url)
+    repo = Repository(database.session)
 
     harbor = overrides.harbor or connect_harbor(settings)
     metrics = Metrics()
     harbor.client.add_event_hooks(metrics.harbor_hooks(harbor.client.token_url))
     policy = Policy.from_settings(settings)
     search = LocationSearch(harbor.client, policy)
-    locks = Locks(engine)
+    locks = Locks(database)
     deliveries = DeliveryService(harbor.client, repo, policy, search=search, locks=locks)
     links = LinkKeys(deliveries)
     deliveries.links = links  # KEY_MODE=link; the link code builds on the service, so it is wired here
@@ -168,12 +169,12 @@ def build_application(settings: Settings, overrides: Overrides | None = None) ->
     # wakes it: this process's own commits, and on PostgreSQL every other process's (bot/wake.py).
     longest = min(settings.wake_max_seconds, settings.inbox_lease_seconds)
     waker = wake.WakeLoop(scheduler, inbox, longest=longest)
-    wake.watch_writes(engine, waker.wake)
+    wake.watch_writes(database.engine, waker.wake)
     application.bot_data["wake"] = waker
     if wake.Listener.wanted(settings.database_url):
         application.bot_data["wake_listener"] = wake.Listener(settings.database_url, waker.wake, check_every=longest)
     application.bot_data["inbox"] = inbox
-    application.bot_data["engine"] = engine
+    application.bot_data["database"] = database
     application.bot_data["metrics"] = metrics
     application.bot_data["harbor_connection"] = harbor
 
@@ -216,5 +217,5 @@ async def _on_stop(application: BotApplication) -> None:
     if geocoding is not None:
         await geocoding.aclose()
     await application.bot_data["harbor_connection"].aclose()
-    await application.bot_data["engine"].dispose()
+    await asyncio.to_thread(application.bot_data["database"].dispose)
     shutdown_renderer()

@@ -32,12 +32,12 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.harbor import paths
 from storage.gauges import read_gauges
 from storage.models import DeliveryState, JobKind
 from storage.repo_base import SessionFactory
+from storage.threaded import Database
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class Metrics:
         self.pool_in_use = Gauge("harbor_bot_db_pool_in_use", "Database connections checked out", registry=r)
         self.pool_waiting = Gauge("harbor_bot_db_pool_waiting", "Tasks waiting for a database connection", registry=r)
         self.pool_size = Gauge(
-            "harbor_bot_db_pool_size", "Connections the pool keeps (not counting overflow)", registry=r
+            "harbor_bot_db_pool_size", "Database connections the process may hold at once", registry=r
         )
         self.harbor_health = HarborHealth()
         self._db_read_at = -DB_GAUGES_MAX_AGE
@@ -244,10 +244,10 @@ class Metrics:
 
     # the database, at scrape time --------------------------------------------------------------
 
-    async def refresh_database_gauges(self, session_factory: SessionFactory, engine: AsyncEngine | None = None) -> None:
+    async def refresh_database_gauges(self, session_factory: SessionFactory, database: Database | None = None) -> None:
         """Read the database gauges unless they were read in the last few seconds (any caller)."""
-        if engine is not None:
-            self._read_pool(engine)
+        if database is not None:
+            self._read_pool(database)
         async with self._db_lock:
             if time.monotonic() - self._db_read_at < DB_GAUGES_MAX_AGE:
                 return
@@ -267,17 +267,10 @@ class Metrics:
         for kind in JobKind:
             self.scheduler_lag.labels(kind.value).set(gauges.scheduler_lag.get(kind, 0.0))
 
-    def _read_pool(self, engine: AsyncEngine) -> None:
-        pool: Any = engine.pool
-        # Only a queue pool counts: SQLite in memory runs on one static connection.
-        if not hasattr(pool, "checkedout"):
-            return
-        self.pool_in_use.set(pool.checkedout())
-        self.pool_size.set(pool.size())
-        # SQLAlchemy keeps no count of waiters; its asyncio queue does (0 if that ever changes).
-        inner = getattr(pool, "_pool", None)
-        queue = getattr(inner, "__dict__", {}).get("_queue")  # not created before the first checkout
-        self.pool_waiting.set(len(getattr(queue, "_getters", ()) or ()))
+    def _read_pool(self, database: Database) -> None:
+        self.pool_in_use.set(database.in_use())
+        self.pool_size.set(database.connections)
+        self.pool_waiting.set(database.waiting())
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -31,8 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Engine, make_url
 
 from bot.inbox import Inbox
 from bot.jobs import DEADLINES_EVERY, Scheduler
@@ -162,10 +161,9 @@ def _by(moment: datetime | None, now: datetime) -> bool:
     return moment is not None and moment <= now
 
 
-def watch_writes(engine: AsyncEngine, wake: Callable[[], None]) -> None:
+def watch_writes(sync: Engine, wake: Callable[[], None]) -> None:
     """Call `wake` once a transaction that wrote a due time (WATCHED_TABLES) is committed and its
     connection is back in the pool, so the round it starts sees the write."""
-    sync = engine.sync_engine
     tables = WATCHED_WITH_OTHERS if sync.dialect.name == "postgresql" else WATCHED_TABLES
 
     @event.listens_for(sync, "after_cursor_execute")

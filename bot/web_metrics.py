@@ -84,7 +84,7 @@ def metrics_of(application: BotApplication) -> Metrics:
 async def render(application: BotApplication) -> Response:
     metrics = metrics_of(application)
     services = application.bot_data["services"]
-    await metrics.refresh_database_gauges(services.repo.session_factory, application.bot_data["engine"])
+    await metrics.refresh_database_gauges(services.repo.session_factory, application.bot_data["database"])
     return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
 

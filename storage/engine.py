@@ -15,7 +15,10 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.threaded import Database
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
+PG_POOL_SIZE, PG_MAX_OVERFLOW = 10, 20  # connections kept, and opened beyond them in a burst
 # PostgreSQL unreachable: a new connection gives up after this long (libpq's connect_timeout), and a
 # task waiting for a pooled one after POOL_TIMEOUT, so an outage is answered in seconds, not minutes.
 PG_CONNECT_TIMEOUT = 3
@@ -134,8 +137,8 @@ def make_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         _configure_sqlite(engine.sync_engine, wal=not memory)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_size", PG_POOL_SIZE)
+    kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
     kwargs.setdefault("pool_timeout", POOL_TIMEOUT)
     kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT})
     return create_async_engine(parsed, **kwargs)
@@ -143,3 +146,27 @@ def make_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
 
 def make_async_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(bind=engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def make_database(url: str | URL) -> Database:
+    """The database the bot runs on (docs/design.md §8): the sync engine, its work in threads
+    (storage/threaded.py), so the event loop never waits on it.
+
+    SQLite: one connection, one thread and one permit: SQLite has one writer, and the bot's tasks
+    queue for it in order on the event loop instead of racing for the file lock (where a transaction
+    that read before it writes fails at once, "database is locked"). Each transaction is short (no
+    session is held across a network call), so a burst of 200 updates waits milliseconds each.
+    PostgreSQL: psycopg 3, a pool sized for many concurrent updates, as many threads as connections.
+    """
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        single: dict[str, Any] = {} if is_sqlite_memory(parsed) else {"pool_size": 1, "max_overflow": 0}
+        return Database(make_engine(parsed, **single), connections=1, wait_timeout=POOL_TIMEOUT)
+    engine = make_engine(
+        parsed,
+        pool_size=PG_POOL_SIZE,
+        max_overflow=PG_MAX_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT},
+    )
+    return Database(engine, connections=PG_POOL_SIZE + PG_MAX_OVERFLOW, wait_timeout=POOL_TIMEOUT)

@@ -14,6 +14,7 @@ process, the in-process lock is all.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -24,8 +25,10 @@ from contextlib import asynccontextmanager
 from enum import IntEnum
 
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.threaded import Database
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,10 @@ _TAKE = text(
 )
 _GIVE_BACK = text("DELETE FROM lock_leases WHERE key = :key AND owner = :owner")
 _RENEW = text("UPDATE lock_leases SET lease_until = now() + make_interval(secs => :secs) WHERE owner = ANY(:owners)")
+
+
+def _renew(connection: Connection, *, owners: list[str], secs: float) -> None:
+    connection.execute(_RENEW, {"owners": owners, "secs": secs})
 
 
 class LockScope(IntEnum):
@@ -68,9 +75,9 @@ class KeyedLocks:
 class Locks:
     """`async with locks(LockScope.DELIVERY, 42):` excludes every other holder of that key."""
 
-    def __init__(self, engine: AsyncEngine | None, *, lease_seconds: float = LEASE_SECONDS) -> None:
+    def __init__(self, database: Database | None, *, lease_seconds: float = LEASE_SECONDS) -> None:
         # Only PostgreSQL runs many processes; SQLite runs one.
-        self._engine = engine if engine is not None and engine.dialect.name == "postgresql" else None
+        self._database = database if database is not None and database.dialect == "postgresql" else None
         self._local = KeyedLocks()
         self._lease = lease_seconds
         self._prefix = f"{os.getpid()}:{uuid.uuid4().hex[:8]}:"
@@ -81,12 +88,12 @@ class Locks:
 
     @property
     def shared(self) -> bool:
-        return self._engine is not None
+        return self._database is not None
 
     @asynccontextmanager
     async def __call__(self, scope: LockScope, ident: int) -> AsyncIterator[None]:
         async with self._local((scope, ident)):
-            if self._engine is None:
+            if self._database is None:
                 yield
                 return
             # Telegram ids stay below 2**53; the scope sits above them, within a signed bigint.
@@ -105,21 +112,21 @@ class Locks:
                 await self._give_back(key, owner)
 
     async def _take(self, key: int, owner: str) -> None:
-        assert self._engine is not None
+        assert self._database is not None
         wait = FIRST_WAIT
         while True:
-            async with self._engine.begin() as connection:
-                won = (await connection.execute(_TAKE, {"key": key, "owner": owner, "secs": self._lease})).first()
+            won = await self._database.run(
+                lambda connection: connection.execute(_TAKE, {"key": key, "owner": owner, "secs": self._lease}).first()
+            )
             if won is not None:
                 return
             await asyncio.sleep(wait)
             wait = min(wait * 2, MAX_WAIT)
 
     async def _give_back(self, key: int, owner: str) -> None:
-        assert self._engine is not None
+        assert self._database is not None
         try:
-            async with self._engine.begin() as connection:
-                await connection.execute(_GIVE_BACK, {"key": key, "owner": owner})
+            await self._database.run(lambda connection: connection.execute(_GIVE_BACK, {"key": key, "owner": owner}))
         except DBAPIError as exc:
             # The database is away: the lease runs out by itself, and then the lock is free.
             log.warning("could not give a lock back (it lapses within %.0f s): %s", self._lease, type(exc).__name__)
@@ -130,7 +137,7 @@ class Locks:
 
     async def _renew_while_held(self) -> None:
         """One UPDATE for every lease this process holds, a few times per lease, while it holds any."""
-        assert self._engine is not None
+        assert self._database is not None
         while self._held:
             try:
                 await asyncio.wait_for(self._none_held.wait(), self._lease / 3)
@@ -139,7 +146,6 @@ class Locks:
                 pass
             owners = list(self._held)
             try:
-                async with self._engine.begin() as connection:
-                    await connection.execute(_RENEW, {"owners": owners, "secs": self._lease})
+                await self._database.run(functools.partial(_renew, owners=owners, secs=self._lease))
             except DBAPIError as exc:
                 log.warning("could not renew lock leases: %s", type(exc).__name__)

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 from typing_extensions import Unpack
 
 from storage.models import (
@@ -27,7 +27,7 @@ from storage.models import (
     Role,
     User,
 )
-from storage.repo_base import Conflict, Notice, RepositoryBase, insert_for, insert_row
+from storage.repo_base import Conflict, Notice, RepositoryBase, insert_for, insert_row_now, record_notices
 from storage.types import utcnow
 
 
@@ -111,30 +111,7 @@ class PeopleAndDeliveries(RepositoryBase):
         """The size tap before Harbor is asked to hold a locker, in one transaction (issue 18): the
         sender's drop-off already open (a double tap, a second search: nothing is written), else which
         of `lockers` (tower id, locker id) an open delivery holds, and, when one is left, the draft row."""
-        assert draft.sender_id is not None
-        async with self._session() as session:
-            existing = await self._open_dropoff(session, draft.sender_id)
-            if existing is not None:
-                return DropoffStart(existing=existing)
-            held = await self._held_lockers(session, {locker for _, locker in lockers})
-            in_use = {(tower.lower(), locker) for tower, locker in lockers if (tower.lower(), locker) in held}
-            if len(in_use) == len(set(lockers)):
-                return DropoffStart(in_use=in_use)
-            try:
-                await insert_row(session, draft)
-            except IntegrityError:
-                await session.rollback()
-                raise Conflict("the sender has a drop-off already") from None
-            assert draft.id is not None
-            await insert_row(session, DeliveryEvent(delivery_id=draft.id, actor_id=actor_id, kind="created"))
-            await session.commit()
-            return DropoffStart(in_use=in_use, draft=draft)
-
-    @staticmethod
-    async def _open_dropoff(session: AsyncSession, user_id: int) -> Delivery | None:
-        """The sender's delivery before its drop-off (one at a time: a unique index)."""
-        stmt = select(Delivery).where(Delivery.sender_id == user_id, col(Delivery.state).in_(list(PRE_DROPOFF_STATES)))
-        return (await session.exec(stmt.order_by(col(Delivery.id)))).first()
+        return await self._in_one_go(_start_dropoff, draft, lockers, actor_id=actor_id)
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         async with self._session() as session:
@@ -168,32 +145,8 @@ class PeopleAndDeliveries(RepositoryBase):
         illegal = [state for state in from_states if not state.may_become(to_state)]
         if illegal:  # a programming error, not a race: the state machine is declared in storage.models
             raise ValueError(f"no move from {', '.join(illegal)} to {to_state} (storage.models.TRANSITIONS)")
-        now = utcnow()
-        async with self._session() as session:
-            try:
-                # RETURNING: the moved row comes back with the UPDATE, not from a second SELECT.
-                result = await session.execute(
-                    update(Delivery)
-                    .where(col(Delivery.id) == delivery_id, col(Delivery.state).in_(from_states))
-                    .values(state=to_state, updated_at=now, **changes)
-                    .returning(Delivery)
-                )
-                moved: Delivery | None = result.scalars().first()
-            except IntegrityError as exc:
-                await session.rollback()
-                raise Conflict(str(exc.orig)) from None
-            if moved is None:
-                await session.rollback()
-                return None
-            if with_key is not None:
-                detail = detail.replace("{key}", str(await insert_row(session, with_key)))
-            happened = DeliveryEvent(delivery_id=delivery_id, actor_id=actor_id, kind=event, detail=detail, at=now)
-            await insert_row(session, happened)  # the event's id names the notices it causes
-            await self._record(session, notices, cause=happened.id)
-            if forget_step_of is not None:
-                await session.execute(delete(ChatState).where(col(ChatState.chat_id) == forget_step_of))
-            await session.commit()
-            return moved
+        move = _Move(delivery_id, from_states, to_state, actor_id, event, detail, notices, forget_step_of, with_key)
+        return await self._in_one_go(_transition, move, dict(changes))
 
     async def update_delivery(self, delivery_id: int, **changes: Any) -> Delivery | None:
         """Change fields that are not the state (message ids, reminder times)."""
@@ -223,21 +176,7 @@ class PeopleAndDeliveries(RepositoryBase):
 
         With `locker_ids`, only those lockers: what a reservation asks about a location's lockers, at a
         cost that does not grow with the number of open deliveries elsewhere."""
-        async with self._session() as session:
-            return await self._held_lockers(session, locker_ids)
-
-    @staticmethod
-    async def _held_lockers(
-        session: AsyncSession, locker_ids: Collection[int] | None
-    ) -> dict[tuple[str, int], Delivery]:
-        stmt = select(Delivery).where(col(Delivery.state).in_(list(OPEN_STATES)), col(Delivery.locker_id).is_not(None))
-        if locker_ids is not None:
-            stmt = stmt.where(col(Delivery.locker_id).in_(sorted(set(locker_ids))))
-        return {
-            (d.tower_id.lower(), d.locker_id): d
-            for d in (await session.exec(stmt))
-            if d.tower_id is not None and d.locker_id is not None
-        }
+        return await self._in_one_go(held_lockers, locker_ids)
 
     async def open_deliveries_of(self, user_id: int) -> list[Delivery]:
         """Deliveries the user sends or collects that are not finished, oldest first."""
@@ -369,3 +308,92 @@ class PeopleAndDeliveries(RepositoryBase):
             await self._record(session, notices, cause=happened.id)
             await session.commit()
             return await session.get(Delivery, delivery_id)
+
+
+# The hot path's transactions (issue 18), plain sync code handed to the database in one go
+# (RepositoryBase._in_one_go). ----------------------------------------------------------------------
+
+
+def open_dropoff(session: Session, user_id: int) -> Delivery | None:
+    """The sender's delivery before its drop-off (one at a time: a unique index)."""
+    stmt = select(Delivery).where(Delivery.sender_id == user_id, col(Delivery.state).in_(list(PRE_DROPOFF_STATES)))
+    return session.execute(stmt.order_by(col(Delivery.id))).scalars().first()
+
+
+def held_lockers(session: Session, locker_ids: Collection[int] | None) -> dict[tuple[str, int], Delivery]:
+    stmt = select(Delivery).where(col(Delivery.state).in_(list(OPEN_STATES)), col(Delivery.locker_id).is_not(None))
+    if locker_ids is not None:
+        stmt = stmt.where(col(Delivery.locker_id).in_(sorted(set(locker_ids))))
+    return {
+        (d.tower_id.lower(), d.locker_id): d
+        for d in session.execute(stmt).scalars()
+        if d.tower_id is not None and d.locker_id is not None
+    }
+
+
+def _start_dropoff(
+    session: Session, draft: Delivery, lockers: Collection[tuple[str, int]], *, actor_id: int
+) -> DropoffStart:
+    assert draft.sender_id is not None
+    existing = open_dropoff(session, draft.sender_id)
+    if existing is not None:
+        return DropoffStart(existing=existing)
+    held = held_lockers(session, {locker for _, locker in lockers})
+    in_use = {(tower.lower(), locker) for tower, locker in lockers if (tower.lower(), locker) in held}
+    if len(in_use) == len(set(lockers)):
+        return DropoffStart(in_use=in_use)
+    try:
+        insert_row_now(session, draft)
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("the sender has a drop-off already") from None
+    assert draft.id is not None
+    insert_row_now(session, DeliveryEvent(delivery_id=draft.id, actor_id=actor_id, kind="created"))
+    session.commit()
+    return DropoffStart(in_use=in_use, draft=draft)
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """A transition's arguments (PeopleAndDeliveries.transition)."""
+
+    delivery_id: int
+    from_states: list[DeliveryState]
+    to_state: DeliveryState
+    actor_id: int | None
+    event: str
+    detail: str
+    notices: Sequence[Notice]
+    forget_step_of: int | None
+    with_key: IssuedKey | None
+
+
+def _transition(session: Session, move: _Move, changes: dict[str, Any]) -> Delivery | None:
+    now = utcnow()
+    try:
+        # RETURNING: the moved row comes back with the UPDATE, not from a second SELECT.
+        result = session.execute(
+            update(Delivery)
+            .where(col(Delivery.id) == move.delivery_id, col(Delivery.state).in_(move.from_states))
+            .values(state=move.to_state, updated_at=now, **changes)
+            .returning(Delivery)
+        )
+        moved: Delivery | None = result.scalars().first()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(str(exc.orig)) from None
+    if moved is None:
+        session.rollback()
+        return None
+    detail = move.detail
+    if move.with_key is not None:
+        detail = detail.replace("{key}", str(insert_row_now(session, move.with_key)))
+    happened = DeliveryEvent(
+        delivery_id=move.delivery_id, actor_id=move.actor_id, kind=move.event, detail=detail, at=now
+    )
+    insert_row_now(session, happened)  # the event's id names the notices it causes
+    record_notices(session, move.notices, cause=happened.id)
+    if move.forget_step_of is not None:
+        session.execute(delete(ChatState).where(col(ChatState.chat_id) == move.forget_step_of))
+    session.commit()
+    return moved

@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -146,7 +147,7 @@ def _done_statement(dialect: str) -> Update:
     )
 
 
-def _dialect(session: AsyncSession) -> str:
+def _dialect(session: AsyncSession | Session) -> str:
     bind = session.bind
     assert bind is not None, "a session of the repository is always bound to its engine"
     return bind.dialect.name
@@ -173,42 +174,11 @@ class InboxStore(RepositoryBase):
         handled since it last told the database, marked done in the same transaction, and the next open
         update of `done_chats` claimed too. Returns the ids that were new (the others were delivered
         again) and what was claimed."""
-        async with self._session() as session:
-            await self._mark_done(session, done)
-            dialect = _dialect(session)
-            stmt = _receive_statement(dialect)
-            params: dict[str, Any] = {"owner": owner, "claim": claim}
-            if dialect == "postgresql":
-                params["lease"] = lease
-            else:
-                now = utcnow()
-                params.update(now=now, until=now + lease)
-            new: set[int] = set()
-            claimed = Claimed()
-            for update_id, chat, body in updates:
-                row = (
-                    await session.execute(stmt, {**params, "update_id": update_id, "chat": chat, "body": body})
-                ).first()
-                if row is None:
-                    continue  # delivered again
-                new.add(update_id)
-                if row[1] == owner:
-                    claimed.updates.append(ClaimedUpdate(update_id, chat, body, 1))
-                    if chat is not None and chat > 0:
-                        claimed.languages[update_id] = row[2]
-            if claim and done_chats:
-                more = await self._claim(session, owner, lease=lease, limit=len(done_chats), chats=done_chats)
-                claimed.updates = sorted(claimed.updates + more.updates, key=lambda u: u.update_id)
-                claimed.languages.update(more.languages)
-            await session.commit()
-            return new, claimed
+        return await self._in_one_go(_receive, updates, owner, lease, claim, done, done_chats)
 
     async def claim_updates(self, owner: str, *, lease: timedelta, limit: int) -> Claimed:
         """Open updates nobody holds (or whose holder's lease ran out) that are their chat's next."""
-        async with self._session() as session:
-            claimed = await self._claim(session, owner, lease=lease, limit=limit)
-            await session.commit()
-            return claimed
+        return await self._in_one_go(_claim_and_commit, owner, lease, limit)
 
     async def finish_updates(
         self,
@@ -220,41 +190,7 @@ class InboxStore(RepositoryBase):
     ) -> Claimed:
         """Handled: the bodies go (the rows stay, to recognise a late repeat), and the next open update of
         each of `chats`, if any, is leased to `owner`, in one transaction."""
-        async with self._session() as session:
-            await self._mark_done(session, update_ids)
-            claimed = (
-                await self._claim(session, owner, lease=lease, limit=len(chats), chats=chats) if chats else Claimed()
-            )
-            await session.commit()
-            return claimed
-
-    async def _mark_done(self, session: AsyncSession, update_ids: Collection[int]) -> None:
-        if update_ids:
-            await session.execute(_done_statement(_dialect(session)), {"done": list(update_ids), "now": utcnow()})
-
-    async def _claim(
-        self,
-        session: AsyncSession,
-        owner: str,
-        *,
-        lease: timedelta,
-        limit: int,
-        ids: Collection[int] | None = None,
-        chats: Collection[int] | None = None,
-    ) -> Claimed:
-        """Lease to `owner` the open updates that are their chat's next (see _claim_statement), with the
-        language the person of each private chat chose."""
-        by = "all" if ids is None and chats is None else "both" if ids and chats else "ids" if ids else "chats"
-        params: dict[str, Any] = {"owner": owner, "limit": limit, "ids": list(ids or ()), "chats": list(chats or ())}
-        if _dialect(session) == "postgresql":
-            params["lease"] = lease
-        else:
-            now = utcnow()
-            params.update(now=now, until=now + lease)
-        rows = sorted((await session.execute(_claim_statement(_dialect(session), by), params)).all())
-        claimed = Claimed([ClaimedUpdate(*row[:4]) for row in rows])
-        claimed.languages = {row[0]: row[4] for row in rows if row[1] is not None and row[1] > 0}
-        return claimed
+        return await self._in_one_go(_finish, update_ids, chats, owner, lease)
 
     async def renew_updates(self, owner: str, update_ids: Collection[int], *, lease: timedelta) -> None:
         async with self._session() as session:
@@ -292,3 +228,87 @@ class InboxStore(RepositoryBase):
     async def inbox_update(self, update_id: int) -> InboxUpdate | None:
         async with self._session() as session:
             return await session.get(InboxUpdate, update_id)
+
+
+# The transactions of the hot path, plain sync code handed to the database in one go. -----------------
+
+
+def _receive(
+    session: Session,
+    updates: Sequence[tuple[int, int | None, str]],
+    owner: str,
+    lease: timedelta,
+    claim: bool,
+    done: Collection[int],
+    done_chats: Collection[int],
+) -> tuple[set[int], Claimed]:
+    _mark_done(session, done)
+    dialect = _dialect(session)
+    stmt = _receive_statement(dialect)
+    params: dict[str, Any] = {"owner": owner, "claim": claim}
+    if dialect == "postgresql":
+        params["lease"] = lease
+    else:
+        now = utcnow()
+        params.update(now=now, until=now + lease)
+    new: set[int] = set()
+    claimed = Claimed()
+    for update_id, chat, body in updates:
+        row = session.execute(stmt, {**params, "update_id": update_id, "chat": chat, "body": body}).first()
+        if row is None:
+            continue  # delivered again
+        new.add(update_id)
+        if row[1] == owner:
+            claimed.updates.append(ClaimedUpdate(update_id, chat, body, 1))
+            if chat is not None and chat > 0:
+                claimed.languages[update_id] = row[2]
+    if claim and done_chats:
+        more = _claim(session, owner, lease=lease, limit=len(done_chats), chats=done_chats)
+        claimed.updates = sorted(claimed.updates + more.updates, key=lambda u: u.update_id)
+        claimed.languages.update(more.languages)
+    session.commit()
+    return new, claimed
+
+
+def _claim_and_commit(session: Session, owner: str, lease: timedelta, limit: int) -> Claimed:
+    claimed = _claim(session, owner, lease=lease, limit=limit)
+    session.commit()
+    return claimed
+
+
+def _finish(
+    session: Session, update_ids: Collection[int], chats: Collection[int], owner: str, lease: timedelta
+) -> Claimed:
+    _mark_done(session, update_ids)
+    claimed = _claim(session, owner, lease=lease, limit=len(chats), chats=chats) if chats else Claimed()
+    session.commit()
+    return claimed
+
+
+def _mark_done(session: Session, update_ids: Collection[int]) -> None:
+    if update_ids:
+        session.execute(_done_statement(_dialect(session)), {"done": list(update_ids), "now": utcnow()})
+
+
+def _claim(
+    session: Session,
+    owner: str,
+    *,
+    lease: timedelta,
+    limit: int,
+    ids: Collection[int] | None = None,
+    chats: Collection[int] | None = None,
+) -> Claimed:
+    """Lease to `owner` the open updates that are their chat's next (see _claim_statement), with the
+    language the person of each private chat chose."""
+    by = "all" if ids is None and chats is None else "both" if ids and chats else "ids" if ids else "chats"
+    params: dict[str, Any] = {"owner": owner, "limit": limit, "ids": list(ids or ()), "chats": list(chats or ())}
+    if _dialect(session) == "postgresql":
+        params["lease"] = lease
+    else:
+        now = utcnow()
+        params.update(now=now, until=now + lease)
+    rows = sorted(session.execute(_claim_statement(_dialect(session), by), params).all())
+    claimed = Claimed([ClaimedUpdate(*row[:4]) for row in rows])
+    claimed.languages = {row[0]: row[4] for row in rows if row[1] is not None and row[1] > 0}
+    return claimed

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, update
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from storage.models import (
@@ -39,12 +40,7 @@ class KeysAndLinks(RepositoryBase):
 
     async def delivery_with_keys(self, delivery_id: int, kind: KeyKind) -> tuple[Delivery | None, list[IssuedKey]]:
         """The delivery and its keys of `kind`, in one transaction (what a key tap decides on)."""
-        async with self._session() as session:
-            delivery = await session.get(Delivery, delivery_id)
-            if delivery is None:
-                return None, []
-            stmt = select(IssuedKey).where(IssuedKey.delivery_id == delivery_id, IssuedKey.kind == kind)
-            return delivery, list(await session.exec(stmt.order_by(col(IssuedKey.id))))
+        return await self._in_one_go(_delivery_with_keys, delivery_id, kind)
 
     async def keys_of(
         self, delivery_id: int, *, kind: KeyKind | None = None, states: Sequence[KeyState] | None = None
@@ -95,9 +91,7 @@ class KeysAndLinks(RepositoryBase):
         return moved
 
     async def set_key_message(self, key_id: int, message_id: int) -> None:
-        async with self._session() as session:
-            await session.execute(update(IssuedKey).where(col(IssuedKey.id) == key_id).values(message_id=message_id))
-            await session.commit()
+        await self._in_one_go(_set_key_message, key_id, message_id)
 
     async def take_key_message(self, key: IssuedKey) -> int | None:
         """The id of the key's message, for the one caller that deletes it (None: no message, or someone
@@ -237,3 +231,16 @@ class KeysAndLinks(RepositoryBase):
                 .values(link_spent_at=at, sealed_link="")
             )
             await session.commit()
+
+
+def _delivery_with_keys(session: Session, delivery_id: int, kind: KeyKind) -> tuple[Delivery | None, list[IssuedKey]]:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        return None, []
+    stmt = select(IssuedKey).where(IssuedKey.delivery_id == delivery_id, IssuedKey.kind == kind)
+    return delivery, list(session.execute(stmt.order_by(col(IssuedKey.id))).scalars())
+
+
+def _set_key_message(session: Session, key_id: int, message_id: int) -> None:
+    session.execute(update(IssuedKey).where(col(IssuedKey.id) == key_id).values(message_id=message_id))
+    session.commit()

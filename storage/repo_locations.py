@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, update
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import OPEN_STATES, Delivery, GeocodedPlace, JobKind, KnownLocation, RateGate, ScheduledJob
 from storage.repo_base import RepositoryBase, insert_for
@@ -84,24 +84,6 @@ class KnownLocations(RepositoryBase):
 
     # a person's places and history -------------------------------------------------------------
 
-    @staticmethod
-    async def _used_places(session: AsyncSession, user_id: int, *, limit: int = 3) -> list[UsedPlace]:
-        """The last `limit` distinct locations where the person held a locker, latest first. Read from
-        their own deliveries, so /forget (which anonymises the finished ones) takes them away too."""
-        latest = func.max(Delivery.id)
-        stmt = (
-            select(Delivery.location_id, latest)
-            .where(col(Delivery.sender_id) == user_id, col(Delivery.locker_id).is_not(None))
-            .group_by(col(Delivery.location_id))
-            .order_by(latest.desc())
-            .limit(limit)
-        )
-        ids = [row[1] for row in await session.exec(stmt)]
-        if not ids:
-            return []
-        rows = await session.exec(select(Delivery).where(col(Delivery.id).in_(ids)).order_by(col(Delivery.id).desc()))
-        return [UsedPlace(d.location_id, d.location_name) for d in rows]
-
     async def finished_deliveries_of(self, user_id: int, *, limit: int = 3) -> list[Delivery]:
         """The person's latest finished deliveries as sender (for /my), newest first."""
         async with self._session() as session:
@@ -148,3 +130,21 @@ class KnownLocations(RepositoryBase):
             gate = None if won else await session.get(RateGate, name)
             await session.commit()
             return None if won or gate is None else gate.next_at
+
+
+def used_places(session: Session, user_id: int, *, limit: int = 3) -> list[UsedPlace]:
+    """The last `limit` distinct locations where the person held a locker, latest first. Read from
+    their own deliveries, so /forget (which anonymises the finished ones) takes them away too."""
+    latest = func.max(Delivery.id)
+    stmt = (
+        select(Delivery.location_id, latest)
+        .where(col(Delivery.sender_id) == user_id, col(Delivery.locker_id).is_not(None))
+        .group_by(col(Delivery.location_id))
+        .order_by(latest.desc())
+        .limit(limit)
+    )
+    ids = [row[1] for row in session.execute(stmt)]
+    if not ids:
+        return []
+    rows = session.execute(select(Delivery).where(col(Delivery.id).in_(ids)).order_by(col(Delivery.id).desc()))
+    return [UsedPlace(d.location_id, d.location_name) for d in rows.scalars()]

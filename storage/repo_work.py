@@ -9,13 +9,14 @@ by it (the job's owner, the outbox row's attempt number), so a claim that lapsed
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import delete, text, update
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     ChatState,
@@ -27,7 +28,7 @@ from storage.models import (
     ScheduledJob,
     TowerLook,
 )
-from storage.repo_base import Notice, RepositoryBase, database_now, insert_for
+from storage.repo_base import Notice, RepositoryBase, database_now, insert_dialect, insert_for
 from storage.types import utcnow
 
 CHAT_STATES = cast(Any, ChatState).__table__
@@ -44,24 +45,7 @@ class SharedWork(RepositoryBase):
         self, chat_id: int, step: DropoffStep, *, point: tuple[float, float] | None = None, keep_point: bool = False
     ) -> None:
         """Write the step (and the shared point, or none) in one statement, committed before the answer."""
-        async with self._session() as session:
-            await self._write_chat_state(session, chat_id, step, point=point, keep_point=keep_point)
-            await session.commit()
-
-    @staticmethod
-    async def _write_chat_state(
-        session: AsyncSession,
-        chat_id: int,
-        step: DropoffStep,
-        *,
-        point: tuple[float, float] | None = None,
-        keep_point: bool = False,
-    ) -> None:
-        values: dict[str, Any] = {"step": step, "updated_at": utcnow()}
-        if not keep_point:
-            values["lat"], values["lon"] = point if point is not None else (None, None)
-        stmt = insert_for(session)(CHAT_STATES).values(chat_id=chat_id, **values)  # Core: no ORM bulk machinery
-        await session.execute(stmt.on_conflict_do_update(index_elements=["chat_id"], set_=values))
+        await self._in_one_go(_set_chat_state, chat_id, step, point=point, keep_point=keep_point)
 
     async def clear_chat_state(self, chat_id: int) -> None:
         async with self._session() as session:
@@ -352,3 +336,35 @@ class SharedWork(RepositoryBase):
             stmt = insert_for(session)(ScheduledJob).values(kind=kind, ref=str(ref), due_at=due_at, attempts=0)
             await session.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "ref"]))
             await session.commit()
+
+
+@functools.cache
+def _chat_state_upsert(dialect: str, *, with_point: bool) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE of a chat's step (and point), built once: its values are
+    parameters. Core, not the ORM's bulk machinery."""
+    stmt = insert_dialect(dialect)(CHAT_STATES)
+    changed = ("step", "updated_at", "lat", "lon") if with_point else ("step", "updated_at")
+    return stmt.on_conflict_do_update(index_elements=["chat_id"], set_={c: stmt.excluded[c] for c in changed})
+
+
+def write_chat_state(
+    session: Session,
+    chat_id: int,
+    step: DropoffStep,
+    *,
+    point: tuple[float, float] | None = None,
+    keep_point: bool = False,
+) -> None:
+    """The chat's step, and the point it holds (none unless given; the one it has with `keep_point`)."""
+    assert session.bind is not None
+    values: dict[str, Any] = {"chat_id": chat_id, "step": step, "updated_at": utcnow()}
+    if not keep_point:
+        values["lat"], values["lon"] = point if point is not None else (None, None)
+    session.execute(_chat_state_upsert(session.bind.dialect.name, with_point=not keep_point), values)
+
+
+def _set_chat_state(
+    session: Session, chat_id: int, step: DropoffStep, *, point: tuple[float, float] | None, keep_point: bool
+) -> None:
+    write_chat_state(session, chat_id, step, point=point, keep_point=keep_point)
+    session.commit()

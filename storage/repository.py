@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy.orm import Session
+
 from storage.models import Delivery, DropoffStep
 from storage.repo_base import Conflict, Notice, RepositoryBase, SessionFactory
-from storage.repo_deliveries import PeopleAndDeliveries
+from storage.repo_deliveries import PeopleAndDeliveries, open_dropoff
 from storage.repo_inbox import InboxStore
 from storage.repo_keys import KeysAndLinks
-from storage.repo_locations import KnownLocations, UsedPlace
-from storage.repo_work import SharedWork
+from storage.repo_locations import KnownLocations, UsedPlace, used_places
+from storage.repo_work import SharedWork, write_chat_state
 from storage.wake import WakeTimes
 
 __all__ = ["Conflict", "Notice", "Repository", "RepositoryBase", "SessionFactory"]
@@ -39,11 +41,14 @@ class Repository(PeopleAndDeliveries, KeysAndLinks, SharedWork, KnownLocations, 
 
     async def start_search(self, user_id: int, chat_id: int) -> SearchStart:
         """/dropoff in one transaction (issue 18): the open drop-off, else the step and the used places."""
-        async with self._session() as session:
-            existing = await self._open_dropoff(session, user_id)
-            if existing is not None:
-                return SearchStart(open_dropoff=existing)
-            await self._write_chat_state(session, chat_id, DropoffStep.ASK_LOCATION)
-            used = await self._used_places(session, user_id)
-            await session.commit()
-            return SearchStart(used_places=used)
+        return await self._in_one_go(_start_search, user_id, chat_id)
+
+
+def _start_search(session: Session, user_id: int, chat_id: int) -> SearchStart:
+    existing = open_dropoff(session, user_id)
+    if existing is not None:
+        return SearchStart(open_dropoff=existing)
+    write_chat_state(session, chat_id, DropoffStep.ASK_LOCATION)
+    used = used_places(session, user_id)
+    session.commit()
+    return SearchStart(used_places=used)

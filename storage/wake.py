@@ -19,12 +19,13 @@ not the history. No Telegram here.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, literal_column, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
 from storage.models import (
@@ -81,11 +82,7 @@ def _database_now(dialect: str) -> Any:
 
 class WakeTimes(RepositoryBase):
     async def wake_times(self, *, chat_state_retention: timedelta) -> NextDue:
-        async with self._session() as session:
-            bind = session.bind
-            assert bind is not None
-            dialect = bind.dialect.name
-            row = (await session.execute(self._statement(dialect))).one()
+        row = await self._in_one_go(_read)
         now, jobs, outbox, waiting, held, holds, keys, reminders, links, chats, *deadlines_job = row
         now = _as_utc(now)
         job_due, job_ran, job_lease, job_attempts = deadlines_job
@@ -94,58 +91,6 @@ class WakeTimes(RepositoryBase):
         deadlines = [t for t in (holds, keys, reminders, links, stale) if t is not None]
         busy = (job_lease is not None and job_lease > now) or bool(job_attempts)
         return NextDue(now, jobs, outbox, inbox, min(deadlines) if deadlines else None, job_due, job_ran, busy)
-
-    def _statement(self, dialect: str) -> Any:
-        job = ScheduledJob
-        # The oldest pending message of its chat, the oldest open update of its chat: what the claims take.
-        older_message = aliased(OutboxMessage, name="older_message")
-        pending = col(OutboxMessage.state) == OutboxState.PENDING
-        first_message = pending & ~(
-            select(col(older_message.id))
-            .where(
-                col(older_message.chat_id) == col(OutboxMessage.chat_id),
-                col(older_message.state) == OutboxState.PENDING,
-                col(older_message.id) < col(OutboxMessage.id),
-            )
-            .exists()
-        )
-        older_update = aliased(InboxUpdate, name="older_update")
-        open_update = col(InboxUpdate.done_at).is_(None)
-        first_update = open_update & ~(
-            select(col(older_update.update_id))
-            .where(
-                col(older_update.chat_id) == col(InboxUpdate.chat_id),
-                col(older_update.done_at).is_(None),
-                col(older_update.update_id) < col(InboxUpdate.update_id),
-            )
-            .exists()
-        )
-        deadlines_job = (col(job.kind) == JobKind.DEADLINES) & (col(job.ref) == "")
-        return select(
-            _database_now(dialect),
-            _min(_later(col(job.due_at), col(job.lease_until))),
-            _min(_later(col(OutboxMessage.next_attempt_at), col(OutboxMessage.lease_until)), first_message),
-            select(col(InboxUpdate.update_id))
-            .where(first_update, col(InboxUpdate.lease_until).is_(None))
-            .limit(1)
-            .scalar_subquery(),
-            _min(col(InboxUpdate.lease_until), open_update, col(InboxUpdate.lease_until).is_not(None)),
-            _min(col(Delivery.reserved_until), col(Delivery.state).in_(HOLD_STATES)),
-            _min(col(IssuedKey.expires_at), col(IssuedKey.state) == KeyState.ACTIVE),
-            _min(
-                col(Delivery.reminder_due_at),
-                col(Delivery.state).in_(list(AFTER_DROPOFF_STATES)),
-                col(Delivery.reminded_at).is_(None),
-            ),
-            _min(
-                col(PickupLink.expires_at), col(PickupLink.claimed_at).is_(None), col(PickupLink.revoked_at).is_(None)
-            ),
-            _min(col(ChatState.updated_at)),
-            *(
-                select(col(c)).where(deadlines_job).scalar_subquery()
-                for c in (job.due_at, job.last_run_at, job.lease_until, job.attempts)
-            ),
-        )
 
     async def pull_deadlines(self, due_at: datetime) -> bool:
         """Move the deadlines job earlier, to `due_at` (never later); a run in progress then ends by
@@ -162,6 +107,64 @@ class WakeTimes(RepositoryBase):
             )
             await session.commit()
             return bool(moved.rowcount)  # type: ignore[attr-defined]
+
+
+def _read(session: Session) -> Any:
+    assert session.bind is not None
+    return session.execute(_statement(session.bind.dialect.name)).one()
+
+
+@functools.cache
+def _statement(dialect: str) -> Any:
+    """Built once per dialect: building it (a dozen subqueries) cost more CPU than running it."""
+    job = ScheduledJob
+    # The oldest pending message of its chat, the oldest open update of its chat: what the claims take.
+    older_message = aliased(OutboxMessage, name="older_message")
+    pending = col(OutboxMessage.state) == OutboxState.PENDING
+    first_message = pending & ~(
+        select(col(older_message.id))
+        .where(
+            col(older_message.chat_id) == col(OutboxMessage.chat_id),
+            col(older_message.state) == OutboxState.PENDING,
+            col(older_message.id) < col(OutboxMessage.id),
+        )
+        .exists()
+    )
+    older_update = aliased(InboxUpdate, name="older_update")
+    open_update = col(InboxUpdate.done_at).is_(None)
+    first_update = open_update & ~(
+        select(col(older_update.update_id))
+        .where(
+            col(older_update.chat_id) == col(InboxUpdate.chat_id),
+            col(older_update.done_at).is_(None),
+            col(older_update.update_id) < col(InboxUpdate.update_id),
+        )
+        .exists()
+    )
+    deadlines_job = (col(job.kind) == JobKind.DEADLINES) & (col(job.ref) == "")
+    return select(
+        _database_now(dialect),
+        _min(_later(col(job.due_at), col(job.lease_until))),
+        _min(_later(col(OutboxMessage.next_attempt_at), col(OutboxMessage.lease_until)), first_message),
+        select(col(InboxUpdate.update_id))
+        .where(first_update, col(InboxUpdate.lease_until).is_(None))
+        .limit(1)
+        .scalar_subquery(),
+        _min(col(InboxUpdate.lease_until), open_update, col(InboxUpdate.lease_until).is_not(None)),
+        _min(col(Delivery.reserved_until), col(Delivery.state).in_(HOLD_STATES)),
+        _min(col(IssuedKey.expires_at), col(IssuedKey.state) == KeyState.ACTIVE),
+        _min(
+            col(Delivery.reminder_due_at),
+            col(Delivery.state).in_(list(AFTER_DROPOFF_STATES)),
+            col(Delivery.reminded_at).is_(None),
+        ),
+        _min(col(PickupLink.expires_at), col(PickupLink.claimed_at).is_(None), col(PickupLink.revoked_at).is_(None)),
+        _min(col(ChatState.updated_at)),
+        *(
+            select(col(c)).where(deadlines_job).scalar_subquery()
+            for c in (job.due_at, job.last_run_at, job.lease_until, job.attempts)
+        ),
+    )
 
 
 def _as_utc(value: datetime | str) -> datetime:

@@ -1,11 +1,12 @@
-"""A byte-mode QR code as qrcode makes it, in less than half the time: the codewords and their placement.
+"""A byte-mode QR code as qrcode makes it, in a fraction of the time: the codewords and their placement.
 
-The codewords: qrcode computes the Reed-Solomon error correction with a ``Polynomial`` object per division step (a
-recursive ``__mod__`` that builds a new list and object per data byte) and writes the data one bit at a
-time: about 70 % of the render time of the largest key (issue 18). Here the data bits are one integer and
-the remainder is a shift register over log/antilog tables. The arithmetic is the QR standard's; the
-tables, the generator polynomials and the block layout are qrcode's own (``qrcode.base``, ``qrcode.LUT``),
-and tests/bot/test_qr.py checks the codewords are qrcode's, byte for byte, across versions and levels.
+The codewords: qrcode computes the Reed-Solomon error correction with a ``Polynomial`` object per
+division step (a recursive ``__mod__`` that builds a new list and object per data byte) and writes the
+data one bit at a time: about 70 % of the render time of the largest key (issue 18). Here the data bits
+are one integer, and the remainder is a shift register in one integer, XORed with the generator's
+multiple (a table per length). The arithmetic is the QR standard's; the tables, the generator
+polynomials and the block layout are qrcode's own (``qrcode.base``, ``qrcode.LUT``), and
+tests/bot/test_qr.py checks the codewords are qrcode's, byte for byte, across versions and levels.
 
 The placement: qrcode walks the zigzag of a version's free modules and calls the mask function for
 each of them, every time (a third of what was left). `QRCodeLaidOut` walks it once per version and
@@ -26,23 +27,24 @@ _LOG = base.LOG_TABLE
 
 
 @cache
-def _generator_logs(ec_count: int) -> tuple[int, ...]:
-    """The logs of the generator polynomial's coefficients after the leading 1 (never 0)."""
-    return tuple(_LOG[c] for c in LUT.rsPoly_LUT[ec_count][1:])
+def _multiples(ec_count: int) -> tuple[int, ...]:
+    """For each byte f, f times the generator polynomial (after its leading 1), its coefficients
+    packed into one integer, the first the most significant byte: one XOR per step of the division."""
+    logs = [_LOG[c] for c in LUT.rsPoly_LUT[ec_count][1:]]
+    rows = [0] + [int.from_bytes(bytes(_EXP[_LOG[f] + g] for g in logs), "big") for f in range(1, 256)]
+    return tuple(rows)
 
 
 def error_correction(data: list[int], ec_count: int) -> list[int]:
-    """The remainder of data(x)·x^ec_count divided by the generator polynomial: the block's EC codewords."""
-    logs = _generator_logs(ec_count)
-    remainder = [0] * ec_count
+    """The remainder of data(x)·x^ec_count divided by the generator polynomial: the block's EC codewords.
+
+    The remainder is a shift register held as one integer of ec_count bytes."""
+    multiples = _multiples(ec_count)
+    top, mask = 8 * (ec_count - 1), (1 << 8 * ec_count) - 1
+    remainder = 0
     for byte in data:
-        factor = byte ^ remainder[0]
-        remainder = remainder[1:]
-        remainder.append(0)
-        if factor:
-            shift = _LOG[factor]
-            remainder = [r ^ _EXP[shift + g] for r, g in zip(remainder, logs, strict=True)]
-    return remainder
+        remainder = ((remainder << 8) & mask) ^ multiples[byte ^ (remainder >> top)]
+    return list(remainder.to_bytes(ec_count, "big"))
 
 
 def data_codewords(raw: bytes, version: int, capacity: int) -> bytes:
@@ -80,17 +82,17 @@ def codewords(raw: bytes, version: int, level: int) -> list[int]:
 
 
 # (modules per side, mask pattern) -> the data modules in placement order: rows, columns, and whether
-# the mask flips each (compact arrays: the largest version has 25 000 of them). The modules the function
-# patterns take (finders, timing, alignment, format and version information) depend on the version
-# alone, so the walk is the same for every code of that version and mask.
-_PLACEMENT: dict[tuple[int, int], tuple[array[int], array[int], bytes]] = {}
+# the mask flips each (compact arrays and one integer's bits: the largest version has 25 000 of them).
+# The modules the function patterns take (finders, timing, alignment, format and version information)
+# depend on the version alone, so the walk is the same for every code of that version and mask.
+_PLACEMENT: dict[tuple[int, int], tuple[array[int], array[int], int]] = {}
 
 
-def _walk(modules: list[list[bool | None]], mask_pattern: int) -> tuple[array[int], array[int], bytes]:
+def _walk(modules: list[list[bool | None]], mask_pattern: int) -> tuple[array[int], array[int], int]:
     """qrcode's zigzag over the free modules (two columns at a time, up then down, from the right)."""
     size = len(modules)
     mask = util.mask_func(mask_pattern)
-    rows, cols, masked = array("H"), array("H"), bytearray()
+    rows, cols, masked = array("H"), array("H"), []
     row, step = size - 1, -1
     for right in range(size - 1, 0, -2):
         col = right - 1 if right <= 6 else right  # the vertical timing pattern's column is skipped
@@ -99,13 +101,13 @@ def _walk(modules: list[list[bool | None]], mask_pattern: int) -> tuple[array[in
                 if modules[row][c] is None:
                     rows.append(row)
                     cols.append(c)
-                    masked.append(1 if mask(row, c) else 0)
+                    masked.append("1" if mask(row, c) else "0")
             row += step
             if row < 0 or row >= size:
                 row -= step
                 step = -step
                 break
-    return rows, cols, bytes(masked)
+    return rows, cols, int("".join(masked), 2)  # the flips as bits, the first module's the highest
 
 
 class QRCodeLaidOut(qrcode.QRCode):  # type: ignore[misc]  # qrcode ships no type information
@@ -118,7 +120,9 @@ class QRCodeLaidOut(qrcode.QRCode):  # type: ignore[misc]  # qrcode ships no typ
         if placement is None:
             placement = _PLACEMENT[key] = _walk(modules, mask_pattern)
         rows, cols, masked = placement
-        bits = [(byte >> shift) & 1 for byte in data for shift in range(7, -1, -1)]
-        bits.extend([0] * (len(rows) - len(bits)))  # the remainder bits are light, then masked
-        for row, col, flip, bit in zip(rows, cols, masked, bits, strict=False):
-            modules[row][col] = bit != flip
+        # The data's bits, then light remainder bits, XORed with the mask's: one string of 0 and 1.
+        count = len(rows)
+        bits = int.from_bytes(bytes(data), "big") << (count - 8 * len(data))
+        dark = format(bits ^ masked, f"0{count}b")
+        for row, col, bit in zip(rows, cols, dark, strict=True):
+            modules[row][col] = bit == "1"

@@ -53,7 +53,7 @@ async def test_an_idle_process_does_not_ask_the_database_every_second(database_u
         def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
             statements.append(statement)
 
-        engine = w.app.bot_data["engine"].sync_engine
+        engine = w.app.bot_data["database"].engine
         event.listen(engine, "before_cursor_execute", count)
         try:
             await asyncio.sleep(3)  # the old tick asked ~8 times a second; a sleeping process not at all
