@@ -1,9 +1,11 @@
 """How the bot talks to its database without blocking the event loop (docs/design.md §8), measured.
 
-Three ways to run the same two repository operations (read a delivery; a compare-and-set transition
+Four ways to run the same two repository operations (read a delivery; a compare-and-set transition
 with its event row) from asyncio, on SQLite and, with --database-url, on PostgreSQL:
 
-- async:  SQLAlchemy's asyncio engine (aiosqlite / psycopg async): what the bot uses;
+- bot:    the Repository on storage.threaded.Database, what the bot runs on since issue 18 (the sync
+          engine in threads behind the AsyncSession API; a hot transaction is one hand-off);
+- async:  the Repository on SQLAlchemy's asyncio engine (aiosqlite / psycopg async), the bot before;
 - thread: the same statements on a sync engine, each call in a bounded thread pool (to_thread);
 - inline: the sync engine called on the event loop (the old way: blocks every other update).
 
@@ -28,7 +30,13 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from storage.engine import make_async_engine, make_async_session_factory, make_engine, make_session_factory
+from storage.engine import (
+    make_async_engine,
+    make_async_session_factory,
+    make_database,
+    make_engine,
+    make_session_factory,
+)
 from storage.migrate import upgrade
 from storage.models import Delivery, DeliveryEvent, DeliveryState
 from storage.repository import Repository
@@ -103,6 +111,8 @@ async def measure(url: str, calls: int, rounds: int) -> None:
     sync_engine = make_engine(url)
     async_engine = make_async_engine(url)
     repo = Repository(make_async_session_factory(async_engine))
+    database = make_database(url)
+    bot_repo = Repository(database.session)
     read, transition = _sync_ops(make_session_factory(sync_engine))
     pool = ThreadPoolExecutor(max_workers=8)
     ids = []
@@ -137,7 +147,16 @@ async def measure(url: str, calls: int, rounds: int) -> None:
 
         return call
 
+    async def bot_read(i: int) -> object:
+        return await bot_repo.get_delivery(i)
+
+    async def bot_transition(i: int) -> object:
+        return await bot_repo.transition(
+            i, from_states=[DeliveryState.RESERVED], to_state=DeliveryState.RESERVED, actor_id=None, event="bench"
+        )
+
     ways = {
+        "bot": (bot_read, bot_transition),
         "async": (async_read, async_transition),
         "thread": (threaded(read), threaded(transition)),
         "inline": (inline(read), inline(transition)),
@@ -154,6 +173,7 @@ async def measure(url: str, calls: int, rounds: int) -> None:
         cpu, wall, stall = (statistics.median(s[i] for s in samples) for i in range(3))
         print(f"{way:<8}{op:<12}{cpu:>12.3f}{wall:>14.3f}{stall:>20.1f}")
     pool.shutdown()
+    database.dispose()
     await async_engine.dispose()
     sync_engine.dispose()
 

@@ -18,7 +18,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.threaded import Database
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
-PG_POOL_SIZE, PG_MAX_OVERFLOW = 10, 20  # connections kept, and opened beyond them in a burst
+# PostgreSQL: the connections a bot process holds, and as many database threads. More threads cost more
+# CPU than they save: each wakes for its answer and queues for the GIL (`python -m bench.db_calls`: a
+# read with 30 threads costs twice what it does with 10). Transactions are short (none is held across
+# a network call), so ten at once carry a burst; the rest wait their turn on the event loop.
+PG_CONNECTIONS = 10
 # PostgreSQL unreachable: a new connection gives up after this long (libpq's connect_timeout), and a
 # task waiting for a pooled one after POOL_TIMEOUT, so an outage is answered in seconds, not minutes.
 PG_CONNECT_TIMEOUT = 3
@@ -96,6 +100,12 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             if wal:
                 cursor.execute("PRAGMA journal_mode=WAL")
+                # SQLite's own advice for WAL: a commit is not synced to disk by itself, the log is at
+                # each checkpoint. A crashed or killed process loses nothing; a power cut or an OS crash
+                # may undo the last commits, never corrupt the file. A commit costs half the CPU (issue
+                # 18: the sync was a third of the bot's per-update database cost). Where a power cut
+                # must lose nothing, run on PostgreSQL (README: "One process").
+                cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
 
@@ -114,10 +124,11 @@ def async_url(url: str | URL) -> URL:
 
 
 def make_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
-    """The engine the bot runs on (docs/design.md §8: database work never blocks the event loop).
+    """The database through SQLAlchemy's asyncio drivers: what `python -m bot doctor` checks with, and
+    what the bot ran on before issue 18 (`make_database` costs it half the CPU; bench/db_calls.py).
 
     SQLite: the same pragmas as `make_engine`; an in-memory database is one shared connection.
-    PostgreSQL: psycopg 3 in async mode, a pool sized for many concurrent updates.
+    PostgreSQL: psycopg 3 in async mode.
     """
     parsed = async_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -137,8 +148,8 @@ def make_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         _configure_sqlite(engine.sync_engine, wal=not memory)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", PG_POOL_SIZE)
-    kwargs.setdefault("max_overflow", PG_MAX_OVERFLOW)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_timeout", POOL_TIMEOUT)
     kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT})
     return create_async_engine(parsed, **kwargs)
@@ -156,7 +167,8 @@ def make_database(url: str | URL) -> Database:
     queue for it in order on the event loop instead of racing for the file lock (where a transaction
     that read before it writes fails at once, "database is locked"). Each transaction is short (no
     session is held across a network call), so a burst of 200 updates waits milliseconds each.
-    PostgreSQL: psycopg 3, a pool sized for many concurrent updates, as many threads as connections.
+    PostgreSQL: psycopg 3, PG_CONNECTIONS connections and as many threads (a thread per connection: a
+    statement waiting for another transaction's row lock never holds up that transaction's commit).
     """
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() == "sqlite":
@@ -164,9 +176,13 @@ def make_database(url: str | URL) -> Database:
         return Database(make_engine(parsed, **single), connections=1, wait_timeout=POOL_TIMEOUT)
     engine = make_engine(
         parsed,
-        pool_size=PG_POOL_SIZE,
-        max_overflow=PG_MAX_OVERFLOW,
+        # A ping before each transaction (a round trip): a connection the server dropped (a restart,
+        # a failover) is replaced before anyone's statement fails on it. Without it the CPU per update
+        # did not measurably drop (bench.load on PostgreSQL), and one person would be told to try again.
+        pool_pre_ping=True,
+        pool_size=PG_CONNECTIONS,
+        max_overflow=0,
         pool_timeout=POOL_TIMEOUT,
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT},
     )
-    return Database(engine, connections=PG_POOL_SIZE + PG_MAX_OVERFLOW, wait_timeout=POOL_TIMEOUT)
+    return Database(engine, connections=PG_CONNECTIONS, wait_timeout=POOL_TIMEOUT)

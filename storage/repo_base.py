@@ -69,7 +69,7 @@ def insert_row_now(session: Session, row: SQLModel) -> int:
     values = {
         c.name: getattr(row, c.name) for c in table.columns if not (c.primary_key and getattr(row, c.name) is None)
     }
-    new_id: int = session.execute(_insert_returning_id(table), values).scalar_one()
+    new_id: int = session.connection().execute(_insert_returning_id(table), values).scalar_one()
     cast(Any, row).id = new_id
     return new_id
 
@@ -86,9 +86,9 @@ def database_now_in(session: Session) -> datetime:
     bind = session.bind
     assert bind is not None, "a session of the repository is always bound to its engine"
     if bind.dialect.name == "postgresql":
-        value: datetime = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+        value: datetime = session.connection().execute(text("SELECT clock_timestamp()")).scalar_one()
         return value.astimezone(UTC)
-    raw: str = session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+    raw: str = session.connection().execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
     return datetime.fromisoformat(raw).replace(tzinfo=UTC)
 
 
@@ -112,7 +112,7 @@ def record_notices(session: Session, notices: Sequence[Notice], *, cause: int | 
             next_attempt_at=now,
             created_at=now,
         )
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]))
+        session.connection().execute(stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 class RepositoryBase:

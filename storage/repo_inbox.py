@@ -254,7 +254,7 @@ def _receive(
     new: set[int] = set()
     claimed = Claimed()
     for update_id, chat, body in updates:
-        row = session.execute(stmt, {**params, "update_id": update_id, "chat": chat, "body": body}).first()
+        row = session.connection().execute(stmt, {**params, "update_id": update_id, "chat": chat, "body": body}).first()
         if row is None:
             continue  # delivered again
         new.add(update_id)
@@ -287,7 +287,7 @@ def _finish(
 
 def _mark_done(session: Session, update_ids: Collection[int]) -> None:
     if update_ids:
-        session.execute(_done_statement(_dialect(session)), {"done": list(update_ids), "now": utcnow()})
+        session.connection().execute(_done_statement(_dialect(session)), {"done": list(update_ids), "now": utcnow()})
 
 
 def _claim(
@@ -308,7 +308,7 @@ def _claim(
     else:
         now = utcnow()
         params.update(now=now, until=now + lease)
-    rows = sorted(session.execute(_claim_statement(_dialect(session), by), params).all())
+    rows = sorted(session.connection().execute(_claim_statement(_dialect(session), by), params).all())
     claimed = Claimed([ClaimedUpdate(*row[:4]) for row in rows])
     claimed.languages = {row[0]: row[4] for row in rows if row[1] is not None and row[1] > 0}
     return claimed

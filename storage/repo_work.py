@@ -360,7 +360,7 @@ def write_chat_state(
     values: dict[str, Any] = {"chat_id": chat_id, "step": step, "updated_at": utcnow()}
     if not keep_point:
         values["lat"], values["lon"] = point if point is not None else (None, None)
-    session.execute(_chat_state_upsert(session.bind.dialect.name, with_point=not keep_point), values)
+    session.connection().execute(_chat_state_upsert(session.bind.dialect.name, with_point=not keep_point), values)
 
 
 def _set_chat_state(

@@ -1,8 +1,9 @@
-"""Queries and atomic updates the services need. Plain SQLModel on SQLAlchemy's asyncio engine; no
-Telegram, no Harbor.
+"""Queries and atomic updates the services need. Plain SQLModel through the AsyncSession API (the bot's
+sessions run the sync engine in threads: storage/threaded.py); no Telegram, no Harbor.
 
 Each method opens its own short session: a handler never holds a transaction across a network call,
-and database work never blocks the event loop (docs/design.md §8). The methods live in three rooms
+and database work never blocks the event loop (docs/design.md §8). The hot path's transactions are plain
+sync functions handed to the database whole (`RepositoryBase._in_one_go`). The methods live in three rooms
 (storage/repo_deliveries.py: people and deliveries; storage/repo_keys.py: keys and links;
 storage/repo_work.py: the drop-off step, shared timers, the outbox, Harbor events; storage/repo_inbox.py:
 Telegram updates; storage/wake.py: when anything falls due next); `Repository`

@@ -4,14 +4,16 @@ The asyncio engine costs the bot most of its database CPU in the crossings, not 
 statement through aiosqlite is four or five hand-offs to its thread and back, and every call from
 async code into the ORM a greenlet switch (`python -m bench.db_calls`: a read is 1.0 ms of CPU
 that way, 0.6 ms in a thread, 0.2 ms inline). Here a session's every call to the database is one
-hand-off to a thread where the plain sync Session does it, and `Database.run` runs a whole
-transaction in one. The repositories keep the AsyncSession API (`ThreadedSession` is one), so
-none of them knows the difference, and the event loop never waits on the database.
+hand-off to a thread where the plain sync Session does it; `run_sync` hands over a whole transaction
+written as sync code (the hot path's), and `Database.run` one on a bare connection. The repositories
+keep the AsyncSession API (`ThreadedSession` is one), so none of them knows the difference, and the
+event loop never waits on the database.
 
 A session takes a permit before it first reaches the database and gives it back once its
 transaction has ended, so there are never more sessions at the database than connections: a
 task waits for a permit on the event loop (in order), never a thread for a connection. SQLite
-gets one permit and one thread, the single writer it allows; PostgreSQL the pool's size.
+gets one permit and one thread, the single writer it allows; PostgreSQL as many as its connections,
+so a statement waiting for another transaction's row lock never holds up that transaction's commit.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 T = TypeVar("T")
-_PREBUFFER = util.immutabledict({"prebuffer_rows": True})  # as AsyncSession: rows loaded where the query ran
+_PREBUFFER = util.immutabledict({"prebuffer_rows": True})
+
+
+def _prebuffered(options: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """As AsyncSession: an ORM query's rows are loaded where it ran (in the database thread)."""
+    return util.immutabledict(options).union(_PREBUFFER) if options else _PREBUFFER
 
 
 class Database:
@@ -43,6 +50,8 @@ class Database:
         self.wait_timeout = wait_timeout
         self._executor = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="db")
         self._permits: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._held = 0  # permits out (the metrics' pool gauges)
+        self._waiting = 0
 
     @property
     def dialect(self) -> str:
@@ -53,26 +62,29 @@ class Database:
 
     def waiting(self) -> int:
         """Tasks waiting for a connection now (the metrics' pool gauge)."""
-        permits = self._permits.get(asyncio.get_running_loop())
-        return len(getattr(permits, "_waiters", None) or ())
+        return self._waiting
 
     def in_use(self) -> int:
-        permits = self._permits.get(asyncio.get_running_loop())
-        return 0 if permits is None else self.connections - permits._value
+        return self._held
 
     async def acquire(self) -> None:
         loop = asyncio.get_running_loop()
         permits = self._permits.get(loop)
         if permits is None:
             permits = self._permits[loop] = asyncio.Semaphore(self.connections)
+        self._waiting += 1
         try:
             async with asyncio.timeout(self.wait_timeout):
                 await permits.acquire()
         except TimeoutError:
-            # What the async pool raised: a database that does not answer (storage.engine.is_outage).
+            # What the pool raised: a database that does not answer (storage.engine.is_outage).
             raise PoolTimeout(f"no database connection free within {self.wait_timeout:g} s") from None
+        finally:
+            self._waiting -= 1
+        self._held += 1
 
     def release(self) -> None:
+        self._held -= 1
         self._permits[asyncio.get_running_loop()].release()
 
     async def in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -145,41 +157,13 @@ class ThreadedSession(AsyncSession):
         finally:
             self._give_back()
 
-    async def execute(
-        self,
-        statement: Any,
-        params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-        *,
-        execution_options: Mapping[str, Any] = util.EMPTY_DICT,
-        bind_arguments: dict[str, Any] | None = None,
-        **kw: Any,
-    ) -> Any:
-        options = util.immutabledict(execution_options).union(_PREBUFFER) if execution_options else _PREBUFFER
-        return await self._call(
-            self.sync_session.execute,
-            statement,
-            params,
-            execution_options=options,
-            bind_arguments=bind_arguments,
-            **kw,
-        )
+    async def execute(self, statement: Any, params: Any = None, **kw: Any) -> Any:
+        kw["execution_options"] = _prebuffered(kw.get("execution_options"))
+        return await self._call(self.sync_session.execute, statement, params, **kw)
 
-    async def exec(  # type: ignore[override]
-        self,
-        statement: Any,
-        *,
-        params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-        execution_options: Mapping[str, Any] = util.EMPTY_DICT,
-        bind_arguments: dict[str, Any] | None = None,
-    ) -> Any:
-        options = util.immutabledict(execution_options).union(_PREBUFFER) if execution_options else _PREBUFFER
-        return await self._call(
-            self.sync_session.exec,
-            statement,
-            params=params,
-            execution_options=options,
-            bind_arguments=bind_arguments,
-        )
+    async def exec(self, statement: Any, **kw: Any) -> Any:
+        kw["execution_options"] = _prebuffered(kw.get("execution_options"))
+        return await self._call(self.sync_session.exec, statement, **kw)
 
     async def run_sync(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """`fn(sync_session, ...)` in one hand-off: a whole transaction for the price of one statement."""

@@ -111,7 +111,7 @@ class WakeTimes(RepositoryBase):
 
 def _read(session: Session) -> Any:
     assert session.bind is not None
-    return session.execute(_statement(session.bind.dialect.name)).one()
+    return session.connection().execute(_statement(session.bind.dialect.name)).one()
 
 
 @functools.cache

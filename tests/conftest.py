@@ -5,13 +5,15 @@ TEST_DATABASE_URL points at a PostgreSQL server (CI sets it), also a new databas
 ids "sqlite" / "postgres"). Each is a copy of one template migrated once per session (a file copy; on
 PostgreSQL `CREATE DATABASE ... TEMPLATE`), so no test pays for the migrations; `empty_database_url` is
 an empty one, for the migration tests. `engine` is a sync engine on `database_url`; `session_factory` opens
-sqlmodel Sessions on it. `async_engine` is the same migrated database through the asyncio driver the bot
-runs on, and `repo` an async Repository on it.
+sqlmodel Sessions on it. `database` is the same migrated database as the bot runs on it (storage/threaded.py:
+its work in threads, behind the AsyncSession API), and `repo` the Repository on it; `async_engine` is the
+database through SQLAlchemy's asyncio driver, which `python -m bot doctor` uses.
 Other fixtures belong in the subfolders' conftest files.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -27,13 +29,14 @@ from sqlmodel import Session
 
 from storage.engine import (
     make_async_engine,
-    make_async_session_factory,
+    make_database,
     make_engine,
     make_session_factory,
     normalize_url,
 )
 from storage.migrate import upgrade
 from storage.repository import Repository
+from storage.threaded import Database
 
 _BACKENDS = ["sqlite", "postgres"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
 
@@ -115,8 +118,16 @@ async def async_engine(engine: Engine, database_url: str) -> AsyncIterator[Async
 
 
 @pytest.fixture
-def repo(async_engine: AsyncEngine) -> Repository:
-    return Repository(make_async_session_factory(async_engine))
+async def database(engine: Engine, database_url: str) -> AsyncIterator[Database]:
+    """The migrated database as the bot runs on it."""
+    database = make_database(database_url)
+    yield database
+    await asyncio.to_thread(database.dispose)
+
+
+@pytest.fixture
+def repo(database: Database) -> Repository:
+    return Repository(database.session)
 
 
 def postgres_database() -> Iterator[str]:

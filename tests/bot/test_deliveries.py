@@ -882,13 +882,13 @@ async def test_an_unclaimed_link_expires_with_a_word_to_the_sender(lab: Lab) -> 
     assert (await lab.deadlines.run_due()).links == 0
 
 
-async def test_two_processes_cancelling_at_once_cancel_once(make_lab, async_engine) -> None:
-    """Two processes, each with its own services: PostgreSQL's advisory lock (storage.locks.Locks) keeps
-    their read-decide-write apart, as the in-process lock does for two tasks of one process."""
-    if not Locks(async_engine).shared:
+async def test_two_processes_cancelling_at_once_cancel_once(make_lab, database) -> None:
+    """Two processes, each with its own services: the shared lock on PostgreSQL (storage.locks.Locks, a
+    leased row) keeps their read-decide-write apart, as the in-process lock does for two tasks of one process."""
+    if not Locks(database).shared:
         pytest.skip("the bot runs one process on SQLite")
-    lab = await make_lab(locks=Locks(async_engine))
-    other = DeliveryService(lab.harbor, lab.repo, lab.policy, locks=Locks(async_engine), now=lab.now)
+    lab = await make_lab(locks=Locks(database))
+    other = DeliveryService(lab.harbor, lab.repo, lab.policy, locks=Locks(database), now=lab.now)
     delivery = await lab.reserved()
 
     results = await asyncio.gather(

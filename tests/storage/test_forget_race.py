@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.engine import make_async_session_factory
 from storage.models import Delivery, DeliveryState
 from storage.privacy import FORGOTTEN, PrivacyStore
 from storage.repository import Repository
+from storage.threaded import Database
 
 USER = 4242
 NEW = (
@@ -26,9 +25,7 @@ NEW = (
 )
 
 
-async def test_a_delivery_created_while_forgetting_keeps_its_sender(
-    async_engine: AsyncEngine, repo: Repository
-) -> None:
+async def test_a_delivery_created_while_forgetting_keeps_its_sender(database: Database, repo: Repository) -> None:
     await repo.upsert_user(USER, first_name="Ana", last_name=None, username="ana", language="es")
     done = await repo.create_delivery(
         Delivery(
@@ -45,11 +42,11 @@ async def test_a_delivery_created_while_forgetting_keeps_its_sender(
             injected.append(True)
             cursor.execute(NEW)
 
-    event.listen(async_engine.sync_engine, "before_cursor_execute", meanwhile)
+    event.listen(database.engine, "before_cursor_execute", meanwhile)
     try:
-        forgotten = await PrivacyStore(make_async_session_factory(async_engine)).forget_user(USER)
+        forgotten = await PrivacyStore(repo.session_factory).forget_user(USER)
     finally:
-        event.remove(async_engine.sync_engine, "before_cursor_execute", meanwhile)
+        event.remove(database.engine, "before_cursor_execute", meanwhile)
 
     assert injected
     senders = {d.id: d.sender_id for d in await repo.open_deliveries_of(USER)}
