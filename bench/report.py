@@ -39,6 +39,13 @@ def render(out: dict[str, Any]) -> str:
     lines.append(
         f"{'RSS after start (MB)':28}" + "".join(f"{rss.get(n, float('nan')):>10.0f}" for n in (BOT, BARE, NOLIM))
     )
+    if "rss_end" in out:
+        end = out["rss_end"]
+        lines.append(
+            f"{'RSS after the load (MB)':28}"
+            + "".join(f"{end.get(n, float('nan')):>10.0f}" for n in (BOT, BARE, NOLIM))
+            + f"   (bot with children: {end.get(BOT + ' (with workers)', float('nan')):.0f})"
+        )
     per_round = " ".join(f"{x['cpu_ms'] / y['cpu_ms']:.2f}" for x, y in zip(r[BOT], r[BARE], strict=False))
     ratio, ratio_nolim = cpu[BOT] / cpu[BARE], cpu[BOT] / cpu[NOLIM]
     main = _med(r[BOT], "cpu_main_ms")
