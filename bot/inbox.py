@@ -214,10 +214,9 @@ class Inbox:
         done = self._take_done()
         if not done:
             return
+        asked = [] if self.stopping else self._next_of(done)
         try:
-            claimed = await self.store.finish_updates(
-                list(done), [] if self.stopping else self._next_of(done), owner=self.owner, lease=self.lease
-            )
+            claimed = await self.store.finish_updates(list(done), asked, owner=self.owner, lease=self.lease)
         except Exception as exc:
             self._done.update(done)  # the lease keeps other processes off them until the next attempt
             if not is_outage(exc):
@@ -227,10 +226,16 @@ class Inbox:
             return
         self._owed = False
         taken = {row.chat_id for row in claimed.updates}
-        for chat in self._chats(done):
+        for chat in asked:
             if chat not in taken:  # what waited was taken by another process, or never was
                 self._waiting.pop(chat, None)
         await self._take(claimed)
+        # Alone, a chat's next is claimed with the marks only when it was seen waiting. One recorded
+        # while these marks were on their way (its INSERT still saw its predecessor open) started waiting
+        # after they were asked for: its turn came with them, so it is claimed now, not by the wake loop.
+        late = [c for c in self._chats(done) if c not in asked and c not in taken and self._waiting[c] > 0]
+        if late and not self.stopping:
+            await self._take(await self.store.finish_updates([], late, owner=self.owner, lease=self.lease))
 
     def _take_done(self) -> dict[int, int | None]:
         done, self._done = self._done, {}
