@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -213,3 +213,14 @@ async def repository(w: World) -> AsyncIterator[Repository]:
         yield Repository(make_async_session_factory(engine))
     finally:
         await engine.dispose()
+
+
+async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:  # noqa: ASYNC109
+    """Wait for a condition the test cannot be told about (the database's clock passing a time, a row
+    written after the message it records went out)."""
+
+    async def wait() -> None:
+        while not await condition():  # noqa: ASYNC110 - nothing signals it
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(wait(), timeout)

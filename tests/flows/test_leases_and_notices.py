@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,18 +18,8 @@ from bot.notify import Notifier
 from storage import types
 from storage.models import JobKind, OutboxState
 from tests.flows.harness import World, decode_key, world
-from tests.flows.steps import get_pickup_key, item_in_locker, settled
+from tests.flows.steps import get_pickup_key, item_in_locker, settled, until
 from tests.flows.test_handover_collect import make_courier
-
-
-async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:  # noqa: ASYNC109
-    """Wait for a condition the test cannot be told about (the database's clock passing a time)."""
-
-    async def wait() -> None:
-        while not await condition():  # noqa: ASYNC110 - nothing signals a clock passing a time
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(wait(), timeout)
 
 
 async def past(w: World, moment: datetime) -> None:

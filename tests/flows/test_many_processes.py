@@ -14,6 +14,7 @@ from sandbox.telegram_driver import UserDriver
 from storage.models import DeliveryState, OutboxState
 from tests.flows.cluster import HARBOR_SECRET, Cluster, cluster
 from tests.flows.harness import SF, TOKEN, decode_key
+from tests.flows.steps import until
 from tests.web_process import web_cluster
 
 LINK = re.compile(r"https://t\.me/\S+\?start=([A-Za-z0-9_-]+)")
@@ -157,9 +158,16 @@ async def test_a_blocked_sender_and_a_burst_of_429s_hold_up_nobody_elses_news(pg
 
         await c.watch(0)
         await carol.wait_for("is in locker", timeout=10)
-        rows = await c.services(0).repo.outbox()
-        states = {row.chat_id: row.state for row in rows if row.dedupe_key.startswith("in_locker:")}
-        assert states == {alice.id: OutboxState.FAILED, carol.id: OutboxState.SENT}
+
+        async def in_locker_states() -> dict[int, OutboxState]:
+            rows = await c.services(0).repo.outbox()
+            return {row.chat_id: row.state for row in rows if row.dedupe_key.startswith("in_locker:")}
+
+        async def both_ended() -> bool:  # a row is marked once Telegram has answered: just after Carol sees it
+            return OutboxState.PENDING not in (await in_locker_states()).values()
+
+        await until(both_ended, timeout=10)
+        assert await in_locker_states() == {alice.id: OutboxState.FAILED, carol.id: OutboxState.SENT}
         assert sent_to(c, carol, "is in locker") == 1
 
 
